@@ -1,0 +1,173 @@
+/* The op table: every numerical primitive the engine uses, as plain functions over explicit
+ * buffers and shapes. One table per backend (CPU reference, CUDA); host code never branches on the device.
+ *
+ * Conventions (all backends):
+ *  - Every pointer argument named x, y, w, dy, ... points into the backend's memory (`mem_alloc`).
+ *  - Layouts: dense activations [n, features] row-major; images NCHW; linear weight [out, in];
+ *    conv2d weight [c_out, c_in, k_h, k_w] (OIHW, as PyTorch); conv_transpose weight [c_in, c_out, k_h, k_w].
+ *  - Accumulating outputs take (alpha, beta): out = alpha * result + beta * out. beta == 0 means
+ *    `out` is overwritten and may hold garbage (even NaN) beforehand.
+ *  - Ops never allocate in the step except a backend scratch that grows on first use of a shape.
+ *  - `ctx` is the backend's context (handles, stream, scratch); ops keep no other state.
+ *  - Scalars that a reduction produces stay on the device (`*_dev` outputs, one eb_real each);
+ *    host code reads them with mem_download only when it logs (no sync inside an iteration). */
+#ifndef EBGAN_OPS_H
+#define EBGAN_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ebgan/real.h"
+#include "ebgan/status.h"
+
+typedef enum eb_act_kind {
+    EB_ACT_IDENTITY = 0,
+    EB_ACT_RELU,        /* max(0, a) */
+    EB_ACT_LEAKY_RELU,  /* a > 0 ? a : slope * a */
+    EB_ACT_TANH,
+    EB_ACT_SOFTPLUS,    /* log(1 + e^a), computed stably; smooth: sigma'' != 0 (DESIGN.md §2 step 5) */
+    EB_ACT_SIGMOID
+} eb_act_kind;
+
+/* Geometry of one conv2d: input [n, c_in, h_in, w_in] -> output [n, c_out, h_out, w_out].
+ * h_out = (h_in + 2*pad - k_h) / stride + 1 (and likewise w). A conv_transpose2d is the adjoint of a
+ * conv2d; the host layer expresses it with the geometry of that conv2d (see net.c). */
+typedef struct eb_conv_geom {
+    int n;
+    int c_in, h_in, w_in;
+    int c_out, h_out, w_out;
+    int k_h, k_w;
+    int stride, pad;
+} eb_conv_geom;
+
+/* Gradient-penalty kinds (DESIGN.md §1): score = lambda * ||g||^2, wgan-gp = lambda * (||g|| - 1)^2. */
+typedef enum eb_penalty_kind { EB_PENALTY_NONE = 0, EB_PENALTY_SCORE, EB_PENALTY_WGAN_GP } eb_penalty_kind;
+
+typedef struct eb_ops {
+    const char *name; /* "cpu", "cuda" */
+
+    /* ---- memory (sizes in bytes) ---- */
+    eb_status (*mem_alloc)(void *ctx, void **ptr, size_t bytes);   /* EB_ERR_OOM names asked/free bytes */
+    void      (*mem_free)(void *ctx, void *ptr);
+    eb_status (*mem_upload)(void *ctx, void *dst, const void *src_host, size_t bytes);
+    eb_status (*mem_download)(void *ctx, void *dst_host, const void *src, size_t bytes);
+    eb_status (*mem_copy)(void *ctx, void *dst, const void *src, size_t bytes);
+    eb_status (*sync)(void *ctx);
+
+    /* ---- elementwise and data movement (n elements) ---- */
+    eb_status (*fill)(void *ctx, eb_real *x, eb_real v, size_t n);
+    /* y = a * x + b * y */
+    eb_status (*axpby)(void *ctx, eb_real *y, eb_real a, const eb_real *x, eb_real b, size_t n);
+    /* y = a ⊙ b (elementwise product) */
+    eb_status (*mul)(void *ctx, eb_real *y, const eb_real *a, const eb_real *b, size_t n);
+    /* dst[r * dst_ld + c] = src[r * src_ld + c] for r < rows, c < cols (concat / split along features) */
+    eb_status (*copy_2d)(void *ctx, eb_real *dst, size_t dst_ld, const eb_real *src, size_t src_ld,
+                         size_t rows, size_t cols);
+    /* dst[r, :] = src[idx[r], :]; idx (int32) lives on the device */
+    eb_status (*gather_rows)(void *ctx, eb_real *dst, const eb_real *src, const int32_t *idx,
+                             size_t rows, size_t cols);
+    /* dst[r, c] = scale * src_u8[idx[r], c] + shift (uint8 images to [-1, 1] with scale 2/255, shift -1) */
+    eb_status (*gather_rows_u8)(void *ctx, eb_real *dst, const uint8_t *src, const int32_t *idx,
+                                size_t rows, size_t cols, eb_real scale, eb_real shift);
+    /* out[r, :] = t[r] * x[r, :] + (1 - t[r]) * y[r, :] (wgan-gp interpolates) */
+    eb_status (*lerp_rows)(void *ctx, eb_real *out, const eb_real *t, const eb_real *x, const eb_real *y,
+                           size_t rows, size_t cols);
+    /* out_dev = alpha * sum(x) + beta * out_dev; summed in double on the CPU, float pairs on CUDA */
+    eb_status (*reduce_sum)(void *ctx, const eb_real *x, size_t n, eb_real *out_dev, eb_real alpha, eb_real beta);
+    /* out[r] = sum_c x[r, c]^2 */
+    eb_status (*row_sqnorm)(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out);
+
+    /* ---- random numbers: Philox4x32-10 keyed by (seed, offset), element i uses counter offset + i,
+     * so every backend produces the same stream (up to float rounding of the transform). ---- */
+    eb_status (*rng_normal)(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset);  /* N(0, 1) */
+    eb_status (*rng_uniform)(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset); /* U[0, 1) */
+
+    /* ---- linear: y[n, out] = x[n, in] * w[out, in]^T (+ b[out]) ---- */
+    /* b may be NULL (the tangent of a linear layer is its forward without bias, DESIGN.md §2 step 4) */
+    eb_status (*linear_forward)(void *ctx, const eb_real *x, const eb_real *w, const eb_real *b, eb_real *y,
+                                int n, int in, int out);
+    /* dx = alpha * dy * w + beta * dx */
+    eb_status (*linear_backward_data)(void *ctx, const eb_real *dy, const eb_real *w, eb_real *dx,
+                                      int n, int in, int out, eb_real alpha, eb_real beta);
+    /* dw = alpha * dy^T * x + beta * dw */
+    eb_status (*linear_backward_weight)(void *ctx, const eb_real *x, const eb_real *dy, eb_real *dw,
+                                        int n, int in, int out, eb_real alpha, eb_real beta);
+
+    /* ---- per-channel bias: y[n, c, hw] += b[c]; db = alpha * sum_{n, hw} dy + beta * db (hw = 1 for dense) ---- */
+    eb_status (*bias_add)(void *ctx, eb_real *y, const eb_real *b, int n, int c, int hw);
+    eb_status (*bias_backward)(void *ctx, const eb_real *dy, eb_real *db, int n, int c, int hw,
+                               eb_real alpha, eb_real beta);
+
+    /* ---- conv2d (no bias; see bias_add) ---- */
+    eb_status (*conv2d_forward)(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
+                                eb_real *y, eb_real alpha, eb_real beta);
+    eb_status (*conv2d_backward_data)(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                      eb_real *dx, eb_real alpha, eb_real beta);
+    eb_status (*conv2d_backward_filter)(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
+                                        eb_real *dw, eb_real alpha, eb_real beta);
+
+    /* ---- activations: a = pre-activation (the layer input), y = act(a) ---- */
+    eb_status (*act_forward)(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, eb_real *y, size_t n);
+    /* dx = sigma'(a) ⊙ dy + beta * dx. Also the tangent: sigma' is diagonal (DESIGN.md §2 step 4). */
+    eb_status (*act_backward)(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *y,
+                              const eb_real *dy, eb_real *dx, size_t n, eb_real beta);
+    /* c = g ⊙ sigma''(a) ⊙ t + beta * c (the curvature injection of DESIGN.md §2 step 5) */
+    eb_status (*act_curvature)(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *y,
+                               const eb_real *g, const eb_real *t, eb_real *c, size_t n, eb_real beta);
+
+    /* ---- batch norm over channels of x[n, c, hw] (hw = 1 for dense); eps inside the sqrt ---- */
+    /* training: batch statistics (biased variance for the normalisation), saves mean and 1/std for the
+     * backward, updates running stats: run = (1 - momentum) * run + momentum * batch (running_var unbiased) */
+    eb_status (*bn_forward_train)(void *ctx, const eb_real *x, const eb_real *gamma, const eb_real *beta,
+                                  eb_real *y, eb_real *save_mean, eb_real *save_invstd,
+                                  eb_real *run_mean, eb_real *run_var, eb_real momentum, eb_real eps,
+                                  int n, int c, int hw);
+    eb_status (*bn_forward_infer)(void *ctx, const eb_real *x, const eb_real *gamma, const eb_real *beta,
+                                  const eb_real *run_mean, const eb_real *run_var, eb_real eps, eb_real *y,
+                                  int n, int c, int hw);
+    /* training-mode backward: dx (overwritten; may be NULL), dgamma/dbeta accumulate with beta_acc (may be NULL) */
+    eb_status (*bn_backward_train)(void *ctx, const eb_real *x, const eb_real *dy, const eb_real *gamma,
+                                   const eb_real *save_mean, const eb_real *save_invstd,
+                                   eb_real *dx, eb_real *dgamma, eb_real *dbeta, eb_real beta_acc,
+                                   int n, int c, int hw);
+    /* training-mode tangent (JVP wrt x): ty = J tx, J the Jacobian of y wrt x through the batch statistics */
+    eb_status (*bn_tangent_train)(void *ctx, const eb_real *x, const eb_real *tx, const eb_real *gamma,
+                                  const eb_real *save_mean, const eb_real *save_invstd, eb_real *ty,
+                                  int n, int c, int hw);
+    /* inference mode is affine: backward-data and tangent are both dx = gamma / sqrt(run_var + eps) ⊙ dy;
+     * dgamma/dbeta (may be NULL) accumulate with beta_acc */
+    eb_status (*bn_backward_infer)(void *ctx, const eb_real *x, const eb_real *dy, const eb_real *gamma,
+                                   const eb_real *run_mean, const eb_real *run_var, eb_real eps,
+                                   eb_real *dx, eb_real *dgamma, eb_real *dbeta, eb_real beta_acc,
+                                   int n, int c, int hw);
+
+    /* ---- losses (scalars accumulate on the device: loss_dev += ...) ---- */
+    /* BCE with logits against a constant target: loss_dev += scale * sum_i bce(l_i, target);
+     * dlogit = scale * (sigmoid(l_i) - target) (overwritten). Stable for large |l|. */
+    eb_status (*bce_logits)(void *ctx, const eb_real *logit, eb_real target, size_t n, eb_real scale,
+                            eb_real *loss_dev, eb_real *dlogit);
+    /* loss_dev += scale * sum (a - b)^2; da = 2 * scale * (a - b) (overwritten; may be NULL) */
+    eb_status (*sqdiff)(void *ctx, const eb_real *a, const eb_real *b, size_t n, eb_real scale,
+                        eb_real *loss_dev, eb_real *da);
+    /* The gradient penalty of DESIGN.md §2 step 3 for g = grad_x U, rows = batch, cols = features:
+     *   score:   P = (lambda / rows) * sum_r ||g_r||^2,          gbar_r = (2 lambda / rows) g_r
+     *   wgan-gp: P = (lambda / rows) * sum_r (||g_r|| - 1)^2,    gbar_r = (2 lambda / rows)(||g_r|| - 1) g_r / ||g_r||
+     * loss_dev += P; gbar overwritten. (wgan-gp with ||g_r|| == 0 uses gbar_r = 0.) */
+    eb_status (*penalty_seed)(void *ctx, eb_penalty_kind k, const eb_real *g, size_t rows, size_t cols,
+                              eb_real lambda, eb_real *gbar, eb_real *loss_dev);
+
+    /* ---- optimisers over one flat parameter buffer (all of a net's parameters, one launch) ---- */
+    /* Adam (PyTorch semantics): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+     * p -= lr * (m / bc1) / (sqrt(v / bc2) + eps), with bc1 = 1 - b1^t, bc2 = 1 - b2^t given by the caller. */
+    eb_status (*adam_update)(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n,
+                             eb_real lr, eb_real b1, eb_real b2, eb_real eps, eb_real bc1, eb_real bc2);
+    /* p -= lr * g */
+    eb_status (*sgd_update)(void *ctx, eb_real *p, const eb_real *g, size_t n, eb_real lr);
+} eb_ops;
+
+/* A backend: its op table and its context. */
+typedef struct eb_backend {
+    const eb_ops *ops;
+    void *ctx;
+} eb_backend;
+
+#endif

@@ -1,0 +1,31 @@
+/* Optimisers over one flat parameter buffer: Adam (PyTorch semantics) and plain SGD.
+ * The moments are one allocation; one update launch per net. */
+#ifndef EBGAN_OPTIM_H
+#define EBGAN_OPTIM_H
+
+#include <stdint.h>
+#include "ebgan/ops.h"
+
+typedef enum eb_optim_kind { EB_OPTIM_ADAM = 0, EB_OPTIM_SGD } eb_optim_kind;
+
+typedef struct eb_optim_cfg {
+    eb_optim_kind kind;
+    double lr;          /* paper: 1e-4 */
+    double beta1, beta2;/* paper: 0.5, 0.9 */
+    double eps;         /* 1e-8 */
+} eb_optim_cfg;
+
+typedef struct eb_optim {
+    eb_optim_cfg cfg;
+    size_t n;
+    int64_t step;       /* updates done (checkpointed) */
+    eb_real *m, *v;     /* [n] each, one allocation (Adam only) */
+    void *arena;
+} eb_optim;
+
+eb_status eb_optim_init(eb_optim *o, const eb_backend *be, size_t n, const eb_optim_cfg *cfg);
+void eb_optim_free(eb_optim *o, const eb_backend *be);
+/* One update of params[n] from grads[n]. */
+eb_status eb_optim_step(eb_optim *o, const eb_backend *be, eb_real *params, const eb_real *grads);
+
+#endif

@@ -1,0 +1,66 @@
+/* The test runner behind EB_TEST: `exe` runs every case, `exe NAME` runs one.
+ * A run of several cases fails if any fails and is skipped only if all are skipped. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EB_MAX_TESTS 256
+static const char *g_names[EB_MAX_TESTS];
+static eb_test_fn g_fns[EB_MAX_TESTS];
+static int g_count;
+
+void eb_test_register(const char *name, eb_test_fn fn) {
+    if (g_count < EB_MAX_TESTS) {
+        g_names[g_count] = name;
+        g_fns[g_count] = fn;
+        g_count++;
+    }
+}
+
+double eb_test_rel_err(const double *a, const double *b, size_t n, double floor) {
+    double num = 0.0, den = floor;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (!(d <= num)) num = d; /* NaN propagates */
+        if (fabs(b[i]) > den) den = fabs(b[i]);
+    }
+    return num / den;
+}
+
+double eb_test_rel_err_f(const float *a, const float *b, size_t n, double floor) {
+    double num = 0.0, den = floor;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= num)) num = d;
+        if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
+    }
+    return num / den;
+}
+
+int eb_test_has_nonfinite(const double *a, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a[i])) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int failed = 0, skipped = 0, ran = 0;
+    for (int i = 0; i < g_count; i++) {
+        if (argc > 1 && strcmp(argv[1], g_names[i]) != 0) continue;
+        ran++;
+        int rc = g_fns[i]();
+        const char *verdict = rc == EB_TEST_PASS ? "ok" : rc == EB_TEST_SKIP ? "skipped" : "FAILED";
+        printf("%-40s %s\n", g_names[i], verdict);
+        fflush(stdout);
+        if (rc == EB_TEST_SKIP) skipped++;
+        else if (rc != EB_TEST_PASS) failed++;
+    }
+    if (ran == 0) {
+        fprintf(stderr, "no test case named '%s'\n", argc > 1 ? argv[1] : "");
+        return 1;
+    }
+    if (failed) return 1;
+    if (skipped == ran) return 77;
+    return 0;
+}

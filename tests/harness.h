@@ -1,0 +1,53 @@
+/* A minimal test harness: each EB_TEST(name) is one behaviour and one ctest entry (CMake reads the
+ * names from the source). Exit codes: 0 pass, 1 fail, 77 skipped (e.g. no usable GPU). */
+#ifndef EBGAN_TEST_HARNESS_H
+#define EBGAN_TEST_HARNESS_H
+
+#include <math.h>
+#include <stdio.h>
+
+#define EB_TEST_PASS 0
+#define EB_TEST_FAIL 1
+#define EB_TEST_SKIP 77
+
+typedef int (*eb_test_fn)(void);
+void eb_test_register(const char *name, eb_test_fn fn);
+
+/* Write a case as: EB_TEST(name) { ...; return EB_TEST_PASS; }  (at the start of a line) */
+#define EB_TEST(name)                                                                      \
+    static int eb_test_##name(void);                                                       \
+    __attribute__((constructor)) static void eb_test_reg_##name(void) {                    \
+        eb_test_register(#name, eb_test_##name);                                           \
+    }                                                                                      \
+    static int eb_test_##name(void)
+
+/* Fail the case with a message naming file and line. */
+#define EB_CHECK(cond, ...)                                                                \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);       \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fprintf(stderr, "\n");                                                         \
+            return EB_TEST_FAIL;                                                           \
+        }                                                                                  \
+    } while (0)
+
+/* A status-returning call that must succeed; prints eb_error_message() otherwise. */
+#define EB_CHECK_OK(expr)                                                                  \
+    do {                                                                                   \
+        eb_status eb_chk_st_ = (expr);                                                     \
+        if (eb_chk_st_ != EB_OK) {                                                         \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr,          \
+                    eb_error_message());                                                   \
+            return EB_TEST_FAIL;                                                           \
+        }                                                                                  \
+    } while (0)
+
+/* max_i |a_i - b_i| / max(max_i |b_i|, floor): the relative error used throughout the tests. */
+double eb_test_rel_err(const double *a, const double *b, size_t n, double floor);
+/* The same for float arrays (GPU parity). */
+double eb_test_rel_err_f(const float *a, const float *b, size_t n, double floor);
+/* 1 if any element is NaN or Inf. */
+int eb_test_has_nonfinite(const double *a, size_t n);
+
+#endif
