@@ -69,8 +69,9 @@ typedef struct eb_param_info {
 eb_status eb_net_init(eb_net *net, const eb_backend *be, const char *name, eb_shape in, const char *spec);
 void eb_net_free(eb_net *net, const eb_backend *be);
 
-/* The paper's initialisation: linear weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
- * default), conv / convt weight N(0, 0.02) and bias 0, bn gamma N(1, 0.02), beta 0. Draws on the host. */
+/* The paper's initialisation: every weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default,
+ * which the paper's code keeps for linear layers and biases), then conv / convt weights N(0, 0.02) and
+ * bn gamma N(1, 0.02), beta 0 (the paper's weights_init). Draws on the host from `rng`. */
 eb_status eb_net_init_weights(eb_net *net, const eb_backend *be, eb_rng *rng);
 
 /* Named tensors in a fixed order (layer by layer, weight before bias, then buffers). Returns the
