@@ -1,0 +1,60 @@
+/* CUDA-only controls of the CUDA backend: arithmetic precision of GEMMs and convolutions, its stream (for
+ * CUDA-graph capture), its cuDNN workspace, and NVTX ranges (DESIGN.md §4). Safe to call in any build:
+ * without CUDA the controls report EB_ERR_UNSUPPORTED and the NVTX helpers do nothing. */
+#ifndef EBGAN_CUDA_H
+#define EBGAN_CUDA_H
+
+#include <stddef.h>
+#include "ebgan/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Precision of matrix products (linear layers, cuBLAS) and convolutions (cuDNN). Storage and every
+ * other op stay float32 in all modes.
+ *   fp32: strict float32 (cuBLAS CUBLAS_COMPUTE_32F; cuDNN CUDNN_FMA_MATH, i.e. no tensor cores;
+ *         note cuDNN's DEFAULT_MATH would allow TF32 on Ampere and later, so it is not used here).
+ *   tf32: the default. Inputs rounded to TF32 (10-bit mantissa) inside the tensor cores, float32
+ *         accumulation (cuBLAS CUBLAS_COMPUTE_32F_FAST_TF32; cuDNN CUDNN_DEFAULT_MATH / TENSOR_OP_MATH).
+ *   bf16: GEMMs with inputs rounded to bfloat16 on the fly and float32 accumulation
+ *         (CUBLAS_COMPUTE_32F_FAST_16BF); convolutions run as in tf32 (cuDNN's legacy API has no
+ *         bf16 down-conversion for float tensors; ALLOW_CONVERSION would go to fp16, whose range is
+ *         too small for gradients). */
+typedef enum eb_cuda_precision {
+    EB_PRECISION_FP32 = 0,
+    EB_PRECISION_TF32,
+    EB_PRECISION_BF16
+} eb_cuda_precision;
+
+/* "fp32", "tf32", "bf16" */
+const char *eb_cuda_precision_name(eb_cuda_precision p);
+/* Parses a name above; EB_ERR_ARG (naming the accepted values) otherwise. */
+eb_status eb_cuda_precision_parse(const char *s, eb_cuda_precision *p);
+
+/* Set / read the precision of a CUDA backend (default tf32). Setting it is cheap (host-only); the
+ * convolution algorithm cache is keyed by precision, so the first call per geometry after a change picks
+ * again. Set: EB_ERR_UNSUPPORTED if `be` is not a CUDA backend. Get: fp32 for any other backend. */
+eb_status eb_cuda_set_precision(eb_backend *be, eb_cuda_precision p);
+eb_cuda_precision eb_cuda_get_precision(const eb_backend *be);
+
+/* The backend's stream (a cudaStream_t) for graph capture (cudaStreamBeginCapture on it, then run the
+ * ops); NULL if `be` is not a CUDA backend. Capture only after a warm-up iteration: the first use of each
+ * convolution geometry chooses its algorithm with cudnnFind* (which synchronises and allocates); inside a
+ * capture the heuristic cudnnGet*_v7 is used instead. */
+void *eb_cuda_stream(const eb_backend *be);
+
+/* Replace the cuDNN workspace with one of `bytes` (default 256 MiB, allocated at init) and forget the
+ * chosen convolution algorithms. Not during a capture. */
+eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes);
+
+/* NVTX ranges around phases (U step, G step, penalty, MALA, data): visible in Nsight Systems.
+ * Must nest (push/pop on the same thread). No-ops in a CPU-only build. */
+void eb_nvtx_push(const char *name);
+void eb_nvtx_pop(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

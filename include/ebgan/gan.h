@@ -1,0 +1,45 @@
+/* The four networks of the MEG method and their optimisers: the energy U, the generator G, and the
+ * entropy surrogate's network — the statistics network T(x, z) = head([trunk(x), z]) or the encoder E(x). */
+#ifndef EBGAN_GAN_H
+#define EBGAN_GAN_H
+
+#include "ebgan/net.h"
+#include "ebgan/optim.h"
+
+typedef enum eb_entropy_kind {
+    EB_ENTROPY_NONE = 0, /* no entropy term: with wgan-gp this is WGAN-GP (DESIGN.md §1) */
+    EB_ENTROPY_DIM,      /* DeepInfoMax JSD estimator with a statistics network (the paper's choice) */
+    EB_ENTROPY_INFOGAN   /* lambda2 * E||z - E(G(z))||^2 with an encoder (the seed's lower bound) */
+} eb_entropy_kind;
+
+/* Spec strings of the networks (see net.h); t_trunk may be "" (toy: T's head sees [x, z] directly). */
+typedef struct eb_gan_specs {
+    const char *u, *g, *t_trunk, *t_head, *e;
+} eb_gan_specs;
+
+typedef struct eb_gan {
+    eb_shape x_shape;    /* one data sample */
+    int z_dim;
+    eb_entropy_kind entropy;
+    eb_net U, G;
+    int has_trunk;       /* dim: T has an image trunk */
+    eb_net T_trunk, T_head; /* dim only */
+    eb_net E;            /* infogan only */
+    eb_optim opt_U, opt_G, opt_T_trunk, opt_T_head, opt_E;
+} eb_gan;
+
+/* Builds every network the entropy kind needs, with optimisers `opt` (same for all nets, as the paper). */
+eb_status eb_gan_init(eb_gan *m, const eb_backend *be, const eb_gan_specs *specs, eb_shape x_shape, int z_dim,
+                      eb_entropy_kind entropy, const eb_optim_cfg *opt);
+void eb_gan_free(eb_gan *m, const eb_backend *be);
+/* The paper's initialisation of every network (net.h), drawn from `rng`. */
+eb_status eb_gan_init_weights(eb_gan *m, const eb_backend *be, eb_rng *rng);
+
+/* The nets and their optimisers as a list, for checkpoints: returns the count (at most 5). */
+int eb_gan_nets(eb_gan *m, eb_net **nets, eb_optim **opts);
+
+const char *eb_entropy_name(eb_entropy_kind k);
+/* "dim" | "infogan" | "none" -> kind; -1 when unknown. */
+int eb_entropy_parse(const char *s);
+
+#endif

@@ -1,0 +1,40 @@
+/* The G step (DESIGN.md §1): min over G and the surrogate's network of E_z U(G(z)) + entropy surrogate.
+ * U contributes input gradients only — no weight-gradient kernels run for U here (DESIGN.md §2). */
+#ifndef EBGAN_GSTEP_H
+#define EBGAN_GSTEP_H
+
+#include "ebgan/gan.h"
+
+/* Device scalars of the G step. */
+enum { EB_GTERM_U_FAKE = 0, EB_GTERM_MI, EB_GTERM_LOSS, EB_GTERM_COUNT };
+
+typedef struct eb_gstep {
+    int max_batch;
+    eb_net_ws ws_G, ws_U, ws_T_trunk, ws_T_head, ws_E;
+    eb_real *z;         /* [B, z_dim] */
+    eb_real *z_perm;    /* [B, z_dim]: z shuffled across the batch (z bar) */
+    eb_real *dx;        /* [B, x]: d loss / d G(z) */
+    eb_real *head_in;   /* [2B, f + z_dim]: rows [trunk(x), z] then [trunk(x), z bar] */
+    eb_real *d_head_in; /* [2B, f + z_dim] */
+    eb_real *dlogit;    /* [2B] */
+    eb_real *df;        /* [B, f] */
+    eb_real *seed;      /* [B]: 1/B, the backward seed of mean U */
+    int32_t *perm;      /* [B] device permutation */
+    eb_real *terms;     /* [EB_GTERM_COUNT] */
+    void *arena;
+} eb_gstep;
+
+eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int max_batch);
+void eb_gstep_free(eb_gstep *gs, const eb_backend *be);
+
+/* Zeroes and fills the gradients of G and of the surrogate's nets (U's grads are untouched), with
+ * z ~ N(0, I) from the Philox stream (seed, z_offset) and the permutation `perm_host` ([n], a
+ * derangement is not required: the paper uses randperm). mi_weight scales the surrogate (infogan: lambda2). */
+eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
+                        const int32_t *perm_host, eb_real mi_weight);
+/* The same loss without gradients (finite-difference tests). */
+eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
+                        const int32_t *perm_host, eb_real mi_weight);
+eb_status eb_gstep_read_terms(const eb_backend *be, const eb_gstep *gs, double out[EB_GTERM_COUNT]);
+
+#endif

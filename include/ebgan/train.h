@@ -1,0 +1,64 @@
+/* `ebgan-gpu train`: the MEG training loop (DESIGN.md §1) with its run directory — resolved config,
+ * metrics.jsonl, atomic safetensors checkpoints, pictures — and exact resume. */
+#ifndef EBGAN_TRAIN_H
+#define EBGAN_TRAIN_H
+
+#include <stdio.h>
+#include "ebgan/backend.h"
+#include "ebgan/data.h"
+#include "ebgan/gstep.h"
+#include "ebgan/presets.h"
+#include "ebgan/train_cfg.h"
+#include "ebgan/ustep.h"
+
+typedef struct eb_batch_source eb_batch_source;
+
+typedef struct eb_trainer {
+    eb_train_cfg cfg;      /* resolved: preset defaults filled in */
+    eb_backend be;
+    eb_preset preset;
+    int is_toy;
+    eb_toy_kind toy;
+    eb_dataset data;       /* empty for toys */
+    eb_gan gan;
+    eb_gstep gs;
+    eb_ustep us;
+    eb_batch_source *src;
+    eb_rng rng;            /* the host stream: every random choice of the run (checkpointed) */
+    int64_t step;          /* completed G iterations */
+    eb_real *x_real;       /* [B, x] on the backend */
+    eb_real *t_interp;     /* [B] wgan-gp interpolation weights */
+    void *arena;
+    int32_t *perm_host;    /* [B] */
+    eb_penalty_kind penalty;
+    eb_entropy_kind entropy;
+    char run_dir[EB_CFG_PATH_MAX];
+    FILE *metrics;         /* <run>/metrics.jsonl, appended */
+    double wall_start, wall_offset; /* seconds; offset carries the time of earlier sessions on resume */
+} eb_trainer;
+
+/* Resolves `cfg` (data, preset, defaults), opens the backend, builds the model; with cfg->resume set,
+ * reloads the run's config (command-line settings other than iters are ignored) and its last checkpoint.
+ * `notice` receives a one-line backend notice (e.g. running on the CPU) or NULL. */
+eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **notice);
+void eb_trainer_free(eb_trainer *t);
+/* Creates the run directory (or reuses it on resume) and writes config.txt. */
+eb_status eb_trainer_open_run(eb_trainer *t);
+/* Runs G iterations step..cfg.iters-1 with logging, checkpoints and pictures; progress to `log`. */
+eb_status eb_trainer_run(eb_trainer *t, FILE *log);
+
+/* One iteration (a G step and n_critic U steps); exposed for tests. */
+eb_status eb_trainer_iteration(eb_trainer *t);
+
+/* Checkpoints (src/host/train/checkpoint.c): <run>/ckpt-<step>.safetensors, atomic, the last `keep` kept. */
+eb_status eb_trainer_save(eb_trainer *t);
+/* Loads the newest checkpoint of `dir` (or the file `path` when it ends in .safetensors). */
+eb_status eb_trainer_load(eb_trainer *t, const char *path);
+/* The newest checkpoint file of a run directory, or `path` itself when it names a .safetensors file. */
+eb_status eb_trainer_find_checkpoint(const char *path, char *out, size_t cap);
+/* Pictures (src/host/train/plots.c): <run>/samples.png (+ energy heat map for 2-D data). */
+eb_status eb_trainer_plot(eb_trainer *t);
+/* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */
+eb_status eb_trainer_samples(eb_trainer *t, int n, uint64_t seed, float *out);
+
+#endif

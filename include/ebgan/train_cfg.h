@@ -1,0 +1,41 @@
+/* The resolved configuration of a training run: every setting `ebgan-gpu train` takes, in one struct
+ * filled from one option table (src/host/cli/options.c), saved to and re-read from <run>/config.txt. */
+#ifndef EBGAN_TRAIN_CFG_H
+#define EBGAN_TRAIN_CFG_H
+
+#include <stdint.h>
+
+#define EB_CFG_PATH_MAX 1024
+
+typedef struct eb_train_cfg {
+    /* model and data */
+    char model[512];     /* toy | mnist | cifar | a U spec string (net.h) */
+    char dataset[EB_CFG_PATH_MAX]; /* 8gaussians | 25gaussians | swissroll | fashion-mnist | *.npy | *idx*[.gz] | cifar10:DIR */
+    int stack;           /* stack K random images into K channels (StackedMNIST); 0 = off */
+    int z_dim;           /* 0 = the preset's */
+    int dim;             /* network width; 0 = the preset's */
+    /* method */
+    char penalty[16];    /* score | wgan-gp | none */
+    double lambda;       /* < 0 = the preset's (full-norm definition, DESIGN.md §1) */
+    char entropy[16];    /* dim | infogan | none */
+    double mi_weight;    /* weight of the entropy surrogate (infogan: lambda2) */
+    int n_critic;        /* U steps per G step */
+    /* optimisation */
+    int batch;           /* 0 = the preset's */
+    int64_t iters;
+    double lr, beta1, beta2, eps;
+    uint64_t seed;
+    /* run directory and outputs */
+    char out[EB_CFG_PATH_MAX];    /* run directory; "" = runs/<timestamp> */
+    char resume[EB_CFG_PATH_MAX]; /* continue the run in this directory */
+    int log_every;       /* steps between metrics lines */
+    int ckpt_every;      /* steps between checkpoints (and one at the end) */
+    int keep;            /* checkpoints kept */
+    int plot_every;      /* steps between pictures (and one at the end) */
+    /* execution */
+    char device[8];      /* auto | cpu | cuda */
+    char precision[8];   /* fp32 | tf32 | bf16 (CUDA) */
+    int progress;        /* -1 auto (a terminal gets a live line), 0 plain lines, 1 live line */
+} eb_train_cfg;
+
+#endif

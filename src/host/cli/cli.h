@@ -1,0 +1,12 @@
+/* The subcommands of the ebgan-gpu executable; each returns the process exit code
+ * (0 success, 1 runtime failure with a one-line message, 2 usage error). */
+#ifndef EBGAN_CLI_H
+#define EBGAN_CLI_H
+
+#include "ebgan/train_cfg.h"
+
+int eb_cli_train(int argc, char **argv);
+/* Parses train's options (and on --resume the run's config.txt); 0 ok, 1 help shown, -1 error. */
+int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg);
+
+#endif

@@ -1,0 +1,139 @@
+/* `ebgan-gpu train`: parses the one option table, prints every resolved setting, writes config.txt and
+ * runs the trainer. The only place (with main.c) that turns a status into an exit code. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ebgan/atomic_file.h"
+#include "ebgan/train.h"
+#include "options.h"
+
+#define F(field) EB_OPT_FIELD(eb_train_cfg, field)
+static const eb_opt g_train_opts[] = {
+    {"model", EB_OPT_STR, F(model), "toy", "toy | mnist | cifar | a U spec string (see README)"},
+    {"dataset", EB_OPT_STR, F(dataset), "25gaussians",
+     "8gaussians | 25gaussians | swissroll | fashion-mnist | FILE.npy | IDX file | cifar10:DIR"},
+    {"stack", EB_OPT_INT, F(stack), "0", "stack K random images into K channels (StackedMNIST: 3)"},
+    {"z-dim", EB_OPT_INT, F(z_dim), "0", "latent size (0: the preset's, toy 2, images 128)"},
+    {"dim", EB_OPT_INT, F(dim), "0", "network width (0: the preset's, 512)"},
+    {"penalty", EB_OPT_STR, F(penalty), "score", "score | wgan-gp | none"},
+    {"lambda", EB_OPT_DBL, F(lambda), "-1",
+     "penalty weight on the full per-sample norm (<0: the preset's; toy 0.1, images 10/(H*W))"},
+    {"entropy", EB_OPT_STR, F(entropy), "dim", "dim | infogan | none"},
+    {"mi-weight", EB_OPT_DBL, F(mi_weight), "1", "weight of the entropy surrogate (infogan: lambda2)"},
+    {"n-critic", EB_OPT_INT, F(n_critic), "5", "U steps per G step"},
+    {"batch", EB_OPT_INT, F(batch), "0", "batch size (0: the preset's, toy 256, images 64)"},
+    {"iters", EB_OPT_I64, F(iters), "1500", "G iterations (the paper runs 100000)"},
+    {"lr", EB_OPT_DBL, F(lr), "1e-4", "Adam learning rate, all networks"},
+    {"beta1", EB_OPT_DBL, F(beta1), "0.5", "Adam beta1"},
+    {"beta2", EB_OPT_DBL, F(beta2), "0.9", "Adam beta2"},
+    {"eps", EB_OPT_DBL, F(eps), "1e-8", "Adam epsilon"},
+    {"seed", EB_OPT_U64, F(seed), "1", "seed of every random draw (Philox stream)"},
+    {"out", EB_OPT_STR, F(out), "", "run directory (default runs/<timestamp>)"},
+    {"resume", EB_OPT_STR, F(resume), "", "continue the run in this directory from its last checkpoint"},
+    {"log-every", EB_OPT_INT, F(log_every), "50", "steps between metrics lines"},
+    {"ckpt-every", EB_OPT_INT, F(ckpt_every), "500", "steps between checkpoints (and one at the end)"},
+    {"keep", EB_OPT_INT, F(keep), "3", "checkpoints kept"},
+    {"plot-every", EB_OPT_INT, F(plot_every), "500", "steps between pictures (and one at the end)"},
+    {"device", EB_OPT_STR, F(device), "auto", "auto | cpu | cuda"},
+    {"precision", EB_OPT_STR, F(precision), "tf32", "fp32 | tf32 | bf16 (CUDA)"},
+    {"progress", EB_OPT_INT, F(progress), "-1", "-1 auto (live line on a terminal), 0 log lines, 1 live line"},
+};
+#undef F
+#define N_TRAIN_OPTS ((int)(sizeof g_train_opts / sizeof g_train_opts[0]))
+
+static const char *USAGE = "usage: ebgan-gpu train [options]\n"
+                           "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.";
+
+int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
+    char err[1200];
+    memset(cfg, 0, sizeof *cfg);
+    int rc = eb_opts_parse(g_train_opts, N_TRAIN_OPTS, cfg, argc, argv, USAGE, err, sizeof err);
+    if (rc == 1) return 1;
+    if (rc < 0) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", err);
+        return -1;
+    }
+    if (cfg->resume[0]) {
+        /* the run's own settings, then only what may change on resume: iters and logging */
+        eb_train_cfg cl = *cfg;
+        char path[EB_CFG_PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/config.txt", cl.resume);
+        memset(cfg, 0, sizeof *cfg);
+        rc = eb_opts_parse(g_train_opts, N_TRAIN_OPTS, cfg, 1, argv, USAGE, err, sizeof err);
+        if (rc == 0) rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, cfg, path, err, sizeof err);
+        if (rc < 0) {
+            fprintf(stderr, "ebgan-gpu train: --resume %s: %s\n", cl.resume, err);
+            return -1;
+        }
+        cfg->iters = cl.iters;
+        cfg->log_every = cl.log_every;
+        cfg->progress = cl.progress;
+        snprintf(cfg->resume, sizeof cfg->resume, "%s", cl.resume);
+        snprintf(cfg->out, sizeof cfg->out, "%s", cl.resume);
+    }
+    if (cfg->log_every < 1) cfg->log_every = 1;
+    return 0;
+}
+
+static int write_config(const eb_trainer *t) {
+    char path[EB_CFG_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/config.txt", t->run_dir);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return -1;
+    fprintf(m, "# ebgan-gpu train: resolved configuration; re-run with: ebgan-gpu train --config %s\n", path);
+    eb_train_cfg c = t->cfg;
+    c.resume[0] = '\0'; /* a re-run starts fresh */
+    eb_opts_print(g_train_opts, N_TRAIN_OPTS, &c, m, "");
+    fclose(m);
+    eb_status st = eb_atomic_write_file(path, buf, len);
+    free(buf);
+    if (st != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        return -1;
+    }
+    return 0;
+}
+
+int eb_cli_train(int argc, char **argv) {
+    eb_train_cfg cfg;
+    int rc = eb_cli_train_parse(argc, argv, &cfg);
+    if (rc) return rc > 0 ? 0 : 2;
+    eb_trainer t;
+    const char *notice = NULL;
+    if (eb_trainer_init(&t, &cfg, &notice) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        return 1;
+    }
+    if (notice) fprintf(stderr, "ebgan-gpu: %s\n", notice);
+    if (eb_trainer_open_run(&t) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        eb_trainer_free(&t);
+        return 1;
+    }
+    printf("ebgan-gpu train: backend %s, run directory %s%s\n", t.be.ops->name, t.run_dir,
+           cfg.resume[0] ? " (resumed)" : "");
+    printf("resolved settings:\n");
+    eb_opts_print(g_train_opts, N_TRAIN_OPTS, &t.cfg, stdout, "  ");
+    printf("  (networks) U %s | G %s | T %s%s%s | E %s\n", t.preset.u_spec, t.preset.g_spec,
+           t.preset.t_trunk_spec, t.preset.t_trunk_spec[0] ? " -> " : "", t.preset.t_head_spec, t.preset.e_spec);
+    if (t.step > 0) printf("  resuming at step %lld\n", (long long)t.step);
+    fflush(stdout);
+    if (!cfg.resume[0] && write_config(&t)) {
+        eb_trainer_free(&t);
+        return 1;
+    }
+    eb_status st = eb_trainer_run(&t, stdout);
+    if (st != EB_OK) {
+        fprintf(stderr, "\nebgan-gpu train: %s\n", eb_error_message());
+        eb_trainer_free(&t);
+        return 1;
+    }
+    printf("done: %lld steps; run directory %s (samples.png, metrics.jsonl, checkpoints)\n", (long long)t.step,
+           t.run_dir);
+    eb_trainer_free(&t);
+    return 0;
+}

@@ -1,0 +1,167 @@
+/* The option table machinery: defaults, --config files and getopt_long parsing from one table, and the
+ * printout of every resolved setting (the run directory's config.txt is that printout). */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int set_value(const eb_opt *o, void *cfg, const char *v, char *err, size_t errlen) {
+    char *base = (char *)cfg + o->offset, *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case EB_OPT_STR:
+        if (strlen(v) >= o->size) {
+            snprintf(err, errlen, "--%s: value longer than %zu characters", o->name, o->size - 1);
+            return -1;
+        }
+        memcpy(base, v, strlen(v) + 1);
+        return 0;
+    case EB_OPT_INT: {
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX) break;
+        *(int *)base = (int)x;
+        return 0;
+    }
+    case EB_OPT_I64: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end) break;
+        *(int64_t *)base = (int64_t)x;
+        return 0;
+    }
+    case EB_OPT_U64: {
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-') break;
+        *(uint64_t *)base = (uint64_t)x;
+        return 0;
+    }
+    case EB_OPT_DBL: {
+        double x = strtod(v, &end);
+        if (errno || end == v || *end) break;
+        *(double *)base = x;
+        return 0;
+    }
+    }
+    snprintf(err, errlen, "--%s: '%s' is not a valid %s", o->name, v,
+             o->kind == EB_OPT_DBL ? "number" : "integer");
+    return -1;
+}
+
+static const eb_opt *find(const eb_opt *tab, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(tab[i].name, name)) return &tab[i];
+    return NULL;
+}
+
+int eb_opts_load_file(const eb_opt *tab, int n, void *cfg, const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = line;
+        while (*s == ' ' || *s == '\t') s++;
+        if (*s == '#' || *s == '\n' || *s == '\0') continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
+            rc = -1;
+            break;
+        }
+        char *ke = eq;
+        while (ke > s && (ke[-1] == ' ' || ke[-1] == '\t')) ke--;
+        *ke = '\0';
+        char *v = eq + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t L = strlen(v);
+        while (L && (v[L - 1] == '\n' || v[L - 1] == '\r' || v[L - 1] == ' ')) v[--L] = '\0';
+        const eb_opt *o = find(tab, n, s);
+        if (!o) {
+            snprintf(err, errlen, "%s:%d: unknown setting '%s'", path, lineno, s);
+            rc = -1;
+            break;
+        }
+        if (set_value(o, cfg, v, err, errlen)) {
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+void eb_opts_help(const eb_opt *tab, int n, FILE *f, const char *usage) {
+    fprintf(f, "%s\n\noptions:\n", usage);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "  --%-14s %s (default: %s)\n", tab[i].name, tab[i].help,
+                tab[i].def[0] ? tab[i].def : "\"\"");
+    fprintf(f, "  --%-14s %s\n  --%-14s %s\n", "config FILE", "read settings from FILE (key = value lines)",
+            "help", "show this help");
+}
+
+int eb_opts_parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, const char *usage, char *err,
+                  size_t errlen) {
+    for (int i = 0; i < n; i++)
+        if (set_value(&tab[i], cfg, tab[i].def, err, errlen)) return -1;
+    struct option *lo = calloc((size_t)n + 3, sizeof *lo);
+    if (!lo) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) lo[i] = (struct option){tab[i].name, required_argument, NULL, 1000 + i};
+    lo[n] = (struct option){"config", required_argument, NULL, 'c'};
+    lo[n + 1] = (struct option){"help", no_argument, NULL, 'h'};
+    /* pass 1: --config, so that the command line overrides the file */
+    int rc = 0, c, idx;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", lo, &idx)) != -1) {
+        if (c == 'h') {
+            eb_opts_help(tab, n, stdout, usage);
+            free(lo);
+            return 1;
+        }
+        if (c == 'c' && eb_opts_load_file(tab, n, cfg, optarg, err, errlen)) {
+            rc = -1;
+            break;
+        }
+    }
+    /* pass 2: everything else, in order */
+    optind = 1;
+    while (rc == 0 && (c = getopt_long(argc, argv, ":", lo, &idx)) != -1) {
+        if (c == 'c' || c == 'h') continue;
+        if (c == '?' || c == ':') {
+            snprintf(err, errlen, "%s '%s' (see --help)", c == ':' ? "missing value for" : "unknown option",
+                     argv[optind - 1]);
+            rc = -1;
+        } else if (c >= 1000 && set_value(&tab[c - 1000], cfg, optarg, err, errlen)) {
+            rc = -1;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+        rc = -1;
+    }
+    free(lo);
+    return rc;
+}
+
+void eb_opts_print(const eb_opt *tab, int n, const void *cfg, FILE *f, const char *prefix) {
+    for (int i = 0; i < n; i++) {
+        const char *base = (const char *)cfg + tab[i].offset;
+        fprintf(f, "%s%s = ", prefix, tab[i].name);
+        switch (tab[i].kind) {
+        case EB_OPT_STR: fprintf(f, "%s\n", base); break;
+        case EB_OPT_INT: fprintf(f, "%d\n", *(const int *)base); break;
+        case EB_OPT_I64: fprintf(f, "%lld\n", (long long)*(const int64_t *)base); break;
+        case EB_OPT_U64: fprintf(f, "%llu\n", (unsigned long long)*(const uint64_t *)base); break;
+        case EB_OPT_DBL: fprintf(f, "%.17g\n", *(const double *)base); break;
+        }
+    }
+}

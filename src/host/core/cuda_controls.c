@@ -1,0 +1,47 @@
+/* Names of the CUDA precision modes (any build) and, in a build without CUDA, the ebgan/cuda.h controls
+ * as inert fallbacks: the CLI may call them unconditionally. The CUDA versions are in cuda_backend.cu. */
+#include "ebgan/cuda.h"
+
+#include <string.h>
+
+const char *eb_cuda_precision_name(eb_cuda_precision p) {
+    switch (p) {
+    case EB_PRECISION_FP32: return "fp32";
+    case EB_PRECISION_TF32: return "tf32";
+    case EB_PRECISION_BF16: return "bf16";
+    }
+    return "unknown";
+}
+
+eb_status eb_cuda_precision_parse(const char *s, eb_cuda_precision *p) {
+    static const eb_cuda_precision all[] = {EB_PRECISION_FP32, EB_PRECISION_TF32, EB_PRECISION_BF16};
+    for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(s, eb_cuda_precision_name(all[i])) == 0) {
+            *p = all[i];
+            return EB_OK;
+        }
+    return EB_FAIL(EB_ERR_ARG, "unknown precision '%s' (expected fp32, tf32 or bf16)", s ? s : "");
+}
+
+#ifndef EB_HAVE_CUDA
+eb_status eb_cuda_set_precision(eb_backend *be, eb_cuda_precision p) {
+    (void)be;
+    (void)p;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "--precision applies to the CUDA backend, which this build does not have");
+}
+eb_cuda_precision eb_cuda_get_precision(const eb_backend *be) {
+    (void)be;
+    return EB_PRECISION_FP32;
+}
+void *eb_cuda_stream(const eb_backend *be) {
+    (void)be;
+    return NULL;
+}
+eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes) {
+    (void)be;
+    (void)bytes;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "this build has no CUDA backend");
+}
+void eb_nvtx_push(const char *name) { (void)name; }
+void eb_nvtx_pop(void) {}
+#endif

@@ -1,0 +1,161 @@
+/* The G step of DESIGN.md §1: loss E_z U(G(z)) + surrogate, gradients for G and the surrogate's nets.
+ * U runs forward and an input-only backward (no weight gradients); T's trunk runs once on the B fakes. */
+#include "ebgan/gstep.h"
+
+#include <string.h>
+
+static int64_t trunk_width(const eb_gan *m) {
+    return m->has_trunk ? eb_shape_numel(m->T_trunk.out_shape) : eb_shape_numel(m->x_shape);
+}
+
+eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int max_batch) {
+    memset(gs, 0, sizeof *gs);
+    if (max_batch <= 0) return EB_FAIL(EB_ERR_ARG, "G step: batch must be positive, got %d", max_batch);
+    gs->max_batch = max_batch;
+    size_t B = (size_t)max_batch, zd = (size_t)m->z_dim, xd = (size_t)eb_shape_numel(m->x_shape);
+    size_t f = (size_t)trunk_width(m);
+    size_t head = m->entropy == EB_ENTROPY_DIM ? 2 * B * (f + zd) : 0;
+    size_t dhead = head > B * zd ? head : B * zd; /* infogan: d z_hat lives here */
+    /* one allocation: the sizes of every buffer, in elements */
+    size_t sizes[] = {B * zd, B * zd, B * xd, head, dhead, 2 * B, 2 * B * f, B, EB_GTERM_COUNT};
+    eb_real **slots[] = {&gs->z, &gs->z_perm, &gs->dx, &gs->head_in, &gs->d_head_in, &gs->dlogit, &gs->df,
+                         &gs->seed, &gs->terms};
+    size_t n_slots = sizeof sizes / sizeof sizes[0];
+    size_t total = 0;
+    for (size_t i = 0; i < n_slots; i++) total += (sizes[i] + 15) & ~(size_t)15; /* 64-byte aligned slots */
+    size_t bytes = total * sizeof(eb_real) + B * sizeof(int32_t);
+    EB_TRY(be->ops->mem_alloc(be->ctx, &gs->arena, bytes));
+    eb_real *p = gs->arena;
+    for (size_t i = 0; i < n_slots; i++) {
+        *slots[i] = sizes[i] ? p : NULL;
+        p += (sizes[i] + 15) & ~(size_t)15;
+    }
+    gs->perm = (int32_t *)p;
+
+    eb_status st;
+    if ((st = eb_net_ws_init(&gs->ws_G, be, &m->G, max_batch, 0)) != EB_OK) goto fail;
+    if ((st = eb_net_ws_init(&gs->ws_U, be, &m->U, max_batch, 0)) != EB_OK) goto fail;
+    if (m->entropy == EB_ENTROPY_DIM) {
+        if (m->has_trunk && (st = eb_net_ws_init(&gs->ws_T_trunk, be, &m->T_trunk, max_batch, 0)) != EB_OK) goto fail;
+        if ((st = eb_net_ws_init(&gs->ws_T_head, be, &m->T_head, 2 * max_batch, 0)) != EB_OK) goto fail;
+    } else if (m->entropy == EB_ENTROPY_INFOGAN) {
+        if ((st = eb_net_ws_init(&gs->ws_E, be, &m->E, max_batch, 0)) != EB_OK) goto fail;
+    }
+    return EB_OK;
+fail:
+    eb_gstep_free(gs, be);
+    return st;
+}
+
+void eb_gstep_free(eb_gstep *gs, const eb_backend *be) {
+    eb_net_ws *ws[] = {&gs->ws_G, &gs->ws_U, &gs->ws_T_trunk, &gs->ws_T_head, &gs->ws_E};
+    for (int i = 0; i < 5; i++)
+        if (ws[i]->arena) eb_net_ws_free(ws[i], be);
+    if (gs->arena) be->ops->mem_free(be->ctx, gs->arena);
+    memset(gs, 0, sizeof *gs);
+}
+
+/* The surrogate of DESIGN.md §1, dim: BCE(T(G(z), z), 1) + BCE(T(G(z), z bar), 0), the mean of 2B terms.
+ * The trunk runs once on the B fakes; the head runs on the 2B rows [f, z] and [f, z bar]. */
+static eb_status mi_dim(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n,
+                        const int32_t *perm_host, eb_real w, int want_grad) {
+    const eb_ops *o = be->ops;
+    size_t zd = (size_t)m->z_dim, f = (size_t)trunk_width(m), ld = f + zd, N = (size_t)n;
+    const eb_real *feat = xf;
+    if (m->has_trunk) {
+        EB_TRY(eb_net_forward(be, &m->T_trunk, &gs->ws_T_trunk, xf, n, EB_MODE_TRAIN));
+        feat = gs->ws_T_trunk.h[m->T_trunk.n_layers];
+    }
+    EB_TRY(o->mem_upload(be->ctx, gs->perm, perm_host, N * sizeof(int32_t)));
+    EB_TRY(o->gather_rows(be->ctx, gs->z_perm, gs->z, gs->perm, N, zd));
+    eb_real *pos = gs->head_in, *neg = gs->head_in + N * ld;
+    EB_TRY(o->copy_2d(be->ctx, pos, ld, feat, f, N, f));
+    EB_TRY(o->copy_2d(be->ctx, pos + f, ld, gs->z, zd, N, zd));
+    EB_TRY(o->copy_2d(be->ctx, neg, ld, feat, f, N, f));
+    EB_TRY(o->copy_2d(be->ctx, neg + f, ld, gs->z_perm, zd, N, zd));
+    EB_TRY(eb_net_forward(be, &m->T_head, &gs->ws_T_head, gs->head_in, 2 * n, EB_MODE_TRAIN));
+    const eb_real *logit = gs->ws_T_head.h[m->T_head.n_layers];
+    eb_real scale = w / (eb_real)(2 * n);
+    EB_TRY(o->fill(be->ctx, gs->terms + EB_GTERM_MI, 0, 1));
+    EB_TRY(o->bce_logits(be->ctx, logit, 1, N, scale, gs->terms + EB_GTERM_MI, gs->dlogit));
+    EB_TRY(o->bce_logits(be->ctx, logit + N, 0, N, scale, gs->terms + EB_GTERM_MI, gs->dlogit + N));
+    if (!want_grad) return EB_OK;
+    EB_TRY(eb_net_backward(be, &m->T_head, &gs->ws_T_head, gs->dlogit, 2 * n, EB_MODE_TRAIN, 1, gs->d_head_in, 0));
+    /* d feat = the feature columns of both halves, summed */
+    EB_TRY(o->copy_2d(be->ctx, gs->df, f, gs->d_head_in, ld, 2 * N, f));
+    EB_TRY(o->axpby(be->ctx, gs->df, 1, gs->df + N * f, 1, N * f));
+    if (m->has_trunk)
+        return eb_net_backward(be, &m->T_trunk, &gs->ws_T_trunk, gs->df, n, EB_MODE_TRAIN, 1, gs->dx, 1);
+    return o->axpby(be->ctx, gs->dx, 1, gs->df, 1, N * f);
+}
+
+/* The surrogate of DESIGN.md §1, infogan: lambda2 * mean_i ||z_i - E(G(z_i))||^2. */
+static eb_status mi_infogan(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n, eb_real w,
+                            int want_grad) {
+    const eb_ops *o = be->ops;
+    size_t zd = (size_t)m->z_dim, N = (size_t)n;
+    EB_TRY(eb_net_forward(be, &m->E, &gs->ws_E, xf, n, EB_MODE_TRAIN));
+    const eb_real *zh = gs->ws_E.h[m->E.n_layers];
+    eb_real *dzh = gs->d_head_in;
+    EB_TRY(o->fill(be->ctx, gs->terms + EB_GTERM_MI, 0, 1));
+    EB_TRY(o->sqdiff(be->ctx, zh, gs->z, N * zd, w / (eb_real)n, gs->terms + EB_GTERM_MI, want_grad ? dzh : NULL));
+    if (!want_grad) return EB_OK;
+    return eb_net_backward(be, &m->E, &gs->ws_E, dzh, n, EB_MODE_TRAIN, 1, gs->dx, 1);
+}
+
+static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
+                           const int32_t *perm_host, eb_real mi_weight, int want_grad) {
+    const eb_ops *o = be->ops;
+    if (n <= 0 || n > gs->max_batch)
+        return EB_FAIL(EB_ERR_ARG, "G step: batch %d outside 1..%d", n, gs->max_batch);
+    size_t N = (size_t)n, zd = (size_t)m->z_dim, xd = (size_t)eb_shape_numel(m->x_shape);
+    if (want_grad) {
+        EB_TRY(o->fill(be->ctx, m->G.grads, 0, m->G.n_params));
+        if (m->entropy == EB_ENTROPY_DIM) {
+            if (m->has_trunk) EB_TRY(o->fill(be->ctx, m->T_trunk.grads, 0, m->T_trunk.n_params));
+            EB_TRY(o->fill(be->ctx, m->T_head.grads, 0, m->T_head.n_params));
+        } else if (m->entropy == EB_ENTROPY_INFOGAN) {
+            EB_TRY(o->fill(be->ctx, m->E.grads, 0, m->E.n_params));
+        }
+    }
+    EB_TRY(o->rng_normal(be->ctx, gs->z, N * zd, seed, z_offset));
+    EB_TRY(eb_net_forward(be, &m->G, &gs->ws_G, gs->z, n, EB_MODE_TRAIN));
+    const eb_real *xf = gs->ws_G.h[m->G.n_layers];
+    EB_TRY(eb_net_forward(be, &m->U, &gs->ws_U, xf, n, EB_MODE_TRAIN));
+    const eb_real *u = gs->ws_U.h[m->U.n_layers];
+    EB_TRY(o->reduce_sum(be->ctx, u, N, gs->terms + EB_GTERM_U_FAKE, (eb_real)1 / (eb_real)n, 0));
+    if (want_grad) {
+        /* d mean U / d x: an input-only backward, no weight-gradient kernels for U (DESIGN.md §2) */
+        EB_TRY(o->fill(be->ctx, gs->seed, (eb_real)1 / (eb_real)n, N));
+        EB_TRY(eb_net_backward(be, &m->U, &gs->ws_U, gs->seed, n, EB_MODE_TRAIN, 0, gs->dx, 0));
+    }
+    if (m->entropy == EB_ENTROPY_DIM) {
+        EB_TRY(mi_dim(be, m, gs, xf, n, perm_host, mi_weight, want_grad));
+    } else if (m->entropy == EB_ENTROPY_INFOGAN) {
+        EB_TRY(mi_infogan(be, m, gs, xf, n, mi_weight, want_grad));
+    } else {
+        EB_TRY(o->fill(be->ctx, gs->terms + EB_GTERM_MI, 0, 1));
+    }
+    EB_TRY(o->mem_copy(be->ctx, gs->terms + EB_GTERM_LOSS, gs->terms + EB_GTERM_U_FAKE, sizeof(eb_real)));
+    EB_TRY(o->axpby(be->ctx, gs->terms + EB_GTERM_LOSS, 1, gs->terms + EB_GTERM_MI, 1, 1));
+    (void)xd;
+    if (!want_grad) return EB_OK;
+    return eb_net_backward(be, &m->G, &gs->ws_G, gs->dx, n, EB_MODE_TRAIN, 1, NULL, 0);
+}
+
+eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
+                        const int32_t *perm_host, eb_real mi_weight) {
+    return gstep_run(be, m, gs, n, seed, z_offset, perm_host, mi_weight, 1);
+}
+
+eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
+                        const int32_t *perm_host, eb_real mi_weight) {
+    return gstep_run(be, m, gs, n, seed, z_offset, perm_host, mi_weight, 0);
+}
+
+eb_status eb_gstep_read_terms(const eb_backend *be, const eb_gstep *gs, double out[EB_GTERM_COUNT]) {
+    eb_real t[EB_GTERM_COUNT];
+    EB_TRY(be->ops->mem_download(be->ctx, t, gs->terms, sizeof t));
+    for (int i = 0; i < EB_GTERM_COUNT; i++) out[i] = (double)t[i];
+    return EB_OK;
+}

@@ -1,0 +1,290 @@
+/* The MEG training loop (DESIGN.md §1): per iteration one G step then n_critic U steps, every random
+ * choice drawn from one counter-based stream so that a resumed run replays bit for bit. */
+#include "ebgan/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch_source.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static eb_status parse_method(eb_trainer *t) {
+    const eb_train_cfg *c = &t->cfg;
+    if (!strcmp(c->penalty, "score")) t->penalty = EB_PENALTY_SCORE;
+    else if (!strcmp(c->penalty, "wgan-gp")) t->penalty = EB_PENALTY_WGAN_GP;
+    else if (!strcmp(c->penalty, "none")) t->penalty = EB_PENALTY_NONE;
+    else return EB_FAIL(EB_ERR_ARG, "--penalty '%s': expected score, wgan-gp or none", c->penalty);
+    int e = eb_entropy_parse(c->entropy);
+    if (e < 0) return EB_FAIL(EB_ERR_ARG, "--entropy '%s': expected dim, infogan or none", c->entropy);
+    t->entropy = (eb_entropy_kind)e;
+    if (c->n_critic < 1) return EB_FAIL(EB_ERR_ARG, "--n-critic must be >= 1, got %d", c->n_critic);
+    if (c->iters < 0) return EB_FAIL(EB_ERR_ARG, "--iters must be >= 0");
+    if (c->batch < 0 || c->batch == 1)
+        return EB_FAIL(EB_ERR_ARG, "--batch must be >= 2 (batch statistics and the shuffled z need 2), got %d",
+                       c->batch);
+    if (!(c->lr > 0)) return EB_FAIL(EB_ERR_ARG, "--lr must be positive");
+    return EB_OK;
+}
+
+static eb_status load_data(eb_trainer *t) {
+    eb_train_cfg *c = &t->cfg;
+    if (eb_toy_from_name(c->dataset, &t->toy)) {
+        t->is_toy = 1;
+        if (c->stack) return EB_FAIL(EB_ERR_ARG, "--stack applies to image data, not to the toy '%s'", c->dataset);
+        return EB_OK;
+    }
+    eb_dataset raw;
+    EB_TRY(eb_dataset_open(&raw, c->dataset));
+    if (c->stack > 1) {
+        if (raw.c != 1) {
+            eb_dataset_free(&raw);
+            return EB_FAIL(EB_ERR_ARG, "--stack %d needs 1-channel images; %s has %d channels", c->stack,
+                           c->dataset, raw.c);
+        }
+        eb_rng srng; /* the stacks are fixed per seed, as the paper's table of index tuples */
+        eb_rng_init(&srng, c->seed ^ 0x5354414bULL);
+        eb_status st = eb_dataset_stack(&t->data, &raw, c->stack, eb_stack_paper_n(c->stack), &srng);
+        eb_dataset_free(&raw);
+        return st;
+    }
+    t->data = raw;
+    return EB_OK;
+}
+
+eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **notice) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    eb_train_cfg *c = &t->cfg;
+    eb_status st;
+    if ((st = parse_method(t)) != EB_OK) return st;
+    if ((st = load_data(t)) != EB_OK) goto fail;
+    eb_shape xs = t->is_toy ? (eb_shape){EB_TOY_DIM, 1, 1} : eb_dataset_shape(&t->data);
+    if ((st = eb_preset_make(&t->preset, c->model, xs, c->z_dim, c->dim)) != EB_OK) goto fail;
+    if (!t->is_toy && (st = eb_dataset_check_shape(&t->data, t->preset.data, c->model)) != EB_OK) goto fail;
+    /* the preset fills what the user left open; the resolved values are what config.txt records */
+    c->z_dim = t->preset.z_dim;
+    c->dim = t->preset.dim;
+    if (c->batch == 0) c->batch = t->preset.batch;
+    if (c->lambda < 0) c->lambda = t->preset.lambda;
+
+    eb_backend_kind bk = !strcmp(c->device, "cpu") ? EB_BACKEND_CPU : !strcmp(c->device, "cuda") ? EB_BACKEND_CUDA
+                       : EB_BACKEND_AUTO;
+    if (strcmp(c->device, "cpu") && strcmp(c->device, "cuda") && strcmp(c->device, "auto")) {
+        st = EB_FAIL(EB_ERR_ARG, "--device '%s': expected auto, cpu or cuda", c->device);
+        goto fail;
+    }
+    if ((st = eb_backend_open(&t->be, bk, notice)) != EB_OK) goto fail;
+
+    eb_gan_specs specs = {t->preset.u_spec, t->preset.g_spec, t->preset.t_trunk_spec, t->preset.t_head_spec,
+                          t->preset.e_spec};
+    eb_optim_cfg oc = {EB_OPTIM_ADAM, c->lr, c->beta1, c->beta2, c->eps};
+    if ((st = eb_gan_init(&t->gan, &t->be, &specs, t->preset.data, c->z_dim, t->entropy, &oc)) != EB_OK) goto fail;
+    eb_rng_init(&t->rng, c->seed);
+    if ((st = eb_gan_init_weights(&t->gan, &t->be, &t->rng)) != EB_OK) goto fail;
+    int B = c->batch;
+    if ((st = eb_gstep_init(&t->gs, &t->be, &t->gan, B)) != EB_OK) goto fail;
+    if ((st = eb_ustep_init(&t->us, &t->be, &t->gan.U, B)) != EB_OK) goto fail;
+    t->src = calloc(1, sizeof *t->src);
+    t->perm_host = malloc((size_t)B * sizeof(int32_t));
+    if (!t->src || !t->perm_host) {
+        st = EB_FAIL(EB_ERR_OOM, "trainer: host buffers");
+        goto fail;
+    }
+    if ((st = eb_batch_source_init(t->src, &t->be, t->is_toy ? NULL : &t->data, t->toy, B)) != EB_OK) goto fail;
+    size_t xd = (size_t)eb_shape_numel(t->preset.data);
+    size_t xbytes = (((size_t)B * xd * sizeof(eb_real)) + 63) & ~(size_t)63;
+    if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + (size_t)B * sizeof(eb_real))) != EB_OK) goto fail;
+    t->x_real = t->arena;
+    t->t_interp = (eb_real *)((char *)t->arena + xbytes);
+    if (c->resume[0] && (st = eb_trainer_load(t, c->resume)) != EB_OK) goto fail;
+    return EB_OK;
+fail:
+    eb_trainer_free(t);
+    return st;
+}
+
+void eb_trainer_free(eb_trainer *t) {
+    if (t->metrics) fclose(t->metrics);
+    if (t->be.ops) {
+        if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
+        if (t->src) eb_batch_source_free(t->src, &t->be);
+        if (t->us.arena) eb_ustep_free(&t->us, &t->be);
+        if (t->gs.arena) eb_gstep_free(&t->gs, &t->be);
+        eb_gan_free(&t->gan, &t->be);
+        eb_backend_close(&t->be);
+    }
+    free(t->src);
+    free(t->perm_host);
+    eb_dataset_free(&t->data);
+    memset(t, 0, sizeof *t);
+}
+
+static eb_status mkdirs(const char *path) {
+    char buf[EB_CFG_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) && errno != EEXIST) return EB_FAIL(EB_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST) return EB_FAIL(EB_ERR_IO, "cannot create %s: %s", buf, strerror(errno));
+    return EB_OK;
+}
+
+eb_status eb_trainer_open_run(eb_trainer *t) {
+    if (t->cfg.resume[0]) {
+        snprintf(t->run_dir, sizeof t->run_dir, "%s", t->cfg.resume);
+    } else if (t->cfg.out[0]) {
+        snprintf(t->run_dir, sizeof t->run_dir, "%s", t->cfg.out);
+    } else {
+        time_t now = time(NULL);
+        struct tm tmv;
+        localtime_r(&now, &tmv);
+        char stamp[32];
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
+        snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", stamp);
+    }
+    EB_TRY(mkdirs(t->run_dir));
+    char path[EB_CFG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
+    t->metrics = fopen(path, "a");
+    if (!t->metrics) return EB_FAIL(EB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    return EB_OK;
+}
+
+/* Fisher-Yates on the host stream: the paper's z[randperm(B)]. */
+static void draw_perm(eb_rng *r, int32_t *perm, int n) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)eb_rng_below(r, (uint32_t)(i + 1));
+        int32_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+eb_status eb_trainer_iteration(eb_trainer *t) {
+    const eb_backend *be = &t->be;
+    const eb_ops *o = be->ops;
+    eb_gan *m = &t->gan;
+    const eb_train_cfg *c = &t->cfg;
+    int B = c->batch;
+    size_t zn = (size_t)B * (size_t)c->z_dim;
+    /* G step */
+    draw_perm(&t->rng, t->perm_host, B);
+    uint64_t z_off = eb_rng_reserve(&t->rng, zn);
+    EB_TRY(eb_gstep_grad(be, m, &t->gs, B, c->seed, z_off, t->perm_host, (eb_real)c->mi_weight));
+    EB_TRY(eb_optim_step(&m->opt_G, be, m->G.params, m->G.grads));
+    if (t->entropy == EB_ENTROPY_DIM) {
+        if (m->has_trunk) EB_TRY(eb_optim_step(&m->opt_T_trunk, be, m->T_trunk.params, m->T_trunk.grads));
+        EB_TRY(eb_optim_step(&m->opt_T_head, be, m->T_head.params, m->T_head.grads));
+    } else if (t->entropy == EB_ENTROPY_INFOGAN) {
+        EB_TRY(eb_optim_step(&m->opt_E, be, m->E.params, m->E.grads));
+    }
+    /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code) */
+    eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
+    for (int k = 0; k < c->n_critic; k++) {
+        EB_TRY(eb_batch_source_next(t->src, be, &t->rng, B, t->x_real));
+        z_off = eb_rng_reserve(&t->rng, zn);
+        EB_TRY(o->rng_normal(be->ctx, t->gs.z, zn, c->seed, z_off));
+        EB_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, B, EB_MODE_TRAIN));
+        const eb_real *x_fake = t->gs.ws_G.h[m->G.n_layers];
+        const eb_real *interp = NULL;
+        if (t->penalty == EB_PENALTY_WGAN_GP) {
+            uint64_t t_off = eb_rng_reserve(&t->rng, (uint64_t)B);
+            EB_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)B, c->seed, t_off));
+            interp = t->t_interp;
+        }
+        EB_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, B, &uc));
+        EB_TRY(eb_optim_step(&m->opt_U, be, m->U.params, m->U.grads));
+    }
+    t->step++;
+    return EB_OK;
+}
+
+/* ||grad||_2 of one net (a sync point: logging only). */
+static double grad_norm(const eb_backend *be, const eb_net *net, eb_real *scratch) {
+    if (net->n_params == 0) return 0;
+    eb_real v = 0;
+    if (be->ops->row_sqnorm(be->ctx, net->grads, 1, net->n_params, scratch) != EB_OK) return NAN;
+    if (be->ops->mem_download(be->ctx, &v, scratch, sizeof v) != EB_OK) return NAN;
+    return sqrt((double)v);
+}
+
+static void fmt_eta(double s, char *buf, size_t cap) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long x = (long)(s + 0.5);
+    if (x >= 3600) snprintf(buf, cap, "%ldh%02ldm", x / 3600, (x / 60) % 60);
+    else snprintf(buf, cap, "%ldm%02lds", x / 60, x % 60);
+}
+
+eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
+    const eb_train_cfg *c = &t->cfg;
+    int live = c->progress < 0 ? isatty(fileno(log)) : c->progress;
+    t->wall_start = now_s();
+    int64_t first = t->step;
+    double last_t = t->wall_start;
+    int64_t last_step = t->step;
+    eb_real *scratch = t->us.terms; /* reused after the terms were read: logging only */
+    while (t->step < c->iters) {
+        EB_TRY(eb_trainer_iteration(t));
+        int64_t s = t->step;
+        int is_last = s == c->iters;
+        if (s % c->log_every == 0 || is_last) {
+            double u[EB_UTERM_COUNT], g[EB_GTERM_COUNT];
+            EB_TRY(eb_ustep_read_terms(&t->be, &t->us, u));
+            EB_TRY(eb_gstep_read_terms(&t->be, &t->gs, g));
+            double now = now_s();
+            double its = (double)(s - last_step) / (now - last_t + 1e-12);
+            double wall = t->wall_offset + (now - t->wall_start);
+            if (!isfinite(u[EB_UTERM_LOSS]) || !isfinite(g[EB_GTERM_LOSS]))
+                return EB_FAIL(EB_ERR_NUMERIC,
+                               "loss is not finite at step %lld (U loss %g, G loss %g): training diverged; "
+                               "checkpoints already written are kept; try a smaller --lr or --lambda",
+                               (long long)s, u[EB_UTERM_LOSS], g[EB_GTERM_LOSS]);
+            double gn_u = grad_norm(&t->be, &t->gan.U, scratch);
+            double gn_g = grad_norm(&t->be, &t->gan.G, scratch);
+            double gn_t = t->entropy == EB_ENTROPY_DIM ? grad_norm(&t->be, &t->gan.T_head, scratch)
+                        : t->entropy == EB_ENTROPY_INFOGAN ? grad_norm(&t->be, &t->gan.E, scratch) : 0;
+            fprintf(t->metrics,
+                    "{\"step\": %lld, \"wall_s\": %.3f, \"u_loss\": %.9g, \"u_real\": %.9g, \"u_fake\": %.9g, "
+                    "\"penalty\": %.9g, \"g_loss\": %.9g, \"g_u_fake\": %.9g, \"mi_loss\": %.9g, "
+                    "\"grad_norm_u\": %.6g, \"grad_norm_g\": %.6g, \"grad_norm_mi\": %.6g, \"it_per_s\": %.4g, "
+                    "\"samples_per_s\": %.6g}\n",
+                    (long long)s, wall, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL], u[EB_UTERM_U_FAKE],
+                    u[EB_UTERM_PENALTY], g[EB_GTERM_LOSS], g[EB_GTERM_U_FAKE], g[EB_GTERM_MI], gn_u, gn_g, gn_t,
+                    its, its * c->batch * c->n_critic);
+            fflush(t->metrics);
+            char eta[32];
+            fmt_eta((double)(c->iters - s) / (its > 0 ? its : 1e-9), eta, sizeof eta);
+            if (live)
+                fprintf(log, "\r[%lld/%lld] %.2f it/s ETA %s | U %.4f (real %.4f fake %.4f pen %.4f) | G %.4f mi %.4f   ",
+                        (long long)s, (long long)c->iters, its, eta, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL],
+                        u[EB_UTERM_U_FAKE], u[EB_UTERM_PENALTY], g[EB_GTERM_LOSS], g[EB_GTERM_MI]);
+            else
+                fprintf(log, "step %lld/%lld  %.2f it/s  eta %s  u_loss %.5f  u_real %.5f  u_fake %.5f  penalty %.5f  "
+                        "g_loss %.5f  mi %.5f\n",
+                        (long long)s, (long long)c->iters, its, eta, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL],
+                        u[EB_UTERM_U_FAKE], u[EB_UTERM_PENALTY], g[EB_GTERM_LOSS], g[EB_GTERM_MI]);
+            fflush(log);
+            last_t = now;
+            last_step = s;
+        }
+        if ((c->ckpt_every > 0 && s % c->ckpt_every == 0) || is_last) EB_TRY(eb_trainer_save(t));
+        if ((c->plot_every > 0 && s % c->plot_every == 0) || is_last) EB_TRY(eb_trainer_plot(t));
+    }
+    if (live) fprintf(log, "\n");
+    (void)first;
+    return EB_OK;
+}

@@ -1,0 +1,110 @@
+/* CPU reference of the dense entries of the op table: linear forward / backward (row-major GEMMs
+ * through CBLAS) and the per-channel bias add / reduction shared by dense and conv layers. */
+#include "cpu_ops.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <stddef.h>
+
+/* One GEMM in the precision of eb_real (sgemm in the product, dgemm in the f64 oracle).
+ * BLAS semantics: beta == 0 overwrites C without reading it (NaN in C does not leak). */
+static inline void dense_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
+                              eb_real alpha, const eb_real *a, int lda, const eb_real *b, int ldb,
+                              eb_real beta, eb_real *c, int ldc) {
+#ifdef EB_REAL_F64
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+/* Shapes of a linear layer: n >= 0 rows (n == 0 is an empty batch), in, out >= 1, and every matrix
+ * small enough for BLAS's int sizes. */
+static eb_status dense_check(const char *op, int n, int in, int out) {
+    if (n < 0 || in < 1 || out < 1)
+        return EB_FAIL(EB_ERR_ARG, "%s: bad shape n=%d in=%d out=%d (need n >= 0, in >= 1, out >= 1)",
+                       op, n, in, out);
+    if ((long long)n * in > INT_MAX || (long long)n * out > INT_MAX || (long long)in * out > INT_MAX)
+        return EB_FAIL(EB_ERR_ARG, "%s: shape n=%d in=%d out=%d exceeds the BLAS int range", op, n, in, out);
+    return EB_OK;
+}
+
+/* y[n, out] = x[n, in] * w[out, in]^T (+ b[out]). */
+eb_status eb_cpu_linear_forward(void *ctx, const eb_real *x, const eb_real *w, const eb_real *b, eb_real *y,
+                                int n, int in, int out) {
+    EB_TRY(dense_check("linear_forward", n, in, out));
+    if (n == 0) return EB_OK;
+    if (!x || !w || !y) return EB_FAIL(EB_ERR_ARG, "linear_forward: NULL buffer");
+    dense_gemm(CblasNoTrans, CblasTrans, n, out, in, (eb_real)1, x, in, w, in, (eb_real)0, y, out);
+    if (b) {
+        for (int r = 0; r < n; r++) {
+            eb_real *row = y + (size_t)r * out;
+            for (int o = 0; o < out; o++) row[o] += b[o];
+        }
+    }
+    return EB_OK;
+}
+
+/* dx[n, in] = alpha * dy[n, out] * w[out, in] + beta * dx. */
+eb_status eb_cpu_linear_backward_data(void *ctx, const eb_real *dy, const eb_real *w, eb_real *dx,
+                                      int n, int in, int out, eb_real alpha, eb_real beta) {
+    EB_TRY(dense_check("linear_backward_data", n, in, out));
+    if (n == 0) return EB_OK;
+    if (!dy || !w || !dx) return EB_FAIL(EB_ERR_ARG, "linear_backward_data: NULL buffer");
+    dense_gemm(CblasNoTrans, CblasNoTrans, n, in, out, alpha, dy, out, w, in, beta, dx, in);
+    return EB_OK;
+}
+
+/* dw[out, in] = alpha * dy[n, out]^T * x[n, in] + beta * dw (an empty batch leaves beta * dw). */
+eb_status eb_cpu_linear_backward_weight(void *ctx, const eb_real *x, const eb_real *dy, eb_real *dw,
+                                        int n, int in, int out, eb_real alpha, eb_real beta) {
+    EB_TRY(dense_check("linear_backward_weight", n, in, out));
+    if (!dw || (n > 0 && (!x || !dy))) return EB_FAIL(EB_ERR_ARG, "linear_backward_weight: NULL buffer");
+    if (n == 0) {
+        /* k == 0 GEMM: BLAS implementations differ on it, so scale by hand (beta == 0 overwrites). */
+        size_t m = (size_t)out * in;
+        for (size_t i = 0; i < m; i++) dw[i] = beta == 0 ? (eb_real)0 : beta * dw[i];
+        return EB_OK;
+    }
+    dense_gemm(CblasTrans, CblasNoTrans, out, in, n, alpha, dy, out, x, in, beta, dw, in);
+    return EB_OK;
+}
+
+static eb_status bias_check(const char *op, int n, int c, int hw) {
+    if (n < 0 || c < 1 || hw < 1)
+        return EB_FAIL(EB_ERR_ARG, "%s: bad shape n=%d c=%d hw=%d (need n >= 0, c >= 1, hw >= 1)", op, n, c, hw);
+    return EB_OK;
+}
+
+/* y[n, c, hw] += b[c] (hw = 1 for dense activations [n, c]). */
+eb_status eb_cpu_bias_add(void *ctx, eb_real *y, const eb_real *b, int n, int c, int hw) {
+    EB_TRY(bias_check("bias_add", n, c, hw));
+    if (n == 0) return EB_OK;
+    if (!y || !b) return EB_FAIL(EB_ERR_ARG, "bias_add: NULL buffer");
+    for (int s = 0; s < n; s++) {
+        for (int ch = 0; ch < c; ch++) {
+            eb_real *p = y + ((size_t)s * c + ch) * hw;
+            const eb_real v = b[ch];
+            for (int i = 0; i < hw; i++) p[i] += v;
+        }
+    }
+    return EB_OK;
+}
+
+/* db[c] = alpha * sum_{n, hw} dy[n, c, hw] + beta * db. The sum runs in double so the float product
+ * does not lose digits over n * hw terms (a batch of 64 images of 32x32 is 65536 terms). */
+eb_status eb_cpu_bias_backward(void *ctx, const eb_real *dy, eb_real *db, int n, int c, int hw,
+                               eb_real alpha, eb_real beta) {
+    EB_TRY(bias_check("bias_backward", n, c, hw));
+    if (!db || (n > 0 && !dy)) return EB_FAIL(EB_ERR_ARG, "bias_backward: NULL buffer");
+    for (int ch = 0; ch < c; ch++) {
+        double acc = 0.0;
+        for (int s = 0; s < n; s++) {
+            const eb_real *p = dy + ((size_t)s * c + ch) * hw;
+            for (int i = 0; i < hw; i++) acc += (double)p[i];
+        }
+        const eb_real r = (eb_real)((double)alpha * acc);
+        db[ch] = beta == 0 ? r : r + beta * db[ch];
+    }
+    return EB_OK;
+}

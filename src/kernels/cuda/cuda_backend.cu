@@ -1,0 +1,192 @@
+/* The CUDA backend: its context (device, stream, cuBLAS and cuDNN handles, workspaces, the convolution
+ * algorithm cache, precision), the op table, device discovery, and the controls of ebgan/cuda.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <nvtx3/nvToolsExt.h>
+
+#include "cuda_ops.cuh"
+
+static const eb_ops g_cuda_ops = {
+    .name = "cuda",
+    .mem_alloc = eb_cuda_mem_alloc,
+    .mem_free = eb_cuda_mem_free,
+    .mem_upload = eb_cuda_mem_upload,
+    .mem_download = eb_cuda_mem_download,
+    .mem_copy = eb_cuda_mem_copy,
+    .sync = eb_cuda_sync,
+    .fill = eb_cuda_fill,
+    .axpby = eb_cuda_axpby,
+    .mul = eb_cuda_mul,
+    .copy_2d = eb_cuda_copy_2d,
+    .gather_rows = eb_cuda_gather_rows,
+    .gather_rows_u8 = eb_cuda_gather_rows_u8,
+    .lerp_rows = eb_cuda_lerp_rows,
+    .reduce_sum = eb_cuda_reduce_sum,
+    .row_sqnorm = eb_cuda_row_sqnorm,
+    .rng_normal = eb_cuda_rng_normal,
+    .rng_uniform = eb_cuda_rng_uniform,
+    .linear_forward = eb_cuda_linear_forward,
+    .linear_backward_data = eb_cuda_linear_backward_data,
+    .linear_backward_weight = eb_cuda_linear_backward_weight,
+    .bias_add = eb_cuda_bias_add,
+    .bias_backward = eb_cuda_bias_backward,
+    .conv2d_forward = eb_cuda_conv2d_forward,
+    .conv2d_backward_data = eb_cuda_conv2d_backward_data,
+    .conv2d_backward_filter = eb_cuda_conv2d_backward_filter,
+    .act_forward = eb_cuda_act_forward,
+    .act_backward = eb_cuda_act_backward,
+    .act_curvature = eb_cuda_act_curvature,
+    .bn_forward_train = eb_cuda_bn_forward_train,
+    .bn_forward_infer = eb_cuda_bn_forward_infer,
+    .bn_backward_train = eb_cuda_bn_backward_train,
+    .bn_tangent_train = eb_cuda_bn_tangent_train,
+    .bn_backward_infer = eb_cuda_bn_backward_infer,
+    .bce_logits = eb_cuda_bce_logits,
+    .sqdiff = eb_cuda_sqdiff,
+    .penalty_seed = eb_cuda_penalty_seed,
+    .adam_update = eb_cuda_adam_update,
+    .sgd_update = eb_cuda_sgd_update,
+};
+
+/* Oldest GPU this build targets (CUDA 13 supports compute capability >= 7.5, DESIGN.md §4). */
+#define EB_CUDA_MIN_CC 75
+
+/* Devices of compute capability >= 7.5. Any failure (no driver, no device, a driver older than the
+ * runtime) means zero usable devices, not an error: the caller falls back to the CPU. */
+extern "C" int eb_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    int usable = 0;
+    for (int d = 0; d < n; d++) {
+        int major = 0, minor = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d) != cudaSuccess ||
+            cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d) != cudaSuccess) {
+            (void)cudaGetLastError();
+            continue;
+        }
+        if (major * 10 + minor >= EB_CUDA_MIN_CC) usable++;
+    }
+    return usable;
+}
+
+/* Frees whatever eb_cuda_ctx_setup managed to create (every field NULL-checked). */
+static void eb_cuda_ctx_teardown(eb_cuda_ctx *c) {
+    if (c->stream) (void)cudaStreamSynchronize(c->stream);
+    eb_cuda_conv_cache_free(c);
+    if (c->cudnn) cudnnDestroy(c->cudnn);
+    if (c->cublas) cublasDestroy(c->cublas);
+    if (c->conv_ws) cudaFree(c->conv_ws);
+    if (c->cublas_ws) cudaFree(c->cublas_ws);
+    if (c->partials) cudaFree(c->partials);
+    if (c->done_counter) cudaFree(c->done_counter);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    (void)cudaGetLastError();
+    memset(c, 0, sizeof *c);
+}
+
+static eb_status eb_cuda_ctx_setup(eb_cuda_ctx *c, int device) {
+    c->device = device;
+    c->precision = EB_PRECISION_TF32;
+    EB_CUDA_CHECK(cudaSetDevice(device));
+    EB_CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device));
+    /* Non-blocking: the legacy default stream never serialises against ours. */
+    EB_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+
+    EB_CUBLAS_CHECK(cublasCreate(&c->cublas));
+    EB_CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    /* A user workspace: cuBLAS then never allocates on its own, which graph capture requires. */
+    EB_TRY(eb_cuda_mem_alloc(c, &c->cublas_ws, EB_CUDA_CUBLAS_WS_BYTES));
+    EB_CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_ws, EB_CUDA_CUBLAS_WS_BYTES));
+
+    EB_CUDNN_CHECK(cudnnCreate(&c->cudnn));
+    EB_CUDNN_CHECK(cudnnSetStream(c->cudnn, c->stream));
+    /* The convolution workspace is allocated here, once, with a fixed budget (never inside a step or a
+     * capture); algorithms that need more are not chosen. */
+    c->conv_ws_bytes = EB_CUDA_CONV_WS_DEFAULT;
+    EB_TRY(eb_cuda_mem_alloc(c, &c->conv_ws, c->conv_ws_bytes));
+
+    EB_TRY(eb_cuda_mem_alloc(c, (void **)&c->partials, EB_CUDA_MAX_RED_BLOCKS * sizeof(double)));
+    EB_TRY(eb_cuda_mem_alloc(c, (void **)&c->done_counter, sizeof(unsigned int)));
+    EB_CUDA_CHECK(cudaMemsetAsync(c->done_counter, 0, sizeof(unsigned int), c->stream));
+    EB_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return EB_OK;
+}
+
+extern "C" eb_status eb_cuda_backend_init(eb_backend *be, int device) {
+    memset(be, 0, sizeof *be);
+    const int n = eb_cuda_device_count();
+    if (n <= 0) return EB_FAIL(EB_ERR_DEVICE, "CUDA backend: no usable CUDA GPU (driver missing, no device, or compute capability below 7.5)");
+    if (device < 0 || device >= n)
+        return EB_FAIL(EB_ERR_ARG, "CUDA backend: no device %d (%d usable device%s)", device, n, n == 1 ? "" : "s");
+    eb_cuda_ctx *c = (eb_cuda_ctx *)calloc(1, sizeof *c);
+    if (!c) return EB_FAIL(EB_ERR_OOM, "CUDA backend: cannot allocate its context");
+    eb_status st = eb_cuda_ctx_setup(c, device);
+    if (st != EB_OK) {
+        eb_cuda_ctx_teardown(c);
+        free(c);
+        return st;
+    }
+    be->ops = &g_cuda_ops;
+    be->ctx = c;
+    return EB_OK;
+}
+
+extern "C" void eb_cuda_backend_free(eb_backend *be) {
+    if (!be || !be->ctx) return;
+    eb_cuda_ctx *c = (eb_cuda_ctx *)be->ctx;
+    eb_cuda_ctx_teardown(c);
+    free(c);
+    be->ctx = NULL;
+}
+
+/* ---- ebgan/cuda.h controls ---- */
+
+static eb_cuda_ctx *eb_cuda_ctx_of(const eb_backend *be) {
+    return eb_backend_is_cuda(be) && be->ctx ? (eb_cuda_ctx *)be->ctx : NULL;
+}
+
+extern "C" eb_status eb_cuda_set_precision(eb_backend *be, eb_cuda_precision p) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "--precision applies to the CUDA backend only (this one is %s)",
+                           be && be->ops && be->ops->name ? be->ops->name : "not open");
+    if ((int)p < (int)EB_PRECISION_FP32 || (int)p > (int)EB_PRECISION_BF16)
+        return EB_FAIL(EB_ERR_ARG, "unknown precision %d (fp32, tf32 or bf16)", (int)p);
+    c->precision = p;
+    return EB_OK;
+}
+
+extern "C" eb_cuda_precision eb_cuda_get_precision(const eb_backend *be) {
+    const eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    return c ? c->precision : EB_PRECISION_FP32;
+}
+
+extern "C" void *eb_cuda_stream(const eb_backend *be) {
+    const eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    return c ? (void *)c->stream : NULL;
+}
+
+extern "C" eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "eb_cuda_set_conv_workspace: not a CUDA backend");
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    EB_CUDA_CHECK(cudaStreamIsCapturing(c->stream, &cs));
+    if (cs != cudaStreamCaptureStatusNone)
+        return EB_FAIL(EB_ERR_ARG, "eb_cuda_set_conv_workspace: called during a graph capture");
+    EB_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    eb_cuda_mem_free(c, c->conv_ws);
+    c->conv_ws = NULL;
+    c->conv_ws_bytes = 0;
+    EB_TRY(eb_cuda_mem_alloc(c, &c->conv_ws, bytes));
+    c->conv_ws_bytes = bytes;
+    /* The chosen algorithms depended on the old budget: choose again on next use. */
+    for (int i = 0; i < c->conv_count; i++)
+        c->conv_cache[i].have_fwd = c->conv_cache[i].have_bwd_data = c->conv_cache[i].have_bwd_filter = 0;
+    return EB_OK;
+}
+
+extern "C" void eb_nvtx_push(const char *name) { nvtxRangePushA(name); }
+extern "C" void eb_nvtx_pop(void) { nvtxRangePop(); }

@@ -1,0 +1,271 @@
+/* conv2d through cuDNN's v9 legacy API (NCHW float tensors, cross-correlation as PyTorch): forward,
+ * backward-data (also the conv_transpose forward) and backward-filter, with one algorithm per direction
+ * chosen on the first use of a geometry and cached with its descriptors (key: geometry + precision). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_ops.cuh"
+
+/* Math type asked of cuDNN for a precision: strict fp32 must use FMA_MATH, because DEFAULT_MATH lets
+ * cuDNN use TF32 tensor cores on Ampere and later. bf16 convolutions run as tf32 (see ebgan/cuda.h). */
+static cudnnMathType_t eb_conv_math(eb_cuda_precision p) {
+    return p == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
+static int eb_geom_equal(const eb_conv_geom *a, const eb_conv_geom *b) {
+    return a->n == b->n && a->c_in == b->c_in && a->h_in == b->h_in && a->w_in == b->w_in && a->c_out == b->c_out &&
+           a->h_out == b->h_out && a->w_out == b->w_out && a->k_h == b->k_h && a->k_w == b->k_w &&
+           a->stride == b->stride && a->pad == b->pad;
+}
+
+/* The geometry must be a valid conv2d: positive sizes and h_out, w_out as the formula of ops.h gives
+ * (so a conv-transpose's larger input, from output_padding < stride, is accepted). */
+static eb_status eb_geom_check(const eb_conv_geom *g) {
+    if (g->n <= 0 || g->c_in <= 0 || g->h_in <= 0 || g->w_in <= 0 || g->c_out <= 0 || g->k_h <= 0 || g->k_w <= 0 ||
+        g->stride <= 0 || g->pad < 0)
+        return EB_FAIL(EB_ERR_ARG, "conv2d: bad geometry n=%d c_in=%d %dx%d c_out=%d k=%dx%d stride=%d pad=%d", g->n,
+                       g->c_in, g->h_in, g->w_in, g->c_out, g->k_h, g->k_w, g->stride, g->pad);
+    const int ho = (g->h_in + 2 * g->pad - g->k_h) / g->stride + 1;
+    const int wo = (g->w_in + 2 * g->pad - g->k_w) / g->stride + 1;
+    if (g->h_in + 2 * g->pad < g->k_h || g->w_in + 2 * g->pad < g->k_w || ho != g->h_out || wo != g->w_out)
+        return EB_FAIL(EB_ERR_ARG,
+                       "conv2d: input %dx%d, kernel %dx%d, stride %d, pad %d give output %dx%d, but the geometry says "
+                       "%dx%d",
+                       g->h_in, g->w_in, g->k_h, g->k_w, g->stride, g->pad, ho, wo, g->h_out, g->w_out);
+    return EB_OK;
+}
+
+static void eb_conv_entry_destroy(eb_cuda_conv_entry *e) {
+    if (e->x_desc) cudnnDestroyTensorDescriptor(e->x_desc);
+    if (e->y_desc) cudnnDestroyTensorDescriptor(e->y_desc);
+    if (e->w_desc) cudnnDestroyFilterDescriptor(e->w_desc);
+    if (e->conv_desc) cudnnDestroyConvolutionDescriptor(e->conv_desc);
+    memset(e, 0, sizeof *e);
+}
+
+static eb_status eb_conv_entry_create(eb_cuda_conv_entry *e, const eb_conv_geom *g, eb_cuda_precision p) {
+    memset(e, 0, sizeof *e);
+    e->g = *g;
+    e->precision = p;
+    EB_CUDNN_CHECK(cudnnCreateTensorDescriptor(&e->x_desc));
+    EB_CUDNN_CHECK(cudnnCreateTensorDescriptor(&e->y_desc));
+    EB_CUDNN_CHECK(cudnnCreateFilterDescriptor(&e->w_desc));
+    EB_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&e->conv_desc));
+    EB_CUDNN_CHECK(cudnnSetTensor4dDescriptor(e->x_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g->n, g->c_in, g->h_in,
+                                              g->w_in));
+    EB_CUDNN_CHECK(cudnnSetTensor4dDescriptor(e->y_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g->n, g->c_out,
+                                              g->h_out, g->w_out));
+    EB_CUDNN_CHECK(cudnnSetFilter4dDescriptor(e->w_desc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g->c_out, g->c_in,
+                                              g->k_h, g->k_w));
+    EB_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(e->conv_desc, g->pad, g->pad, g->stride, g->stride, 1, 1,
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(p)));
+    /* cuDNN's own view of the output must agree with ours (it rejects the call otherwise). */
+    int on, oc, oh, ow;
+    EB_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(e->conv_desc, e->x_desc, e->w_desc, &on, &oc, &oh, &ow));
+    if (on != g->n || oc != g->c_out || oh != g->h_out || ow != g->w_out)
+        return EB_FAIL(EB_ERR_ARG, "conv2d: cuDNN computes output [%d,%d,%d,%d] for geometry output [%d,%d,%d,%d]", on,
+                       oc, oh, ow, g->n, g->c_out, g->h_out, g->w_out);
+    return EB_OK;
+}
+
+eb_status eb_cuda_conv_entry_get(eb_cuda_ctx *c, const eb_conv_geom *g, eb_cuda_conv_entry **out) {
+    for (int i = 0; i < c->conv_count; i++) {
+        if (c->conv_cache[i].precision == c->precision && eb_geom_equal(&c->conv_cache[i].g, g)) {
+            *out = &c->conv_cache[i];
+            return EB_OK;
+        }
+    }
+    EB_TRY(eb_geom_check(g));
+    if (c->conv_count == c->conv_cap) {
+        const int cap = c->conv_cap ? 2 * c->conv_cap : 16;
+        eb_cuda_conv_entry *p = (eb_cuda_conv_entry *)realloc(c->conv_cache, (size_t)cap * sizeof *p);
+        if (!p) return EB_FAIL(EB_ERR_OOM, "conv2d: cannot grow the algorithm cache to %d entries", cap);
+        c->conv_cache = p;
+        c->conv_cap = cap;
+    }
+    eb_cuda_conv_entry *e = &c->conv_cache[c->conv_count];
+    eb_status st = eb_conv_entry_create(e, g, c->precision);
+    if (st != EB_OK) {
+        eb_conv_entry_destroy(e);
+        return st;
+    }
+    c->conv_count++;
+    *out = e;
+    return EB_OK;
+}
+
+void eb_cuda_conv_cache_free(eb_cuda_ctx *c) {
+    for (int i = 0; i < c->conv_count; i++) eb_conv_entry_destroy(&c->conv_cache[i]);
+    free(c->conv_cache);
+    c->conv_cache = NULL;
+    c->conv_count = c->conv_cap = 0;
+}
+
+/* Pick from perf results (fastest first, as cudnnFind* and cudnnGet*_v7 order them): successful, within the
+ * workspace budget, of the precision's math type when strict fp32, deterministic when one qualifies (so a
+ * run is reproducible bit for bit). Returns the index or -1. */
+template <typename Perf>
+static int eb_pick_algo(const Perf *perf, int count, size_t budget, eb_cuda_precision p) {
+    int any = -1;
+    for (int i = 0; i < count; i++) {
+        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > budget) continue;
+        /* strict fp32: no tensor-op results (DEFAULT/FMA ones are run with FMA_MATH forced) */
+        if (p == EB_PRECISION_FP32 &&
+            (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+            continue;
+        if (perf[i].determinism == CUDNN_DETERMINISTIC) return i;
+        if (any < 0) any = i;
+    }
+    return any;
+}
+
+/* Whether the stream is being captured into a graph: algorithm search (cudnnFind*) synchronises and
+ * allocates, so inside a capture only the heuristics (cudnnGet*_v7) may run. */
+static eb_status eb_capturing(eb_cuda_ctx *c, int *yes) {
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    EB_CUDA_CHECK(cudaStreamIsCapturing(c->stream, &cs));
+    *yes = cs != cudaStreamCaptureStatusNone;
+    return EB_OK;
+}
+
+#define EB_ALGO_MAX 16
+
+static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
+    cudnnConvolutionFwdAlgoPerf_t perf[EB_ALGO_MAX];
+    int count = 0, pick = -1, capturing = 0;
+    EB_TRY(eb_capturing(c, &capturing));
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
+    if (!capturing &&
+        cudnnFindConvolutionForwardAlgorithm(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc, EB_ALGO_MAX,
+                                             &count, perf) == CUDNN_STATUS_SUCCESS)
+        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
+    (void)cudaGetLastError(); /* a failed search (e.g. its own allocation) falls back to the heuristics */
+    if (pick < 0) {
+        EB_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
+                                                              EB_ALGO_MAX, &count, perf));
+        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
+    }
+    if (pick < 0)
+        return EB_FAIL(EB_ERR_UNSUPPORTED,
+                       "conv2d forward: cuDNN offers no algorithm for this geometry within the %zu-byte workspace "
+                       "(raise it with eb_cuda_set_conv_workspace)",
+                       c->conv_ws_bytes);
+    e->fwd_algo = perf[pick].algo;
+    e->fwd_math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->fwd_math));
+    EB_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
+                                                           e->fwd_algo, &e->fwd_ws));
+    if (e->fwd_ws > c->conv_ws_bytes)
+        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d: the chosen algorithm needs %zu workspace bytes, more than the %zu "
+                       "allocated (raise it with eb_cuda_set_conv_workspace)", e->fwd_ws, c->conv_ws_bytes);
+    e->have_fwd = 1;
+    return EB_OK;
+}
+
+static eb_status eb_choose_bwd_data(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[EB_ALGO_MAX];
+    int count = 0, pick = -1, capturing = 0;
+    EB_TRY(eb_capturing(c, &capturing));
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
+    if (!capturing &&
+        cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, e->w_desc, e->y_desc, e->conv_desc, e->x_desc,
+                                                  EB_ALGO_MAX, &count, perf) == CUDNN_STATUS_SUCCESS)
+        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
+    (void)cudaGetLastError();
+    if (pick < 0) {
+        EB_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
+                                                                   e->x_desc, EB_ALGO_MAX, &count, perf));
+        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
+    }
+    if (pick < 0)
+        return EB_FAIL(EB_ERR_UNSUPPORTED,
+                       "conv2d backward-data: cuDNN offers no algorithm for this geometry within the %zu-byte "
+                       "workspace (raise it with eb_cuda_set_conv_workspace)",
+                       c->conv_ws_bytes);
+    e->bwd_data_algo = perf[pick].algo;
+    e->bwd_data_math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_data_math));
+    EB_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
+                                                                e->x_desc, e->bwd_data_algo, &e->bwd_data_ws));
+    if (e->bwd_data_ws > c->conv_ws_bytes)
+        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d: the chosen algorithm needs %zu workspace bytes, more than the %zu "
+                       "allocated (raise it with eb_cuda_set_conv_workspace)", e->bwd_data_ws, c->conv_ws_bytes);
+    e->have_bwd_data = 1;
+    return EB_OK;
+}
+
+static eb_status eb_choose_bwd_filter(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[EB_ALGO_MAX];
+    int count = 0, pick = -1, capturing = 0;
+    EB_TRY(eb_capturing(c, &capturing));
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
+    if (!capturing &&
+        cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, e->x_desc, e->y_desc, e->conv_desc, e->w_desc,
+                                                    EB_ALGO_MAX, &count, perf) == CUDNN_STATUS_SUCCESS)
+        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
+    (void)cudaGetLastError();
+    if (pick < 0) {
+        EB_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
+                                                                     e->w_desc, EB_ALGO_MAX, &count, perf));
+        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
+    }
+    if (pick < 0)
+        return EB_FAIL(EB_ERR_UNSUPPORTED,
+                       "conv2d backward-filter: cuDNN offers no algorithm for this geometry within the %zu-byte "
+                       "workspace (raise it with eb_cuda_set_conv_workspace)",
+                       c->conv_ws_bytes);
+    e->bwd_filter_algo = perf[pick].algo;
+    e->bwd_filter_math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_filter_math));
+    EB_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
+                                                                  e->w_desc, e->bwd_filter_algo, &e->bwd_filter_ws));
+    if (e->bwd_filter_ws > c->conv_ws_bytes)
+        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d: the chosen algorithm needs %zu workspace bytes, more than the %zu "
+                       "allocated (raise it with eb_cuda_set_conv_workspace)", e->bwd_filter_ws, c->conv_ws_bytes);
+    e->have_bwd_filter = 1;
+    return EB_OK;
+}
+
+/* alpha and beta are host floats (float tensors); beta == 0 makes cuDNN overwrite without reading. */
+eb_status eb_cuda_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y,
+                                 eb_real alpha, eb_real beta) {
+    eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
+    eb_cuda_conv_entry *e;
+    EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
+    if (!e->have_fwd) EB_TRY(eb_choose_fwd(c, e));
+    float a = alpha, b = beta;
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->fwd_math));
+    EB_CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &a, e->x_desc, x, e->w_desc, w, e->conv_desc, e->fwd_algo,
+                                           c->conv_ws, e->fwd_ws, &b, e->y_desc, y));
+    return EB_OK;
+}
+
+/* dx [n, c_in, h_in, w_in] from dy [n, c_out, h_out, w_out]; a larger h_in than the minimum (conv-transpose
+ * output_padding) only adds rows that no output touches: cuDNN takes the shapes from the descriptors. */
+eb_status eb_cuda_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                       eb_real *dx, eb_real alpha, eb_real beta) {
+    eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
+    eb_cuda_conv_entry *e;
+    EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
+    if (!e->have_bwd_data) EB_TRY(eb_choose_bwd_data(c, e));
+    float a = alpha, b = beta;
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_data_math));
+    EB_CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &a, e->w_desc, w, e->y_desc, dy, e->conv_desc,
+                                                e->bwd_data_algo, c->conv_ws, e->bwd_data_ws, &b, e->x_desc, dx));
+    return EB_OK;
+}
+
+eb_status eb_cuda_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
+                                         eb_real *dw, eb_real alpha, eb_real beta) {
+    eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
+    eb_cuda_conv_entry *e;
+    EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
+    if (!e->have_bwd_filter) EB_TRY(eb_choose_bwd_filter(c, e));
+    float a = alpha, b = beta;
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_filter_math));
+    EB_CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &a, e->x_desc, x, e->y_desc, dy, e->conv_desc,
+                                                  e->bwd_filter_algo, c->conv_ws, e->bwd_filter_ws, &b, e->w_desc,
+                                                  dw));
+    return EB_OK;
+}
