@@ -16,7 +16,8 @@ extern "C" {
  *   fp32: strict float32 (cuBLAS CUBLAS_COMPUTE_32F; cuDNN CUDNN_FMA_MATH, i.e. no tensor cores;
  *         note cuDNN's DEFAULT_MATH would allow TF32 on Ampere and later, so it is not used here).
  *   tf32: the default. Inputs rounded to TF32 (10-bit mantissa) inside the tensor cores, float32
- *         accumulation (cuBLAS CUBLAS_COMPUTE_32F_FAST_TF32; cuDNN CUDNN_DEFAULT_MATH / TENSOR_OP_MATH).
+ *         accumulation (cuBLAS CUBLAS_COMPUTE_32F_FAST_TF32; cuDNN CUDNN_DEFAULT_MATH, which permits
+ *         TF32 for float tensors on Ampere and later, as PyTorch's allow_tf32).
  *   bf16: GEMMs with inputs rounded to bfloat16 on the fly and float32 accumulation
  *         (CUBLAS_COMPUTE_32F_FAST_16BF); convolutions run as in tf32 (cuDNN's legacy API has no
  *         bf16 down-conversion for float tensors; ALLOW_CONVERSION would go to fp16, whose range is

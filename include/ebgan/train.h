@@ -47,6 +47,8 @@ eb_status eb_trainer_open_run(eb_trainer *t);
 /* Runs G iterations step..cfg.iters-1 with logging, checkpoints and pictures; progress to `log`. */
 eb_status eb_trainer_run(eb_trainer *t, FILE *log);
 
+/* Wall-clock seconds of the run so far, earlier sessions of a resumed run included. */
+double eb_trainer_wall_s(const eb_trainer *t);
 /* One iteration (a G step and n_critic U steps); exposed for tests. */
 eb_status eb_trainer_iteration(eb_trainer *t);
 

@@ -9,4 +9,13 @@ int eb_cli_train(int argc, char **argv);
 /* Parses train's options (and on --resume the run's config.txt); 0 ok, 1 help shown, -1 error. */
 int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg);
 
+struct eb_trainer;
+/* Rebuilds a run from <dir>/config.txt and loads its newest checkpoint (device: "" keeps the run's). */
+int eb_cli_load_run(const char *dir, const char *device, struct eb_trainer *t);
+
+int eb_cli_sample(int argc, char **argv);
+int eb_cli_energy(int argc, char **argv);
+int eb_cli_grads(int argc, char **argv);
+int eb_cli_eval(int argc, char **argv);
+
 #endif

@@ -137,3 +137,27 @@ int eb_cli_train(int argc, char **argv) {
     eb_trainer_free(&t);
     return 0;
 }
+
+int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
+    eb_train_cfg cfg;
+    char err[1200], path[EB_CFG_PATH_MAX + 16];
+    char *argv0[] = {"ebgan-gpu", NULL};
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    int rc = eb_opts_parse(g_train_opts, N_TRAIN_OPTS, &cfg, 1, argv0, USAGE, err, sizeof err);
+    if (rc == 0) rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, &cfg, path, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "ebgan-gpu: --run %s: %s\n", dir, err);
+        return -1;
+    }
+    snprintf(cfg.resume, sizeof cfg.resume, "%s", dir);
+    snprintf(cfg.out, sizeof cfg.out, "%s", dir);
+    if (device && device[0]) snprintf(cfg.device, sizeof cfg.device, "%s", device);
+    const char *notice = NULL;
+    if (eb_trainer_init(t, &cfg, &notice) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu: --run %s: %s\n", dir, eb_error_message());
+        return -1;
+    }
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", dir);
+    return 0;
+}

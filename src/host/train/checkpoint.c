@@ -119,7 +119,7 @@ eb_status eb_trainer_save(eb_trainer *t) {
     snprintf(step, sizeof step, "%lld", (long long)t->step);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->rng.seed);
     snprintf(ctr, sizeof ctr, "%llu", (unsigned long long)t->rng.counter);
-    snprintf(wall, sizeof wall, "%.3f", t->wall_offset + 0.0);
+    snprintf(wall, sizeof wall, "%.3f", eb_trainer_wall_s(t));
     char cfg_path[EB_CFG_PATH_MAX + 32];
     snprintf(cfg_path, sizeof cfg_path, "%s/config.txt", t->run_dir);
     char *cfg_text = read_text(cfg_path);

@@ -18,6 +18,10 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double eb_trainer_wall_s(const eb_trainer *t) {
+    return t->wall_offset + (t->wall_start > 0 ? now_s() - t->wall_start : 0);
+}
+
 static eb_status parse_method(eb_trainer *t) {
     const eb_train_cfg *c = &t->cfg;
     if (!strcmp(c->penalty, "score")) t->penalty = EB_PENALTY_SCORE;

@@ -6,10 +6,12 @@
 
 #include "cuda_ops.cuh"
 
-/* Math type asked of cuDNN for a precision: strict fp32 must use FMA_MATH, because DEFAULT_MATH lets
- * cuDNN use TF32 tensor cores on Ampere and later. bf16 convolutions run as tf32 (see ebgan/cuda.h). */
+/* Math type asked of cuDNN for a precision (as PyTorch's allow_tf32 switch): strict fp32 must use
+ * FMA_MATH, because DEFAULT_MATH lets cuDNN run float tensors as TF32 on Ampere and later, which is what
+ * tf32 wants. bf16 convolutions run as tf32 (see ebgan/cuda.h); ALLOW_CONVERSION is never used (it may
+ * convert float tensors to fp16). */
 static cudnnMathType_t eb_conv_math(eb_cuda_precision p) {
-    return p == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+    return p == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
 static int eb_geom_equal(const eb_conv_geom *a, const eb_conv_geom *b) {

@@ -1,0 +1,333 @@
+/* The companion commands that read a run: sample (generator samples), energy (U(x) and grad_x U, the
+ * anomaly score), grads (the U-step gradient for cross-checks), eval (mode coverage). Formats: README. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch_source.h"
+#include "cli.h"
+#include "ebgan/eval.h"
+#include "ebgan/png_write.h"
+#include "ebgan/safetensors.h"
+#include "ebgan/train.h"
+#include "options.h"
+
+static int fail(const char *cmd) {
+    fprintf(stderr, "ebgan-gpu %s: %s\n", cmd, eb_error_message());
+    return 1;
+}
+
+static int parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, const char *usage, const char *cmd) {
+    char err[1200];
+    int rc = eb_opts_parse(tab, n, cfg, argc, argv, usage, err, sizeof err);
+    if (rc < 0) fprintf(stderr, "ebgan-gpu %s: %s\n", cmd, err);
+    return rc;
+}
+
+/* ---- sample ---- */
+typedef struct { char run[1024], out[1024], device[8]; int n; unsigned long long seed; } sample_cfg;
+#define S(f) EB_OPT_FIELD(sample_cfg, f)
+static const eb_opt g_sample_opts[] = {
+    {"run", EB_OPT_STR, S(run), "", "run directory (its newest checkpoint is used)"},
+    {"n", EB_OPT_INT, S(n), "1000", "number of samples"},
+    {"out", EB_OPT_STR, S(out), "samples.npy", "output .npy (float32 [n, C, H, W] or [n, D]); a .png beside it"},
+    {"seed", EB_OPT_U64, S(seed), "0", "seed of z ~ N(0, I)"},
+    {"device", EB_OPT_STR, S(device), "", "auto | cpu | cuda (default: the run's)"},
+};
+#undef S
+
+int eb_cli_sample(int argc, char **argv) {
+    sample_cfg c;
+    int rc = parse(g_sample_opts, 5, &c, argc, argv, "usage: ebgan-gpu sample --run DIR [--n N] [--out FILE.npy]",
+                   "sample");
+    if (rc) return rc > 0 ? 0 : 2;
+    if (!c.run[0] || c.n < 1) {
+        fprintf(stderr, "ebgan-gpu sample: --run DIR and --n >= 1 are required\n");
+        return 2;
+    }
+    eb_trainer t;
+    if (eb_cli_load_run(c.run, c.device, &t)) return 1;
+    eb_shape xs = t.gan.x_shape;
+    size_t xd = (size_t)eb_shape_numel(xs);
+    float *x = malloc((size_t)c.n * xd * sizeof(float));
+    int ret = 0;
+    if (!x || eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK) {
+        ret = x ? fail("sample") : 1;
+    } else {
+        int64_t shp[4] = {c.n, xs.c, xs.h, xs.w};
+        int dense = xs.h == 1 && xs.w == 1;
+        if (dense) shp[1] = (int64_t)xd;
+        if (eb_npy_write(c.out, EB_F32, dense ? 2 : 4, shp, x) != EB_OK) {
+            ret = fail("sample");
+        } else {
+            /* images also as a PNG grid beside the .npy (2-D data: train's samples.png shows them on U) */
+            char png[1100];
+            size_t L = strlen(c.out);
+            if (L > 4 && !strcmp(c.out + L - 4, ".npy")) L -= 4;
+            snprintf(png, sizeof png, "%.*s.png", (int)L, c.out);
+            eb_status st = EB_OK;
+            if (!dense && (xs.c == 1 || xs.c == 3))
+                st = eb_png_write_grid(png, x, c.n < 64 ? c.n : 64, xs.c, xs.h, xs.w, 8);
+            else
+                png[0] = '\0';
+            if (st != EB_OK) ret = fail("sample");
+            else printf("wrote %d samples to %s%s%s\n", c.n, c.out, png[0] ? " and " : "", png);
+        }
+    }
+    free(x);
+    eb_trainer_free(&t);
+    return ret;
+}
+
+/* ---- energy ---- */
+typedef struct { char run[1024], input[1024], out[1024], grad[1024], device[8]; } energy_cfg;
+#define E(f) EB_OPT_FIELD(energy_cfg, f)
+static const eb_opt g_energy_opts[] = {
+    {"run", EB_OPT_STR, E(run), "", "run directory"},
+    {"input", EB_OPT_STR, E(input), "", "input .npy, float32 [N, ...] of the model's sample shape"},
+    {"out", EB_OPT_STR, E(out), "energy.npy", "output .npy: U(x) per row, float32 [N]"},
+    {"grad", EB_OPT_STR, E(grad), "", "optional output .npy: grad_x U(x), float32, the input's shape"},
+    {"device", EB_OPT_STR, E(device), "", "auto | cpu | cuda (default: the run's)"},
+};
+#undef E
+
+int eb_cli_energy(int argc, char **argv) {
+    energy_cfg c;
+    int rc = parse(g_energy_opts, 5, &c, argc, argv,
+                   "usage: ebgan-gpu energy --run DIR --input X.npy --out E.npy [--grad G.npy]", "energy");
+    if (rc) return rc > 0 ? 0 : 2;
+    if (!c.run[0] || !c.input[0]) {
+        fprintf(stderr, "ebgan-gpu energy: --run DIR and --input X.npy are required\n");
+        return 2;
+    }
+    eb_npy in;
+    if (eb_npy_read(&in, c.input) != EB_OK) return fail("energy");
+    eb_trainer t;
+    if (eb_cli_load_run(c.run, c.device, &t)) {
+        eb_npy_free(&in);
+        return 1;
+    }
+    const eb_backend *be = &t.be;
+    size_t xd = (size_t)eb_shape_numel(t.gan.x_shape);
+    int64_t per = 1;
+    for (int i = 1; i < in.ndim; i++) per *= in.shape[i];
+    int ret = 0;
+    float *e = NULL, *g = NULL;
+    if (in.dtype != EB_F32 || in.ndim < 2 || (size_t)per != xd) {
+        char sb[64];
+        fprintf(stderr, "ebgan-gpu energy: %s: expected float32 [N, ...] with %zu values per row (model input %s)\n",
+                c.input, xd, eb_shape_str(t.gan.x_shape, sb, sizeof sb));
+        ret = 1;
+        goto out;
+    }
+    int64_t N = in.shape[0];
+    e = malloc((size_t)N * sizeof(float) + 1);
+    g = c.grad[0] ? malloc((size_t)N * xd * sizeof(float) + 1) : NULL;
+    int B = t.cfg.batch;
+    const float *x = in.data;
+    for (int64_t i = 0; i < N && ret == 0; i += B) {
+        int m = (int)(N - i < B ? N - i : B);
+        eb_status st = be->ops->mem_upload(be->ctx, t.x_real, x + i * xd, (size_t)m * xd * sizeof(float));
+        if (st == EB_OK) st = eb_net_forward(be, &t.gan.U, &t.gs.ws_U, t.x_real, m, EB_MODE_INFER);
+        if (st == EB_OK)
+            st = be->ops->mem_download(be->ctx, e + i, t.gs.ws_U.h[t.gan.U.n_layers], (size_t)m * sizeof(float));
+        if (st == EB_OK && g) {
+            st = be->ops->fill(be->ctx, t.gs.seed, 1, (size_t)m); /* d U_i / d x_i: seed 1 per row */
+            if (st == EB_OK)
+                st = eb_net_backward(be, &t.gan.U, &t.gs.ws_U, t.gs.seed, m, EB_MODE_INFER, 0, t.gs.dx, 0);
+            if (st == EB_OK)
+                st = be->ops->mem_download(be->ctx, g + i * xd, t.gs.dx, (size_t)m * xd * sizeof(float));
+        }
+        if (st != EB_OK) ret = fail("energy");
+    }
+    if (ret == 0) {
+        int64_t shp[1] = {N};
+        if (eb_npy_write(c.out, EB_F32, 1, shp, e) != EB_OK) ret = fail("energy");
+        else if (g && eb_npy_write(c.grad, EB_F32, in.ndim, in.shape, g) != EB_OK) ret = fail("energy");
+        else printf("wrote U(x) of %lld rows to %s%s%s\n", (long long)N, c.out, g ? " and grad_x U to " : "",
+                    g ? c.grad : "");
+    }
+out:
+    free(e);
+    free(g);
+    eb_npy_free(&in);
+    eb_trainer_free(&t);
+    return ret;
+}
+
+/* ---- grads ---- */
+typedef struct { char run[1024], real[1024], fake[1024], out[1024], device[8]; unsigned long long seed; } grads_cfg;
+#define G(f) EB_OPT_FIELD(grads_cfg, f)
+static const eb_opt g_grads_opts[] = {
+    {"run", EB_OPT_STR, G(run), "", "run directory"},
+    {"real", EB_OPT_STR, G(real), "", "real batch .npy, float32 [B, ...]"},
+    {"fake", EB_OPT_STR, G(fake), "", "fake batch .npy, float32 [B, ...] (same B)"},
+    {"out", EB_OPT_STR, G(out), "grads.safetensors", "output: gradient of every U parameter, and the penalty's part"},
+    {"seed", EB_OPT_U64, G(seed), "0", "wgan-gp: seed of the interpolation weights"},
+    {"device", EB_OPT_STR, G(device), "", "auto | cpu | cuda (default: the run's)"},
+};
+#undef G
+
+static eb_status grads_compute(eb_trainer *t, const float *xr, const float *xf, int B, eb_ustep *us,
+                               const grads_cfg *c, float *full, float *base, double terms[EB_UTERM_COUNT]) {
+    const eb_backend *be = &t->be;
+    eb_net *U = &t->gan.U;
+    size_t xd = (size_t)eb_shape_numel(t->gan.x_shape);
+    void *buf = NULL;
+    EB_TRY(be->ops->mem_alloc(be->ctx, &buf, (2 * (size_t)B * xd + (size_t)B) * sizeof(float)));
+    eb_real *dr = buf, *df = dr + (size_t)B * xd, *ti = df + (size_t)B * xd;
+    eb_status st = be->ops->mem_upload(be->ctx, dr, xr, (size_t)B * xd * sizeof(float));
+    if (st == EB_OK) st = be->ops->mem_upload(be->ctx, df, xf, (size_t)B * xd * sizeof(float));
+    if (st == EB_OK) st = be->ops->rng_uniform(be->ctx, ti, (size_t)B, c->seed, 0);
+    eb_penalty_kind pk = t->penalty;
+    eb_ustep_cfg none = {EB_PENALTY_NONE, 0}, with = {pk, (eb_real)t->cfg.lambda};
+    if (st == EB_OK) st = eb_ustep_grad(be, U, us, dr, df, ti, B, &none);
+    if (st == EB_OK) st = be->ops->mem_download(be->ctx, base, U->grads, U->n_params * sizeof(float));
+    if (st == EB_OK) st = eb_ustep_grad(be, U, us, dr, df, ti, B, &with);
+    if (st == EB_OK) st = be->ops->mem_download(be->ctx, full, U->grads, U->n_params * sizeof(float));
+    if (st == EB_OK) st = eb_ustep_read_terms(be, us, terms);
+    be->ops->mem_free(be->ctx, buf);
+    return st;
+}
+
+int eb_cli_grads(int argc, char **argv) {
+    grads_cfg c;
+    int rc = parse(g_grads_opts, 6, &c, argc, argv,
+                   "usage: ebgan-gpu grads --run DIR --real X.npy --fake Y.npy --out G.safetensors", "grads");
+    if (rc) return rc > 0 ? 0 : 2;
+    if (!c.run[0] || !c.real[0] || !c.fake[0]) {
+        fprintf(stderr, "ebgan-gpu grads: --run, --real and --fake are required\n");
+        return 2;
+    }
+    eb_npy r, f;
+    if (eb_npy_read(&r, c.real) != EB_OK) return fail("grads");
+    if (eb_npy_read(&f, c.fake) != EB_OK) {
+        eb_npy_free(&r);
+        return fail("grads");
+    }
+    eb_trainer t;
+    if (eb_cli_load_run(c.run, c.device, &t)) {
+        eb_npy_free(&r);
+        eb_npy_free(&f);
+        return 1;
+    }
+    int ret = 0;
+    size_t xd = (size_t)eb_shape_numel(t.gan.x_shape);
+    int64_t pr = 1, pf = 1;
+    for (int i = 1; i < r.ndim; i++) pr *= r.shape[i];
+    for (int i = 1; i < f.ndim; i++) pf *= f.shape[i];
+    eb_net *U = &t.gan.U;
+    float *full = NULL, *base = NULL, *pen = NULL;
+    eb_ustep us = {0};
+    if (r.dtype != EB_F32 || f.dtype != EB_F32 || (size_t)pr != xd || (size_t)pf != xd || r.shape[0] != f.shape[0] ||
+        r.shape[0] < 1) {
+        fprintf(stderr, "ebgan-gpu grads: --real and --fake must be float32 [B, ...] with the same B and %zu values "
+                        "per row\n", xd);
+        ret = 1;
+        goto out;
+    }
+    int B = (int)r.shape[0];
+    full = malloc(U->n_params * sizeof(float));
+    base = malloc(U->n_params * sizeof(float));
+    pen = malloc(U->n_params * sizeof(float));
+    double terms[EB_UTERM_COUNT];
+    if (!full || !base || !pen || eb_ustep_init(&us, &t.be, U, B) != EB_OK ||
+        grads_compute(&t, r.data, f.data, B, &us, &c, full, base, terms) != EB_OK) {
+        ret = fail("grads");
+        goto out;
+    }
+    for (size_t i = 0; i < U->n_params; i++) pen[i] = full[i] - base[i];
+    int np = eb_net_param_list(U, NULL, 0);
+    eb_param_info *info = calloc((size_t)np, sizeof *info);
+    eb_st_entry *ent = calloc(2 * (size_t)np, sizeof *ent);
+    char (*names)[96] = calloc(2 * (size_t)np, sizeof *names);
+    int ne = 0;
+    eb_net_param_list(U, info, np);
+    for (int j = 0; j < np; j++) {
+        if (info[j].is_buffer) continue;
+        for (int part = 0; part < 2; part++) {
+            snprintf(names[ne], sizeof names[0], "%s%s", part ? "penalty_grad." : "grad.", info[j].name);
+            ent[ne] = (eb_st_entry){names[ne], EB_ST_F32, info[j].ndim, {0}, (part ? pen : full) + info[j].offset};
+            for (int d = 0; d < info[j].ndim; d++) ent[ne].shape[d] = info[j].shape[d];
+            ne++;
+        }
+    }
+    char v[4][40];
+    snprintf(v[0], 40, "%.9g", terms[EB_UTERM_LOSS]);
+    snprintf(v[1], 40, "%.9g", terms[EB_UTERM_U_REAL]);
+    snprintf(v[2], 40, "%.9g", terms[EB_UTERM_U_FAKE]);
+    snprintf(v[3], 40, "%.9g", terms[EB_UTERM_PENALTY]);
+    eb_st_meta meta[6] = {{"loss", v[0]}, {"u_real", v[1]}, {"u_fake", v[2]}, {"penalty", v[3]},
+                          {"penalty_kind", t.cfg.penalty}, {"definition",
+                          "loss = mean U(real) - mean U(fake) + penalty; penalty = lambda/B sum_i ||grad_x U(x_i)||^2 "
+                          "(score, on real) or lambda/B sum_i (||grad U(x_hat_i)|| - 1)^2 (wgan-gp)"}};
+    if (eb_safetensors_write(c.out, ent, ne, meta, 6) != EB_OK) ret = fail("grads");
+    else printf("wrote %d gradients of the U-step loss (loss %.6g, penalty %.6g) to %s\n", ne / 2, terms[EB_UTERM_LOSS],
+                terms[EB_UTERM_PENALTY], c.out);
+    free(info);
+    free(ent);
+    free(names);
+out:
+    if (us.arena) eb_ustep_free(&us, &t.be);
+    free(full);
+    free(base);
+    free(pen);
+    eb_npy_free(&r);
+    eb_npy_free(&f);
+    eb_trainer_free(&t);
+    return ret;
+}
+
+/* ---- eval ---- */
+typedef struct { char run[1024], device[8]; int n; unsigned long long seed; } eval_cfg;
+#define V(f) EB_OPT_FIELD(eval_cfg, f)
+static const eb_opt g_eval_opts[] = {
+    {"run", EB_OPT_STR, V(run), "", "run directory"},
+    {"n", EB_OPT_INT, V(n), "10000", "number of generator samples"},
+    {"seed", EB_OPT_U64, V(seed), "12345", "seed of z"},
+    {"device", EB_OPT_STR, V(device), "", "auto | cpu | cuda (default: the run's)"},
+};
+#undef V
+
+int eb_cli_eval(int argc, char **argv) {
+    eval_cfg c;
+    int rc = parse(g_eval_opts, 4, &c, argc, argv, "usage: ebgan-gpu eval --run DIR [--n N]", "eval");
+    if (rc) return rc > 0 ? 0 : 2;
+    if (!c.run[0] || c.n < 1) {
+        fprintf(stderr, "ebgan-gpu eval: --run DIR is required\n");
+        return 2;
+    }
+    eb_trainer t;
+    if (eb_cli_load_run(c.run, c.device, &t)) return 1;
+    int ret = 0;
+    if (!t.is_toy) {
+        fprintf(stderr, "ebgan-gpu eval: only the 2-D mixtures (8gaussians, 25gaussians) are evaluated so far; "
+                        "run %s trained on %s\n", c.run, t.cfg.dataset);
+        eb_trainer_free(&t);
+        return 1;
+    }
+    float *x = malloc((size_t)c.n * 2 * sizeof(float));
+    eb_toy_eval ev;
+    if (!x || eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK || eb_eval_toy(t.toy, x, (size_t)c.n, &ev) != EB_OK) {
+        ret = fail("eval");
+    } else {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "{\"dataset\": \"%s\", \"step\": %lld, \"samples\": %d, \"modes\": %d, \"modes_covered\": %d, "
+                 "\"high_quality_fraction\": %.4f, \"kl_modes_uniform\": %.4f}",
+                 eb_toy_name(t.toy), (long long)t.step, c.n, ev.n_modes, ev.modes_covered, ev.hq_fraction,
+                 ev.kl_uniform);
+        printf("%s\n", line);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/eval.json", c.run);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "%s\n", line);
+            fclose(f);
+        }
+    }
+    free(x);
+    eb_trainer_free(&t);
+    return ret;
+}

@@ -1,0 +1,151 @@
+/* End-to-end behaviour of `ebgan-gpu train` and its companion commands, run as a user runs them: the
+ * executable in the build directory, a run directory under the build tree, results read back from files. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ebgan/data.h"
+#include "ebgan/eval.h"
+#include "ebgan/safetensors.h"
+
+static char g_exe[2048], g_tmp[2048];
+
+static int setup(void) {
+    const char *bin = getenv("EBGAN_BINARY_DIR");
+    if (!bin) bin = ".";
+    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
+    snprintf(g_tmp, sizeof g_tmp, "%s/test-runs", bin);
+    mkdir(g_tmp, 0777);
+    struct stat s;
+    return stat(g_exe, &s) == 0;
+}
+
+static int run(const char *fmt, const char *a, const char *b) {
+    char cmd[12000], args[6000];
+    snprintf(args, sizeof args, fmt, a, b);
+    snprintf(cmd, sizeof cmd, "%s %s --device cpu --progress 0 > %s/last.log 2>&1", g_exe, args, g_tmp);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The toy settings of these tests: small nets so that a run fits CI, same method. */
+#define SMALL "train --dim 64 --batch 64 --log-every 5 --ckpt-every 10 --plot-every 0 --seed 3"
+
+/* 1 when every tensor of the two checkpoints is bit-identical. */
+static int same_tensors(const char *pa, const char *pb, char *why, size_t cap) {
+    eb_safetensors a, b;
+    if (eb_safetensors_open(&a, pa) != EB_OK || eb_safetensors_open(&b, pb) != EB_OK) {
+        snprintf(why, cap, "open: %s", eb_error_message());
+        return 0;
+    }
+    int ok = eb_safetensors_count(&a) == eb_safetensors_count(&b);
+    for (int i = 0; ok && i < eb_safetensors_count(&a); i++) {
+        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
+        size_t n = ia->end - ia->begin;
+        if (!ib || ib->end - ib->begin != n) {
+            snprintf(why, cap, "tensor %s missing or resized", ia->name);
+            ok = 0;
+            break;
+        }
+        char *da = malloc(n + 1), *db = malloc(n + 1);
+        eb_safetensors_read(&a, ia, da, n);
+        eb_safetensors_read(&b, ib, db, n);
+        if (memcmp(da, db, n)) {
+            snprintf(why, cap, "tensor %s differs", ia->name);
+            ok = 0;
+        }
+        free(da);
+        free(db);
+    }
+    const char *ra = eb_safetensors_meta(&a, "rng_counter"), *rb = eb_safetensors_meta(&b, "rng_counter");
+    if (ok && (!ra || !rb || strcmp(ra, rb))) {
+        snprintf(why, cap, "rng state differs");
+        ok = 0;
+    }
+    eb_safetensors_close(&a);
+    eb_safetensors_close(&b);
+    return ok;
+}
+
+EB_TEST(resume_replays_bit_for_bit) {
+    if (!setup()) {
+        printf("ebgan-gpu executable not built: skipped\n");
+        return EB_TEST_SKIP;
+    }
+    char a[2100], b[2100], pa[2200], pb[2200], why[256];
+    snprintf(a, sizeof a, "%s/resume-a", g_tmp);
+    snprintf(b, sizeof b, "%s/resume-b", g_tmp);
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    /* 2N steps in one run ... */
+    EB_CHECK(run(SMALL " --iters 20 --out %s%s", a, "") == 0, "uninterrupted run failed");
+    /* ... against N steps, then resume for N more (wgan-gp + dim exercise every random draw) */
+    EB_CHECK(run(SMALL " --iters 10 --out %s%s", b, "") == 0, "first half failed");
+    EB_CHECK(run("train --resume %s --iters 20 --log-every 5%s", b, "") == 0, "resume failed");
+    snprintf(pa, sizeof pa, "%s/ckpt-00000020.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
+    EB_CHECK(same_tensors(pa, pb, why, sizeof why), "resumed run differs from the uninterrupted one: %s", why);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(resume_replays_bit_for_bit_wgan_gp_infogan) {
+    if (!setup()) return EB_TEST_SKIP;
+    char a[2100], b[2100], pa[2200], pb[2200], why[256], cmd[4400];
+    snprintf(a, sizeof a, "%s/resume-c", g_tmp);
+    snprintf(b, sizeof b, "%s/resume-d", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    EB_CHECK(run(SMALL " --penalty wgan-gp --entropy infogan --dataset 8gaussians --iters 20 --out %s%s", a, "") == 0,
+             "uninterrupted run failed");
+    EB_CHECK(run(SMALL " --penalty wgan-gp --entropy infogan --dataset 8gaussians --iters 10 --out %s%s", b, "") == 0,
+             "first half failed");
+    EB_CHECK(run("train --resume %s --iters 20%s", b, "") == 0, "resume failed");
+    snprintf(pa, sizeof pa, "%s/ckpt-00000020.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
+    EB_CHECK(same_tensors(pa, pb, why, sizeof why), "resumed run differs: %s", why);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(bad_option_fails_with_one_line_message) {
+    if (!setup()) return EB_TEST_SKIP;
+    EB_CHECK(run("train --penalty bogus --iters 1 --out %s/bad%s", g_tmp, "") != 0, "bad --penalty accepted");
+    EB_CHECK(run("train --dataset %s/does-not-exist.npy --iters 1%s", g_tmp, "") != 0, "missing data accepted");
+    EB_CHECK(run("train --model cifar --dataset 25gaussians --iters 1 --out %s/bad2%s", g_tmp, "") != 0,
+             "shape mismatch accepted");
+    EB_CHECK(run("train --no-such-option 1%s%s", "", "") == 2, "unknown option not a usage error");
+    return EB_TEST_PASS;
+}
+
+EB_TEST(eval_counts_true_samples_as_all_modes) {
+    eb_rng r;
+    eb_rng_init(&r, 9);
+    size_t n = 10000;
+    float *x = malloc(n * 2 * sizeof(float));
+    eb_toy_fill(EB_TOY_25GAUSSIANS, &r, x, n);
+    eb_toy_eval ev;
+    EB_CHECK_OK(eb_eval_toy(EB_TOY_25GAUSSIANS, x, n, &ev));
+    free(x);
+    /* a 2-D Gaussian puts 1 - exp(-9/2) = 98.9% of its mass within 3 std (Euclidean); 10^4 samples: +-0.3% */
+    EB_CHECK(ev.modes_covered == 25, "modes %d", ev.modes_covered);
+    EB_CHECK(fabs(ev.hq_fraction - 0.9889) < 0.006, "hq %.4f", ev.hq_fraction);
+    EB_CHECK(ev.kl_uniform < 0.01, "kl %.4f", ev.kl_uniform);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(eval_sees_a_collapsed_generator) {
+    double c[50], sd;
+    eb_toy_modes(EB_TOY_25GAUSSIANS, c, &sd);
+    float x[2000];
+    for (int i = 0; i < 1000; i++) { /* every sample on modes 0 and 1 */
+        x[2 * i] = (float)c[2 * (i % 2)];
+        x[2 * i + 1] = (float)c[2 * (i % 2) + 1];
+    }
+    eb_toy_eval ev;
+    EB_CHECK_OK(eb_eval_toy(EB_TOY_25GAUSSIANS, x, 1000, &ev));
+    EB_CHECK(ev.modes_covered == 2 && ev.hq_fraction == 1.0, "modes %d hq %.3f", ev.modes_covered, ev.hq_fraction);
+    EB_CHECK(fabs(ev.kl_uniform - log(12.5)) < 1e-9, "kl %.6f, want log(25/2)", ev.kl_uniform);
+    return EB_TEST_PASS;
+}
