@@ -991,6 +991,7 @@ EB_TEST(sgd_update) {
 /* A sequence of idempotent ops (outputs overwritten from unchanged inputs): fill, rng, linear forward and
  * weight gradient, activation backward, conv forward / backward-data / backward-filter, penalty seed and
  * reduce_sum. conv geometry `gb` is first met inside the capture (cuDNN heuristics path, no search). */
+#ifdef EB_HAVE_CUDA
 typedef struct cap_bufs {
     int n, in, out;
     eb_conv_geom ga, gb;
@@ -1017,6 +1018,7 @@ static size_t cap_count(const eb_conv_geom *g, int what) {
            : what == 1 ? (size_t)g->c_out * g->c_in * g->k_h * g->k_w
                        : (size_t)g->n * g->c_out * g->h_out * g->w_out;
 }
+#endif
 
 EB_TEST(graph_capture) {
     FX_OPEN();
@@ -1080,6 +1082,7 @@ EB_TEST(graph_capture) {
     cudaGraphDestroy(graph);
     /* eager rerun (gb now has the algorithms chosen inside the capture) must match the replay: same kernels,
      * same order; deterministic algorithms give identical bits, 1e-6 allows a nondeterministic fallback */
+    for (int i = 0; i < nout; i++) EB_CHECK_OK(GPU(fill, outs[i], NAN, lens[i]));
     EB_CHECK_OK(cap_sequence(&B, 1));
     for (int i = 0; i < nout; i++) {
         char what[80];
