@@ -24,6 +24,7 @@ typedef struct eb_train_cfg {
     int batch;           /* 0 = the preset's */
     int64_t iters;
     double lr, beta1, beta2, eps;
+    char lr_decay[16];   /* none | linear (to 0 at iters: sharper samples at the end of short runs) */
     uint64_t seed;
     /* run directory and outputs */
     char out[EB_CFG_PATH_MAX];    /* run directory; "" = runs/<timestamp> */

@@ -26,6 +26,7 @@ static const eb_opt g_train_opts[] = {
     {"batch", EB_OPT_INT, F(batch), "0", "batch size (0: the preset's, toy 256, images 64)"},
     {"iters", EB_OPT_I64, F(iters), "1500", "G iterations (the paper runs 100000)"},
     {"lr", EB_OPT_DBL, F(lr), "1e-4", "Adam learning rate, all networks"},
+    {"lr-decay", EB_OPT_STR, F(lr_decay), "none", "none | linear (lr falls linearly to 0 at --iters)"},
     {"beta1", EB_OPT_DBL, F(beta1), "0.5", "Adam beta1"},
     {"beta2", EB_OPT_DBL, F(beta2), "0.9", "Adam beta2"},
     {"eps", EB_OPT_DBL, F(eps), "1e-8", "Adam epsilon"},

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "batch_source.h"
+#include "ebgan/cuda.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -37,6 +38,8 @@ static eb_status parse_method(eb_trainer *t) {
         return EB_FAIL(EB_ERR_ARG, "--batch must be >= 2 (batch statistics and the shuffled z need 2), got %d",
                        c->batch);
     if (!(c->lr > 0)) return EB_FAIL(EB_ERR_ARG, "--lr must be positive");
+    if (strcmp(c->lr_decay, "none") && strcmp(c->lr_decay, "linear"))
+        return EB_FAIL(EB_ERR_ARG, "--lr-decay '%s': expected none or linear", c->lr_decay);
     return EB_OK;
 }
 
@@ -87,7 +90,10 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
         st = EB_FAIL(EB_ERR_ARG, "--device '%s': expected auto, cpu or cuda", c->device);
         goto fail;
     }
+    eb_cuda_precision prec;
+    if ((st = eb_cuda_precision_parse(c->precision, &prec)) != EB_OK) goto fail;
     if ((st = eb_backend_open(&t->be, bk, notice)) != EB_OK) goto fail;
+    if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_precision(&t->be, prec)) != EB_OK) goto fail;
 
     eb_gan_specs specs = {t->preset.u_spec, t->preset.g_spec, t->preset.t_trunk_spec, t->preset.t_head_spec,
                           t->preset.e_spec};
@@ -185,10 +191,21 @@ eb_status eb_trainer_iteration(eb_trainer *t) {
     const eb_train_cfg *c = &t->cfg;
     int B = c->batch;
     size_t zn = (size_t)B * (size_t)c->z_dim;
-    /* G step */
+    /* the schedule is a function of the step alone, so a resumed run follows it exactly */
+    if (!strcmp(c->lr_decay, "linear") && c->iters > 0) {
+        double lr = c->lr * (1.0 - (double)t->step / (double)c->iters);
+        eb_optim *opts[5];
+        eb_net *nets[5];
+        int k = eb_gan_nets(m, nets, opts);
+        for (int i = 0; i < k; i++) opts[i]->cfg.lr = lr;
+    }
+    /* G step (NVTX ranges name the phases for Nsight Systems; ranges are left open on an error return,
+     * which ends the run) */
+    eb_nvtx_push("G step");
     draw_perm(&t->rng, t->perm_host, B);
     uint64_t z_off = eb_rng_reserve(&t->rng, zn);
     EB_TRY(eb_gstep_grad(be, m, &t->gs, B, c->seed, z_off, t->perm_host, (eb_real)c->mi_weight));
+    eb_nvtx_push("optimiser");
     EB_TRY(eb_optim_step(&m->opt_G, be, m->G.params, m->G.grads));
     if (t->entropy == EB_ENTROPY_DIM) {
         if (m->has_trunk) EB_TRY(eb_optim_step(&m->opt_T_trunk, be, m->T_trunk.params, m->T_trunk.grads));
@@ -196,10 +213,15 @@ eb_status eb_trainer_iteration(eb_trainer *t) {
     } else if (t->entropy == EB_ENTROPY_INFOGAN) {
         EB_TRY(eb_optim_step(&m->opt_E, be, m->E.params, m->E.grads));
     }
+    eb_nvtx_pop();
+    eb_nvtx_pop();
     /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code) */
     eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
     for (int k = 0; k < c->n_critic; k++) {
+        eb_nvtx_push("U step");
+        eb_nvtx_push("data");
         EB_TRY(eb_batch_source_next(t->src, be, &t->rng, B, t->x_real));
+        eb_nvtx_pop();
         z_off = eb_rng_reserve(&t->rng, zn);
         EB_TRY(o->rng_normal(be->ctx, t->gs.z, zn, c->seed, z_off));
         EB_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, B, EB_MODE_TRAIN));
@@ -211,7 +233,10 @@ eb_status eb_trainer_iteration(eb_trainer *t) {
             interp = t->t_interp;
         }
         EB_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, B, &uc));
+        eb_nvtx_push("optimiser");
         EB_TRY(eb_optim_step(&m->opt_U, be, m->U.params, m->U.grads));
+        eb_nvtx_pop();
+        eb_nvtx_pop();
     }
     t->step++;
     return EB_OK;
