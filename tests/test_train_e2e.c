@@ -25,7 +25,8 @@ static int setup(void) {
 static int run(const char *fmt, const char *a, const char *b) {
     char cmd[12000], args[6000];
     snprintf(args, sizeof args, fmt, a, b);
-    snprintf(cmd, sizeof cmd, "%s %s --device cpu --progress 0 > %s/last.log 2>&1", g_exe, args, g_tmp);
+    snprintf(cmd, sizeof cmd, "%s %s --device cpu%s > %s/last.log 2>&1", g_exe, args,
+             strncmp(args, "train", 5) ? "" : " --progress 0", g_tmp);
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -147,5 +148,101 @@ EB_TEST(eval_sees_a_collapsed_generator) {
     EB_CHECK_OK(eb_eval_toy(EB_TOY_25GAUSSIANS, x, 1000, &ev));
     EB_CHECK(ev.modes_covered == 2 && ev.hq_fraction == 1.0, "modes %d hq %.3f", ev.modes_covered, ev.hq_fraction);
     EB_CHECK(fabs(ev.kl_uniform - log(12.5)) < 1e-9, "kl %.6f, want log(25/2)", ev.kl_uniform);
+    return EB_TEST_PASS;
+}
+
+/* Reads a float32 .npy into a malloc'd buffer; returns the element count or -1. */
+static long load_f32(const char *path, float **out, int64_t shape[4], int *ndim) {
+    eb_npy a;
+    if (eb_npy_read(&a, path) != EB_OK || a.dtype != EB_F32) return -1;
+    long n = 1;
+    for (int i = 0; i < a.ndim; i++) n *= (long)a.shape[i], shape[i] = a.shape[i];
+    *ndim = a.ndim;
+    *out = a.data; /* ownership moves to the caller */
+    return n;
+}
+
+EB_TEST(sample_energy_and_grad_commands_agree) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], x[2200], e[2200], g[2200], xp[2200], ep[2200], cmd[9000];
+    snprintf(d, sizeof d, "%s/tools", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    EB_CHECK(run(SMALL " --iters 10 --out %s%s", d, "") == 0, "train failed");
+    snprintf(x, sizeof x, "%s/x.npy", d);
+    snprintf(e, sizeof e, "%s/e.npy", d);
+    snprintf(g, sizeof g, "%s/g.npy", d);
+    EB_CHECK(run("sample --run %s --n 40 --out %s", d, x) == 0, "sample failed");
+    float *xs = NULL, *es = NULL, *gs = NULL, *e2 = NULL;
+    int64_t sh[4];
+    int nd;
+    EB_CHECK(load_f32(x, &xs, sh, &nd) == 80 && nd == 2 && sh[0] == 40 && sh[1] == 2, "samples: want [40, 2]");
+    char args[8000];
+    snprintf(args, sizeof args, "%s --input %s", d, x);
+    EB_CHECK(run("energy --run %s --out %s", args, e) == 0, "energy failed");
+    snprintf(args, sizeof args, "%s --input %s --out %s", d, x, e);
+    EB_CHECK(run("energy --run %s --grad %s", args, g) == 0, "energy --grad failed");
+    EB_CHECK(load_f32(e, &es, sh, &nd) == 40 && nd == 1, "energy: want [40]");
+    EB_CHECK(load_f32(g, &gs, sh, &nd) == 80 && nd == 2, "grad: want [40, 2]");
+    /* grad_x U against central differences of the energy command itself: shift every row's first
+     * coordinate by +-h (float32 model, piecewise-linear U: h = 1e-3 keeps kink crossings rare (a few rows may cross one) and rounding ~1e-7 |U| / h small,
+     * well under the 2e-2 relative bound) */
+    const float h = 1e-3f;
+    double den = 1e-3;
+    for (int i = 0; i < 40; i++)
+        if (fabs(gs[2 * i]) > den) den = fabs(gs[2 * i]);
+    int off = 0;
+    for (int sgn = 0; sgn < 2; sgn++) {
+        float *xm = malloc(80 * sizeof(float));
+        for (int i = 0; i < 80; i++) xm[i] = xs[i] + ((i % 2 == 0) ? (sgn ? -h : h) : 0);
+        snprintf(xp, sizeof xp, "%s/xp%d.npy", d, sgn);
+        snprintf(ep, sizeof ep, "%s/ep%d.npy", d, sgn);
+        int64_t s2[2] = {40, 2};
+        EB_CHECK_OK(eb_npy_write(xp, EB_F32, 2, s2, xm));
+        free(xm);
+        snprintf(args, sizeof args, "%s --input %s", d, xp);
+        EB_CHECK(run("energy --run %s --out %s", args, ep) == 0, "energy (shifted) failed");
+        float *ev = NULL;
+        EB_CHECK(load_f32(ep, &ev, sh, &nd) == 40, "shifted energy");
+        if (sgn == 0) e2 = ev;
+        else {
+            for (int i = 0; i < 40; i++) {
+                double fd = ((double)e2[i] - ev[i]) / (2 * h);
+                if (fabs(fd - gs[2 * i]) > 2e-2 * den) off++;
+            }
+            free(ev);
+        }
+    }
+    free(xs), free(es), free(gs), free(e2);
+    /* a row whose +-h segment crosses a LeakyReLU kink may differ; a wrong gradient differs on every row */
+    EB_CHECK(off <= 4, "energy --grad differs from finite differences of energy on %d of 40 rows", off);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(grads_command_writes_full_and_penalty_gradients) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], x[2200], y[2200], out[2200], cmd[9000], args[8000];
+    snprintf(d, sizeof d, "%s/grads", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    EB_CHECK(run(SMALL " --iters 5 --out %s%s", d, "") == 0, "train failed");
+    snprintf(x, sizeof x, "%s/x.npy", d);
+    snprintf(y, sizeof y, "%s/y.npy", d);
+    snprintf(out, sizeof out, "%s/g.safetensors", d);
+    float xr[32], xf[32];
+    for (int i = 0; i < 32; i++) xr[i] = 0.1f * (float)(i % 7) - 0.3f, xf[i] = 0.05f * (float)(i % 5);
+    int64_t s2[2] = {16, 2};
+    EB_CHECK_OK(eb_npy_write(x, EB_F32, 2, s2, xr));
+    EB_CHECK_OK(eb_npy_write(y, EB_F32, 2, s2, xf));
+    snprintf(args, sizeof args, "%s --real %s --fake %s", d, x, y);
+    EB_CHECK(run("grads --run %s --out %s", args, out) == 0, "grads failed");
+    eb_safetensors st;
+    EB_CHECK_OK(eb_safetensors_open(&st, out));
+    const eb_st_info *w = eb_safetensors_find(&st, "grad.U.0.weight");
+    const eb_st_info *p = eb_safetensors_find(&st, "penalty_grad.U.0.weight");
+    const char *pen = eb_safetensors_meta(&st, "penalty");
+    int ok = w && p && pen && w->ndim == 2 && w->shape[0] == 64 && w->shape[1] == 2 && atof(pen) > 0;
+    eb_safetensors_close(&st);
+    EB_CHECK(ok, "grads file lacks grad.U.0.weight [64, 2], penalty_grad.U.0.weight or a positive penalty");
     return EB_TEST_PASS;
 }
