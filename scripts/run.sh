@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds ebgan-gpu and runs the default training job (toy preset on 25gaussians, a few minutes on a CPU),
-# then evaluates it. Extra arguments go to `ebgan-gpu train`.
+# Builds ebgan-gpu, runs the main job — the quick toy demo on 25gaussians, a few minutes on a CPU — and
+# evaluates it. Extra arguments go to `ebgan-gpu train` (e.g. --device cuda, --iters N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 out="runs/$(date +%Y%m%d-%H%M%S)"
-./build/ebgan-gpu train --out "$out" "$@"
+./build/ebgan-gpu demo --out "$out" "$@"
 ./build/ebgan-gpu eval --run "$out"
 echo "open $out/samples.png"

@@ -1092,3 +1092,35 @@ EB_TEST(graph_capture) {
     return EB_TEST_PASS;
 #endif
 }
+
+/* Softmax cross-entropy: k = 10 (the classifier), a random k, and k > 32 (a warp loops over the row); logits up
+ * to |l| = 60 and one row at +-1000 (the max-subtracted form stays finite); dlogit == NULL; deterministic. */
+EB_TEST(softmax_xent) {
+    FX_OPEN();
+    const size_t ks[3] = {10, (size_t)fx_int(2, 31), (size_t)fx_int(33, 200)};
+    for (int i = 0; i < 3; i++) {
+        size_t rows = (size_t)fx_int(1, i == 0 ? 100000 : 5000), k = ks[i], n = rows * k;
+        float *l = fx_rand(n, -60, 60);
+        for (size_t j = 0; j < k; j++) l[j] = (j & 1) ? -1000.0f : 1000.0f;
+        int32_t *y = fx_hmalloc(rows * sizeof *y);
+        for (size_t r = 0; r < rows; r++) y[r] = (int32_t)eb_rng_below(&g_fx.rng, (uint32_t)k);
+        int32_t *gy = fx_up(y, rows * sizeof *y);
+        float scale = (float)(1.0 / (double)rows), loss = (float)fx_u();
+        float *dl = fx_hnan(n), *gdl = fx_nan(n), *gloss = FX_UPF(&loss, 1), *gl = FX_UPF(l, n);
+        EB_CHECK_OK(CPU(softmax_xent, l, y, rows, k, scale, &loss, dl));
+        EB_CHECK_OK(GPU(softmax_xent, gl, gy, rows, k, scale, gloss, gdl));
+        FX_CMP("softmax_xent loss (accumulated)", gloss, &loss, 1, TOL_ELEM);
+        FX_CMP("softmax_xent dlogit", gdl, dl, n, TOL_ELEM);
+        /* dlogit == NULL: loss only, and a rerun gives the same bits */
+        float l1 = 0.0f, l2 = 0.0f, *gl1 = FX_UPF(&l1, 1), *gl2 = FX_UPF(&l2, 1);
+        EB_CHECK_OK(GPU(softmax_xent, gl, gy, rows, k, scale, gl1, NULL));
+        EB_CHECK_OK(GPU(softmax_xent, gl, gy, rows, k, scale, gl2, NULL));
+        float ref = 0.0f;
+        EB_CHECK_OK(CPU(softmax_xent, l, y, rows, k, scale, &ref, NULL));
+        FX_CMP("softmax_xent loss only", gl1, &ref, 1, TOL_ELEM);
+        EB_CHECK_OK(GPU(mem_download, &l1, gl1, sizeof l1));
+        EB_CHECK_OK(GPU(mem_download, &l2, gl2, sizeof l2));
+        EB_CHECK(memcmp(&l1, &l2, sizeof l1) == 0, "softmax_xent not deterministic: %.9g vs %.9g", l1, l2);
+    }
+    return EB_TEST_PASS;
+}

@@ -154,6 +154,13 @@ typedef struct eb_ops {
      * loss_dev += P; gbar overwritten. (wgan-gp with ||g_r|| == 0 uses gbar_r = 0.) */
     eb_status (*penalty_seed)(void *ctx, eb_penalty_kind k, const eb_real *g, size_t rows, size_t cols,
                               eb_real lambda, eb_real *gbar, eb_real *loss_dev);
+    /* Softmax cross-entropy of logits [rows, k] (row-major) against int32 labels [rows] in [0, k), both on the
+     * device (the project's own classifier for the stacked-image evaluation):
+     *   loss_dev += scale * sum_r (logsumexp(l_r) - l_r[label_r]);  dlogit_r = scale * (softmax(l_r) - onehot(label_r))
+     * dlogit overwritten (may be NULL); loss_dev may be NULL. Max-subtracted, so finite for any finite logits.
+     * A label outside [0, k): EB_ERR_ARG on the CPU; the CUDA kernel cannot report it and makes the loss NaN. */
+    eb_status (*softmax_xent)(void *ctx, const eb_real *logits, const int32_t *labels, size_t rows, size_t k,
+                              eb_real scale, eb_real *loss_dev, eb_real *dlogit);
 
     /* ---- optimisers over one flat parameter buffer (all of a net's parameters, one launch) ---- */
     /* Adam (PyTorch semantics): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;

@@ -280,33 +280,44 @@ out:
 }
 
 /* ---- eval ---- */
-typedef struct { char run[1024], device[8]; int n; unsigned long long seed; } eval_cfg;
+typedef struct { char run[1024], device[8], classifier[1024]; int n; unsigned long long seed; } eval_cfg;
 #define V(f) EB_OPT_FIELD(eval_cfg, f)
 static const eb_opt g_eval_opts[] = {
     {"run", EB_OPT_STR, V(run), "", "run directory"},
-    {"n", EB_OPT_INT, V(n), "10000", "number of generator samples"},
+    {"n", EB_OPT_INT, V(n), "0", "number of generator samples (0: 10000 for 2-D mixtures, 26000 for stacked images "
+                                 "as the paper's StackedMNIST)"},
     {"seed", EB_OPT_U64, V(seed), "12345", "seed of z"},
     {"device", EB_OPT_STR, V(device), "", "auto | cpu | cuda (default: the run's)"},
+    {"classifier", EB_OPT_STR, V(classifier), "classifier-fashion.safetensors",
+     "stacked images: the classifier of each channel (made by `ebgan-gpu train-classifier`)"},
 };
 #undef V
 
 int eb_cli_eval(int argc, char **argv) {
     eval_cfg c;
-    int rc = parse(g_eval_opts, 4, &c, argc, argv, "usage: ebgan-gpu eval --run DIR [--n N]", "eval");
+    int rc = parse(g_eval_opts, 5, &c, argc, argv,
+                   "usage: ebgan-gpu eval --run DIR [--n N] [--classifier FILE.safetensors]", "eval");
     if (rc) return rc > 0 ? 0 : 2;
-    if (!c.run[0] || c.n < 1) {
-        fprintf(stderr, "ebgan-gpu eval: --run DIR is required\n");
+    if (!c.run[0] || c.n < 0) {
+        fprintf(stderr, "ebgan-gpu eval: --run DIR is required (and --n >= 0)\n");
         return 2;
     }
     eb_trainer t;
     if (eb_cli_load_run(c.run, c.device, &t)) return 1;
     int ret = 0;
     if (!t.is_toy) {
-        fprintf(stderr, "ebgan-gpu eval: only the 2-D mixtures (8gaussians, 25gaussians) are evaluated so far; "
-                        "run %s trained on %s\n", c.run, t.cfg.dataset);
+        eb_shape xs = t.gan.x_shape;
+        if (t.cfg.stack >= 2 && xs.c == t.cfg.stack && xs.h == 28 && xs.w == 28)
+            ret = eb_cli_eval_stacked(&t, c.run, c.classifier, c.n ? c.n : 26000, c.seed);
+        else {
+            fprintf(stderr, "ebgan-gpu eval: only the 2-D mixtures (8gaussians, 25gaussians) and stacked 28x28 images "
+                            "(--stack >= 2) are evaluated so far; run %s trained on %s\n", c.run, t.cfg.dataset);
+            ret = 1;
+        }
         eb_trainer_free(&t);
-        return 1;
+        return ret;
     }
+    if (c.n == 0) c.n = 10000;
     float *x = malloc((size_t)c.n * 2 * sizeof(float));
     eb_toy_eval ev;
     if (!x || eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK || eb_eval_toy(t.toy, x, (size_t)c.n, &ev) != EB_OK) {

@@ -24,7 +24,7 @@ static const eb_opt g_train_opts[] = {
     {"mi-weight", EB_OPT_DBL, F(mi_weight), "1", "weight of the entropy surrogate (infogan: lambda2)"},
     {"n-critic", EB_OPT_INT, F(n_critic), "5", "U steps per G step"},
     {"batch", EB_OPT_INT, F(batch), "0", "batch size (0: the preset's, toy 256, images 64)"},
-    {"iters", EB_OPT_I64, F(iters), "1500", "G iterations (the paper runs 100000)"},
+    {"iters", EB_OPT_I64, F(iters), "100000", "G iterations (the paper's 100000)"},
     {"lr", EB_OPT_DBL, F(lr), "1e-4", "Adam learning rate, all networks"},
     {"lr-decay", EB_OPT_STR, F(lr_decay), "none", "none | linear (lr falls linearly to 0 at --iters)"},
     {"beta1", EB_OPT_DBL, F(beta1), "0.5", "Adam beta1"},

@@ -44,6 +44,7 @@ static const eb_ops g_cpu_ops = {
     .bce_logits = eb_cpu_bce_logits,
     .sqdiff = eb_cpu_sqdiff,
     .penalty_seed = eb_cpu_penalty_seed,
+    .softmax_xent = eb_cpu_softmax_xent,
     .adam_update = eb_cpu_adam_update,
     .sgd_update = eb_cpu_sgd_update,
 };

@@ -1,5 +1,6 @@
-/* CPU reference of the loss seeds: BCE with logits, squared difference and the gradient penalty of
- * DESIGN.md §1 / §2 step 3. Each adds its scalar to a device-resident accumulator (sum in double). */
+/* CPU reference of the loss seeds: BCE with logits, squared difference, the gradient penalty of
+ * DESIGN.md §1 / §2 step 3 and softmax cross-entropy (the classifier of the stacked-image evaluation).
+ * Each adds its scalar to a device-resident accumulator (sum in double). */
 #include "cpu_ops.h"
 
 #include <math.h>
@@ -65,5 +66,35 @@ eb_status eb_cpu_penalty_seed(void *ctx, eb_penalty_kind k, const eb_real *g, si
         for (size_t c = 0; c < cols; c++) br[c] = (eb_real)(coef * (double)gr[c]);
     }
     if (loss_dev) *loss_dev = (eb_real)((double)*loss_dev + lam_b * p);
+    return EB_OK;
+}
+
+eb_status eb_cpu_softmax_xent(void *ctx, const eb_real *logits, const int32_t *labels, size_t rows, size_t k,
+                              eb_real scale, eb_real *loss_dev, eb_real *dlogit) {
+    (void)ctx;
+    if (rows == 0) return EB_OK;
+    if (k == 0) return EB_FAIL(EB_ERR_ARG, "softmax_xent: %zu rows of 0 classes", rows);
+    for (size_t r = 0; r < rows; r++)
+        if (labels[r] < 0 || (size_t)labels[r] >= k)
+            return EB_FAIL(EB_ERR_ARG, "softmax_xent: label %d of row %zu is outside [0, %zu)", (int)labels[r], r, k);
+    const double sc = (double)scale;
+    double s = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        const eb_real *l = logits + r * k;
+        /* logsumexp = m + log sum e^{l - m} with m the row max: every exponent <= 0, so no overflow, and the
+         * largest term is 1, so the sum never underflows to 0 */
+        double m = (double)l[0];
+        for (size_t j = 1; j < k; j++) m = (double)l[j] > m ? (double)l[j] : m;
+        double se = 0.0;
+        for (size_t j = 0; j < k; j++) se += exp((double)l[j] - m);
+        const double lse = m + log(se);
+        s += lse - (double)l[labels[r]];
+        if (dlogit) {
+            eb_real *d = dlogit + r * k;
+            for (size_t j = 0; j < k; j++)
+                d[j] = (eb_real)(sc * (exp((double)l[j] - lse) - ((size_t)labels[r] == j ? 1.0 : 0.0)));
+        }
+    }
+    if (loss_dev) *loss_dev = (eb_real)((double)*loss_dev + sc * s);
     return EB_OK;
 }

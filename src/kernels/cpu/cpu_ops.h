@@ -50,6 +50,7 @@ eb_status eb_cpu_bn_backward_infer(void *ctx, const eb_real *x, const eb_real *d
 eb_status eb_cpu_bce_logits(void *ctx, const eb_real *logit, eb_real target, size_t n, eb_real scale, eb_real *loss_dev, eb_real *dlogit);
 eb_status eb_cpu_sqdiff(void *ctx, const eb_real *a, const eb_real *b, size_t n, eb_real scale, eb_real *loss_dev, eb_real *da);
 eb_status eb_cpu_penalty_seed(void *ctx, eb_penalty_kind k, const eb_real *g, size_t rows, size_t cols, eb_real lambda, eb_real *gbar, eb_real *loss_dev);
+eb_status eb_cpu_softmax_xent(void *ctx, const eb_real *logits, const int32_t *labels, size_t rows, size_t k, eb_real scale, eb_real *loss_dev, eb_real *dlogit);
 eb_status eb_cpu_adam_update(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n, eb_real lr, eb_real b1, eb_real b2, eb_real eps, eb_real bc1, eb_real bc2);
 eb_status eb_cpu_sgd_update(void *ctx, eb_real *p, const eb_real *g, size_t n, eb_real lr);
 

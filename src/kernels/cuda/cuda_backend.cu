@@ -45,6 +45,7 @@ static const eb_ops g_cuda_ops = {
     .bce_logits = eb_cuda_bce_logits,
     .sqdiff = eb_cuda_sqdiff,
     .penalty_seed = eb_cuda_penalty_seed,
+    .softmax_xent = eb_cuda_softmax_xent,
     .adam_update = eb_cuda_adam_update,
     .sgd_update = eb_cuda_sgd_update,
 };
