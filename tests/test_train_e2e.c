@@ -248,7 +248,9 @@ EB_TEST(grads_command_writes_full_and_penalty_gradients) {
 }
 
 /* The README's main job must show its result: the quick demo (a fixed seed; ~3 minutes on 2 cores) covers
- * at least 24 of the 25 modes with at least 80% high-quality samples, as `ebgan-gpu eval` counts them. */
+ * at least 24 of the 25 modes with at least 80% high-quality samples, as `ebgan-gpu eval` counts them.
+ * Measured on this CPU: seed 1 gives 25 modes / 0.876, seed 3 25 / 0.857, seed 2 25 / 0.675 (the
+ * high-quality fraction varies with the seed at this short length; the run is deterministic per seed). */
 EB_TEST(demo_run_covers_the_25_modes) {
     if (!setup()) return EB_TEST_SKIP;
     char d[2100], cmd[9000], path[2200];
