@@ -69,8 +69,8 @@ static __global__ void eb_k_penalty_seed(eb_penalty_kind k, const eb_real *g, si
 /* Rows per block of the softmax cross-entropy: one warp per row (k is small, 10 for the classifier). */
 #define EB_XENT_WARPS (EB_CUDA_THREADS / 32)
 
-/* A warp per row (grid-stride over rows): row max by shuffles (max is exact, any order), sum of e^{l - m}
- * in double by the fixed shuffle tree, lse broadcast from lane 0; dlogit = scale (e^{l - lse} - onehot);
+/* A warp per row (grid-stride over rows): row max by shuffles (max is exact, any order), sum se of e^{l - m}
+ * in double by the fixed shuffle tree, broadcast from lane 0; dlogit = scale (e^{l - m} / se - onehot);
  * lane 0 holds the row's term, the block sum and the grid finish add scale * sum to loss_dev. The tree
  * depends on (rows, k) only: deterministic. */
 static __global__ void eb_k_softmax_xent(const eb_real *logits, const int32_t *labels, size_t rows, size_t k,
@@ -90,10 +90,12 @@ static __global__ void eb_k_softmax_xent(const eb_real *logits, const int32_t *l
         const int32_t y = labels[r];
         const int valid = y >= 0 && (size_t)y < k;
         if (dlogit) {
+            /* softmax as e^{l - m} / se, not e^{l - lse}: l - m is exact for nearby floats, whereas a float lse
+             * near |l| = 1000 would carry a rounding of 3e-5 into every probability */
             eb_real *d = dlogit + r * k;
-            const float lsef = (float)lse;
+            const float inv_se = (float)(1.0 / se);
             for (size_t j = lane; j < k; j += 32)
-                d[j] = scale * (expf(l[j] - lsef) - ((size_t)y == j ? 1.0f : 0.0f));
+                d[j] = scale * (expf(l[j] - m) * inv_se - ((size_t)y == j ? 1.0f : 0.0f));
         }
         /* a label outside [0, k) cannot be reported from here (ops.h): it poisons the loss instead */
         if (lane == 0) s += valid ? lse - (double)l[y] : (double)NAN;
