@@ -276,3 +276,41 @@ EB_TEST(demo_run_covers_the_25_modes) {
     EB_CHECK(hq >= 0.80, "high-quality fraction %.4f < 0.80", hq);
     return EB_TEST_PASS;
 }
+
+/* A diverging run stops with a one-line error naming the cause and a non-zero exit, and writes no
+ * checkpoint with non-finite weights. */
+EB_TEST(diverging_run_fails_cleanly_without_nan_checkpoints) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], cmd[9000], path[2300], line[1024] = {0};
+    snprintf(d, sizeof d, "%s/diverge", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    int rc = run("train --dim 32 --batch 32 --lr 1e30 --iters 200 --log-every 50 --ckpt-every 1 --out %s%s", d, "");
+    EB_CHECK(rc == 1, "exit code %d, want 1", rc);
+    snprintf(path, sizeof path, "%s/last.log", g_tmp);
+    FILE *f = fopen(path, "r");
+    EB_CHECK(f != NULL, "no log");
+    int found = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "not finite") && strstr(line, "diverged")) found = 1;
+    fclose(f);
+    EB_CHECK(found, "no 'not finite ... diverged' message in %s", path);
+    /* every checkpoint that was written holds finite weights */
+    for (int step = 1; step <= 200; step++) {
+        snprintf(path, sizeof path, "%s/ckpt-%08d.safetensors", d, step);
+        eb_safetensors st;
+        if (eb_safetensors_open(&st, path) != EB_OK) continue;
+        for (int i = 0; i < eb_safetensors_count(&st); i++) {
+            const eb_st_info *in = eb_safetensors_at(&st, i);
+            size_t n = (size_t)(in->end - in->begin) / 4;
+            float *x = malloc(n * 4 + 4);
+            eb_safetensors_read(&st, in, x, n * 4);
+            for (size_t j = 0; j < n; j++)
+                if (!isfinite(x[j])) found = 0;
+            free(x);
+        }
+        eb_safetensors_close(&st);
+        EB_CHECK(found, "%s holds non-finite values", path);
+    }
+    return EB_TEST_PASS;
+}

@@ -2,6 +2,7 @@
  * the step, the RNG state and the configuration, in one safetensors file written atomically. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,15 @@ eb_status eb_trainer_save(eb_trainer *t) {
         if (net->n_buffers &&
             (st = be->ops->mem_download(be->ctx, b, net->buffers, net->n_buffers * sizeof(float))) != EB_OK)
             break;
+        /* a diverged run must never replace a good checkpoint with NaN weights */
+        for (size_t j = 0; j < net->n_params + net->n_buffers; j++)
+            if (!isfinite(p[j])) {
+                st = EB_FAIL(EB_ERR_NUMERIC, "weights of %s are not finite at step %lld: training diverged; not "
+                             "checkpointed (earlier checkpoints are kept); try a smaller --lr or --lambda",
+                             net->name, (long long)t->step);
+                break;
+            }
+        if (st != EB_OK) break;
         int np = eb_net_param_list(net, info + ni, n_entries - ni);
         for (int j = 0; j < np; j++) {
             eb_param_info *pi = &info[ni + j];
