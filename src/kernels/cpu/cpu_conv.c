@@ -2,7 +2,7 @@
  * samples for the forward and the filter gradient, GEMM + col2im for the data gradient. */
 #include "cpu_ops.h"
 
-#include <cblas.h>
+#include "cpu_gemm.h"
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
@@ -13,18 +13,6 @@
  * 7.3M); larger shapes are cut into chunks of samples, at least one sample per chunk. (One padded input
  * plane is taken on top.) */
 static const size_t conv_chunk_elems = (size_t)8 << 20;
-
-/* One GEMM in the precision of eb_real (sgemm in the product, dgemm in the f64 oracle).
- * BLAS semantics: beta == 0 overwrites C without reading it (NaN in C does not leak). */
-static inline void conv_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
-                             eb_real alpha, const eb_real *a, int lda, const eb_real *b, int ldb,
-                             eb_real beta, eb_real *c, int ldc) {
-#ifdef EB_REAL_F64
-    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#else
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#endif
-}
 
 /* Sizes derived from a validated geometry, and the chunking of the batch. */
 typedef struct conv_plan {
@@ -182,7 +170,7 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
         const int nb = g->n - s0 < p.nb ? g->n - s0 : p.nb;
         const int cols = nb * p.hwo;
         conv_im2col(g, &p, x, s0, nb, p.col);
-        conv_gemm(CblasNoTrans, CblasNoTrans, g->c_out, cols, p.k, alpha, w, p.k, p.col, cols, (eb_real)0,
+        eb_cpu_gemm(CblasNoTrans, CblasNoTrans, g->c_out, cols, p.k, alpha, w, p.k, p.col, cols, (eb_real)0,
                   p.pk, cols);
         for (int s = 0; s < nb; s++) {
             for (int co = 0; co < g->c_out; co++) {
@@ -219,7 +207,7 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
         const int nb = g->n - s0 < p.nb ? g->n - s0 : p.nb;
         const int cols = nb * p.hwo;
         conv_pack_dy(g, &p, dy, s0, nb, p.pk);
-        conv_gemm(CblasTrans, CblasNoTrans, p.k, cols, g->c_out, alpha, w, p.k, p.pk, cols, (eb_real)0, p.col,
+        eb_cpu_gemm(CblasTrans, CblasNoTrans, p.k, cols, g->c_out, alpha, w, p.k, p.pk, cols, (eb_real)0, p.col,
                   cols);
         conv_col2im(g, &p, p.col, s0, nb, dx, beta);
     }
@@ -237,7 +225,7 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
         const int cols = nb * p.hwo;
         conv_im2col(g, &p, x, s0, nb, p.col);
         conv_pack_dy(g, &p, dy, s0, nb, p.pk);
-        conv_gemm(CblasNoTrans, CblasTrans, g->c_out, p.k, cols, alpha, p.pk, cols, p.col, cols,
+        eb_cpu_gemm(CblasNoTrans, CblasTrans, g->c_out, p.k, cols, alpha, p.pk, cols, p.col, cols,
                   s0 == 0 ? beta : (eb_real)1, dw, p.k);
     }
     return EB_OK;

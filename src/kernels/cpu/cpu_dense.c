@@ -2,21 +2,9 @@
  * through CBLAS) and the per-channel bias add / reduction shared by dense and conv layers. */
 #include "cpu_ops.h"
 
-#include <cblas.h>
+#include "cpu_gemm.h"
 #include <limits.h>
 #include <stddef.h>
-
-/* One GEMM in the precision of eb_real (sgemm in the product, dgemm in the f64 oracle).
- * BLAS semantics: beta == 0 overwrites C without reading it (NaN in C does not leak). */
-static inline void dense_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
-                              eb_real alpha, const eb_real *a, int lda, const eb_real *b, int ldb,
-                              eb_real beta, eb_real *c, int ldc) {
-#ifdef EB_REAL_F64
-    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#else
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#endif
-}
 
 /* Shapes of a linear layer: n >= 0 rows (n == 0 is an empty batch), in, out >= 1, and every matrix
  * small enough for BLAS's int sizes. */
@@ -35,7 +23,7 @@ eb_status eb_cpu_linear_forward(void *ctx, const eb_real *x, const eb_real *w, c
     EB_TRY(dense_check("linear_forward", n, in, out));
     if (n == 0) return EB_OK;
     if (!x || !w || !y) return EB_FAIL(EB_ERR_ARG, "linear_forward: NULL buffer");
-    dense_gemm(CblasNoTrans, CblasTrans, n, out, in, (eb_real)1, x, in, w, in, (eb_real)0, y, out);
+    eb_cpu_gemm(CblasNoTrans, CblasTrans, n, out, in, (eb_real)1, x, in, w, in, (eb_real)0, y, out);
     if (b) {
         for (int r = 0; r < n; r++) {
             eb_real *row = y + (size_t)r * out;
@@ -51,7 +39,7 @@ eb_status eb_cpu_linear_backward_data(void *ctx, const eb_real *dy, const eb_rea
     EB_TRY(dense_check("linear_backward_data", n, in, out));
     if (n == 0) return EB_OK;
     if (!dy || !w || !dx) return EB_FAIL(EB_ERR_ARG, "linear_backward_data: NULL buffer");
-    dense_gemm(CblasNoTrans, CblasNoTrans, n, in, out, alpha, dy, out, w, in, beta, dx, in);
+    eb_cpu_gemm(CblasNoTrans, CblasNoTrans, n, in, out, alpha, dy, out, w, in, beta, dx, in);
     return EB_OK;
 }
 
@@ -66,7 +54,7 @@ eb_status eb_cpu_linear_backward_weight(void *ctx, const eb_real *x, const eb_re
         for (size_t i = 0; i < m; i++) dw[i] = beta == 0 ? (eb_real)0 : beta * dw[i];
         return EB_OK;
     }
-    dense_gemm(CblasTrans, CblasNoTrans, out, in, n, alpha, dy, out, x, in, beta, dw, in);
+    eb_cpu_gemm(CblasTrans, CblasNoTrans, out, in, n, alpha, dy, out, x, in, beta, dw, in);
     return EB_OK;
 }
 
