@@ -162,6 +162,23 @@ typedef struct eb_ops {
     eb_status (*softmax_xent)(void *ctx, const eb_real *logits, const int32_t *labels, size_t rows, size_t k,
                               eb_real scale, eb_real *loss_dev, eb_real *dlogit);
 
+    /* ---- MALA in latent space (DESIGN.md §3), every chain at once; n chains of dim coordinates ----
+     * Random numbers come from the Philox stream `seed` at counters base + c * (dim + 1) + j: j < dim the
+     * proposal noise xi of chain c, j = dim its acceptance uniform. Callers give each (step, chain) its own
+     * counters (base = offset + (step * total_chains + first_chain) * (dim + 1)), so results do not
+     * depend on chunking. */
+    /* z_prop = z - alpha * grad + sqrt(2 alpha) xi */
+    eb_status (*mala_propose)(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n,
+                              size_t dim, eb_real alpha, uint64_t seed, uint64_t base);
+    /* Per chain: log q(a | b) = -||a - b + alpha grad(b)||^2 / (4 alpha) (squared norm),
+     * log gamma = -e_prop + e + log q(z | z_prop) - log q(z_prop | z); accept where log u < min(0, log gamma)
+     * (always when ula != 0), u ~ U[0,1) from the stream; an accepted chain copies z_prop, e_prop, g_prop
+     * over z, e, g in place; accepted[c] += 1 for it (accepted may be NULL). Energies e include beta and
+     * the prior; g = grad_z e. */
+    eb_status (*mala_accept)(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop,
+                             const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha,
+                             int ula, uint64_t seed, uint64_t base, eb_real *accepted);
+
     /* ---- optimisers over one flat parameter buffer (all of a net's parameters, one launch) ---- */
     /* Adam (PyTorch semantics): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
      * p -= lr * (m / bc1) / (sqrt(v / bc2) + eps), with bc1 = 1 - b1^t, bc2 = 1 - b2^t given by the caller. */

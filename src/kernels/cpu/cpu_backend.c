@@ -45,6 +45,8 @@ static const eb_ops g_cpu_ops = {
     .sqdiff = eb_cpu_sqdiff,
     .penalty_seed = eb_cpu_penalty_seed,
     .softmax_xent = eb_cpu_softmax_xent,
+    .mala_propose = eb_cpu_mala_propose,
+    .mala_accept = eb_cpu_mala_accept,
     .adam_update = eb_cpu_adam_update,
     .sgd_update = eb_cpu_sgd_update,
 };

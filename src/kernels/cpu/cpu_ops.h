@@ -51,6 +51,8 @@ eb_status eb_cpu_bce_logits(void *ctx, const eb_real *logit, eb_real target, siz
 eb_status eb_cpu_sqdiff(void *ctx, const eb_real *a, const eb_real *b, size_t n, eb_real scale, eb_real *loss_dev, eb_real *da);
 eb_status eb_cpu_penalty_seed(void *ctx, eb_penalty_kind k, const eb_real *g, size_t rows, size_t cols, eb_real lambda, eb_real *gbar, eb_real *loss_dev);
 eb_status eb_cpu_softmax_xent(void *ctx, const eb_real *logits, const int32_t *labels, size_t rows, size_t k, eb_real scale, eb_real *loss_dev, eb_real *dlogit);
+eb_status eb_cpu_mala_propose(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n, size_t dim, eb_real alpha, uint64_t seed, uint64_t base);
+eb_status eb_cpu_mala_accept(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop, const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha, int ula, uint64_t seed, uint64_t base, eb_real *accepted);
 eb_status eb_cpu_adam_update(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n, eb_real lr, eb_real b1, eb_real b2, eb_real eps, eb_real bc1, eb_real bc2);
 eb_status eb_cpu_sgd_update(void *ctx, eb_real *p, const eb_real *g, size_t n, eb_real lr);
 

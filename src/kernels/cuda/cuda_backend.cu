@@ -46,6 +46,8 @@ static const eb_ops g_cuda_ops = {
     .sqdiff = eb_cuda_sqdiff,
     .penalty_seed = eb_cuda_penalty_seed,
     .softmax_xent = eb_cuda_softmax_xent,
+    .mala_propose = eb_cuda_mala_propose,
+    .mala_accept = eb_cuda_mala_accept,
     .adam_update = eb_cuda_adam_update,
     .sgd_update = eb_cuda_sgd_update,
 };

@@ -3,32 +3,7 @@
  * bit-identical to the CPU's; uniforms match exactly, normals up to the last float rounding. */
 #include "cuda_ops.cuh"
 
-#define EB_PHILOX_M0 0xD2511F53u
-#define EB_PHILOX_M1 0xCD9E8D57u
-#define EB_PHILOX_W0 0x9E3779B9u
-#define EB_PHILOX_W1 0xBB67AE85u
-
-/* Words 0 and 1 of block `index` of the stream `seed` (the only words the mappings use). Also a host
- * function, so the integer mapping can be checked against rng.c without a GPU. */
-__host__ __device__ __forceinline__ void eb_philox_block(uint64_t seed, uint64_t index, uint32_t *w0, uint32_t *w1) {
-    uint32_t c0 = (uint32_t)index, c1 = (uint32_t)(index >> 32), c2 = 0u, c3 = 0u;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; r++) {
-        if (r > 0) { /* the key schedule bumps before every round but the first */
-            k0 += EB_PHILOX_W0;
-            k1 += EB_PHILOX_W1;
-        }
-        const uint64_t p0 = (uint64_t)EB_PHILOX_M0 * c0, p1 = (uint64_t)EB_PHILOX_M1 * c2; /* mul.wide */
-        const uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-        const uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-        c0 = hi1 ^ c1 ^ k0;
-        c1 = lo1;
-        c2 = hi0 ^ c3 ^ k1;
-        c3 = lo0;
-    }
-    *w0 = c0;
-    *w1 = c1;
-}
+#include "cuda_philox.cuh"
 
 /* U[0, 1): the top 24 bits of the 53-bit CPU value, i.e. (w0 >> 8) 2^-24, exact in float. */
 static __global__ void eb_k_rng_uniform(eb_real *x, size_t n, uint64_t seed, uint64_t offset) {

@@ -1,0 +1,43 @@
+/* Batched MALA in latent space (DESIGN.md §3): chains z sampling E(z) = beta U(G(z)) (+ ½||z||² with the
+ * Gaussian prior), G in inference mode, one forward and one input-only backward of U∘G per step. */
+#ifndef EBGAN_MALA_H
+#define EBGAN_MALA_H
+
+#include "ebgan/net.h"
+
+typedef enum eb_mcmc_kind { EB_MCMC_NONE = 0, EB_MCMC_MALA, EB_MCMC_ULA } eb_mcmc_kind;
+
+typedef struct eb_mala_cfg {
+    eb_mcmc_kind kind; /* mala: Metropolis-adjusted; ula: unadjusted Langevin (no MH, biased) */
+    int steps;
+    double alpha;      /* step size: z' = z - alpha grad E + sqrt(2 alpha) xi */
+    double beta;       /* multiplies U (the paper's "temp" values are betas) */
+    int prior;         /* 1: + ½||z||² (the N(0, I) prior of z) */
+    uint64_t seed;     /* Philox stream of the noise and the uniforms */
+    uint64_t offset;   /* first counter of this run; it uses steps * total_chains * (dim + 1) counters */
+} eb_mala_cfg;
+
+/* Workspaces for chunks of up to max_chains chains; G may be NULL (z is the sample: known-law tests). */
+typedef struct eb_mala {
+    int max_chains, dim;
+    eb_net_ws ws_G, ws_U;
+    eb_real *e, *g, *zp, *ep, *gp, *accepted, *seed, *dx, *sq; /* per chain / per coordinate */
+    void *arena;
+} eb_mala;
+
+eb_status eb_mala_init(eb_mala *s, const eb_backend *be, const eb_net *G, const eb_net *U, int max_chains);
+void eb_mala_free(eb_mala *s, const eb_backend *be);
+
+/* E(z) and grad_z E for n chains (n <= max_chains) into e [n] and g [n, dim]. */
+eb_status eb_mala_energy(const eb_backend *be, eb_mala *s, eb_net *G, eb_net *U, const eb_real *z, int n,
+                         const eb_mala_cfg *cfg, eb_real *e, eb_real *g);
+
+/* Runs cfg->steps steps on the chunk z [n, dim] (device, updated in place) holding the chains
+ * first_chain .. first_chain + n - 1 of total_chains: the counters depend only on (step, global chain), so
+ * any chunking gives the same chains. s->accepted[c] counts each chain's acceptances (zeroed first);
+ * accept_per_step (host, [steps], may be NULL) receives the chunk's accepted count of each step (a sync
+ * per step). */
+eb_status eb_mala_run(const eb_backend *be, eb_mala *s, eb_net *G, eb_net *U, eb_real *z, int n, int64_t first_chain,
+                      int64_t total_chains, const eb_mala_cfg *cfg, double *accept_per_step);
+
+#endif

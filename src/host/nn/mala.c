@@ -1,0 +1,97 @@
+/* The host side of MALA (DESIGN.md §3): energies and latent gradients through U∘G in inference mode, then
+ * the fused propose / accept ops. The current point's energy and gradient are cached between steps. */
+#include "ebgan/mala.h"
+
+#include <string.h>
+
+eb_status eb_mala_init(eb_mala *s, const eb_backend *be, const eb_net *G, const eb_net *U, int max_chains) {
+    memset(s, 0, sizeof *s);
+    if (max_chains < 1) return EB_FAIL(EB_ERR_ARG, "MALA: max_chains %d must be >= 1", max_chains);
+    int64_t dim = G ? eb_shape_numel(G->in_shape) : eb_shape_numel(U->in_shape);
+    int64_t xdim = eb_shape_numel(U->in_shape);
+    if (G && eb_shape_numel(G->out_shape) != xdim)
+        return EB_FAIL(EB_ERR_ARG, "MALA: G gives %lld values per sample, U takes %lld",
+                       (long long)eb_shape_numel(G->out_shape), (long long)xdim);
+    if (eb_shape_numel(U->out_shape) != 1) return EB_FAIL(EB_ERR_ARG, "MALA: U must give one energy per sample");
+    s->max_chains = max_chains;
+    s->dim = (int)dim;
+    size_t C = (size_t)max_chains, D = (size_t)dim, X = (size_t)xdim;
+    size_t sizes[] = {C, C * D, C * D, C, C * D, C, C, C * X, C};
+    eb_real **slots[] = {&s->e, &s->g, &s->zp, &s->ep, &s->gp, &s->accepted, &s->seed, &s->dx, &s->sq};
+    size_t total = 0, k = sizeof sizes / sizeof sizes[0];
+    for (size_t i = 0; i < k; i++) total += (sizes[i] + 15) & ~(size_t)15;
+    EB_TRY(be->ops->mem_alloc(be->ctx, &s->arena, total * sizeof(eb_real)));
+    eb_real *p = s->arena;
+    for (size_t i = 0; i < k; i++) {
+        *slots[i] = p;
+        p += (sizes[i] + 15) & ~(size_t)15;
+    }
+    eb_status st = EB_OK;
+    if (G) st = eb_net_ws_init(&s->ws_G, be, G, max_chains, 0);
+    if (st == EB_OK) st = eb_net_ws_init(&s->ws_U, be, U, max_chains, 0);
+    if (st != EB_OK) eb_mala_free(s, be);
+    return st;
+}
+
+void eb_mala_free(eb_mala *s, const eb_backend *be) {
+    if (s->ws_G.arena) eb_net_ws_free(&s->ws_G, be);
+    if (s->ws_U.arena) eb_net_ws_free(&s->ws_U, be);
+    if (s->arena) be->ops->mem_free(be->ctx, s->arena);
+    memset(s, 0, sizeof *s);
+}
+
+eb_status eb_mala_energy(const eb_backend *be, eb_mala *s, eb_net *G, eb_net *U, const eb_real *z, int n,
+                         const eb_mala_cfg *cfg, eb_real *e, eb_real *g) {
+    const eb_ops *o = be->ops;
+    size_t N = (size_t)n, D = (size_t)s->dim;
+    const eb_real *x = z;
+    /* inference mode: batch-norm running statistics, so chains do not couple (DESIGN.md §3 note b) */
+    if (G) {
+        EB_TRY(eb_net_forward(be, G, &s->ws_G, z, n, EB_MODE_INFER));
+        x = s->ws_G.h[G->n_layers];
+    }
+    EB_TRY(eb_net_forward(be, U, &s->ws_U, x, n, EB_MODE_INFER));
+    EB_TRY(o->axpby(be->ctx, e, (eb_real)cfg->beta, s->ws_U.h[U->n_layers], 0, N));
+    /* grad_z (beta U(G(z))): input-only backwards through U then G, seed beta per chain */
+    EB_TRY(o->fill(be->ctx, s->seed, (eb_real)cfg->beta, N));
+    if (G) {
+        EB_TRY(eb_net_backward(be, U, &s->ws_U, s->seed, n, EB_MODE_INFER, 0, s->dx, 0));
+        EB_TRY(eb_net_backward(be, G, &s->ws_G, s->dx, n, EB_MODE_INFER, 0, g, 0));
+    } else {
+        EB_TRY(eb_net_backward(be, U, &s->ws_U, s->seed, n, EB_MODE_INFER, 0, g, 0));
+    }
+    if (cfg->prior) { /* + ½||z||², gradient z */
+        EB_TRY(o->row_sqnorm(be->ctx, z, N, D, s->sq));
+        EB_TRY(o->axpby(be->ctx, e, (eb_real)0.5, s->sq, 1, N));
+        EB_TRY(o->axpby(be->ctx, g, 1, z, 1, N * D));
+    }
+    return EB_OK;
+}
+
+eb_status eb_mala_run(const eb_backend *be, eb_mala *s, eb_net *G, eb_net *U, eb_real *z, int n, int64_t first_chain,
+                      int64_t total_chains, const eb_mala_cfg *cfg, double *accept_per_step) {
+    const eb_ops *o = be->ops;
+    if (n < 1 || n > s->max_chains) return EB_FAIL(EB_ERR_ARG, "MALA: chunk of %d chains outside [1, %d]", n, s->max_chains);
+    if (first_chain < 0 || first_chain + n > total_chains) return EB_FAIL(EB_ERR_ARG, "MALA: chains out of range");
+    if (cfg->kind == EB_MCMC_NONE || cfg->steps <= 0) return EB_OK;
+    if (!(cfg->alpha > 0)) return EB_FAIL(EB_ERR_ARG, "MALA: --alpha must be > 0, got %g", cfg->alpha);
+    size_t N = (size_t)n, D = (size_t)s->dim;
+    EB_TRY(o->fill(be->ctx, s->accepted, 0, N));
+    EB_TRY(eb_mala_energy(be, s, G, U, z, n, cfg, s->e, s->g));
+    eb_real before = 0;
+    for (int t = 0; t < cfg->steps; t++) {
+        uint64_t base = cfg->offset + ((uint64_t)t * (uint64_t)total_chains + (uint64_t)first_chain) * (D + 1);
+        EB_TRY(o->mala_propose(be->ctx, z, s->g, s->zp, N, D, (eb_real)cfg->alpha, cfg->seed, base));
+        EB_TRY(eb_mala_energy(be, s, G, U, s->zp, n, cfg, s->ep, s->gp));
+        EB_TRY(o->mala_accept(be->ctx, z, s->e, s->g, s->zp, s->ep, s->gp, N, D, (eb_real)cfg->alpha,
+                              cfg->kind == EB_MCMC_ULA, cfg->seed, base, s->accepted));
+        if (accept_per_step) { /* the chunk's total so far, differenced: a sync per step, on request only */
+            eb_real tot;
+            EB_TRY(o->reduce_sum(be->ctx, s->accepted, N, s->sq, 1, 0));
+            EB_TRY(o->mem_download(be->ctx, &tot, s->sq, sizeof tot));
+            accept_per_step[t] += (double)(tot - before);
+            before = tot;
+        }
+    }
+    return EB_OK;
+}

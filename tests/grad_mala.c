@@ -1,0 +1,226 @@
+/* MALA in latent space (DESIGN.md §3), float64 oracle: the proposal and the acceptance rule against a direct
+ * evaluation of the formulas, chains that reproduce laws known in closed form, ULA's known bias, and the
+ * independence of the result from the chunking. Statistics use the chains' final states (independent). */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ebgan/backend.h"
+#include "ebgan/mala.h"
+
+#define CHAINS 4000
+
+/* A net from a spec with its parameters set explicitly (values in layer order), on the CPU backend. */
+static int make_net(eb_net *net, const eb_backend *be, const char *name, int in, const char *spec,
+                    const double *values, size_t nvalues) {
+    if (eb_net_init(net, be, name, (eb_shape){in, 1, 1}, spec) != EB_OK) return 0;
+    if (net->n_params != nvalues) return 0;
+    memcpy(net->params, values, nvalues * sizeof(double));
+    return 1;
+}
+
+typedef struct moments { double mean, var, abs_mean, pos; } moments;
+
+/* Runs n chains from N(0, I) for cfg->steps and returns coordinate 0's moments over the chains. */
+static int run_chains(const eb_backend *be, eb_net *G, eb_net *U, int dim, const eb_mala_cfg *cfg, moments *m,
+                      double *accept_rate) {
+    eb_mala s;
+    if (eb_mala_init(&s, be, G, U, CHAINS) != EB_OK) return 0;
+    double *z = malloc((size_t)CHAINS * dim * sizeof *z);
+    be->ops->rng_normal(be->ctx, z, (size_t)CHAINS * dim, cfg->seed + 1, 0);
+    if (eb_mala_run(be, &s, G, U, z, CHAINS, 0, CHAINS, cfg, NULL) != EB_OK) return 0;
+    double sum = 0, sq = 0, ab = 0, pos = 0, acc = 0;
+    for (int c = 0; c < CHAINS; c++) {
+        double x = z[c * dim];
+        sum += x, sq += x * x, ab += fabs(x), pos += x > 0, acc += s.accepted[c];
+    }
+    m->mean = sum / CHAINS;
+    m->var = sq / CHAINS - m->mean * m->mean;
+    m->abs_mean = ab / CHAINS;
+    m->pos = pos / CHAINS;
+    *accept_rate = acc / ((double)CHAINS * cfg->steps);
+    free(z);
+    eb_mala_free(&s, be);
+    return 1;
+}
+
+EB_TEST(proposal_and_acceptance_match_the_formulas) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    enum { N = 500, D = 3 };
+    static double z[N * D], g[N * D], zp[N * D], gp[N * D], e[N], ep[N], z0[N * D], acc[N];
+    eb_rng r;
+    eb_rng_init(&r, 5);
+    for (int i = 0; i < N * D; i++) z[i] = 2 * eb_rng_uniform(&r) - 1, g[i] = 2 * eb_rng_uniform(&r) - 1,
+                                    gp[i] = 2 * eb_rng_uniform(&r) - 1;
+    for (int c = 0; c < N; c++) e[c] = eb_rng_uniform(&r), ep[c] = eb_rng_uniform(&r), acc[c] = 0;
+    const double a = 0.2;
+    const uint64_t seed = 11, base = 1000;
+    EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, a, seed, base));
+    for (int c = 0; c < N; c++)
+        for (int j = 0; j < D; j++) {
+            double want = z[c * D + j] - a * g[c * D + j] + sqrt(2 * a) * eb_rng_normal_at(seed, base + c * (D + 1) + j);
+            EB_CHECK(fabs(zp[c * D + j] - want) < 1e-15, "proposal of chain %d differs", c);
+        }
+    memcpy(z0, z, sizeof z);
+    static double g0[N * D];
+    memcpy(g0, g, sizeof g); /* accepted chains take g_prop in place */
+    double e0[N];
+    memcpy(e0, e, sizeof e);
+    EB_CHECK_OK(be.ops->mala_accept(be.ctx, z, e, g, zp, ep, gp, N, D, a, 0, seed, base, acc));
+    int n_acc = 0;
+    for (int c = 0; c < N; c++) {
+        /* log q(a|b) = -||a - b + alpha grad(b)||^2 / (4 alpha), the squared norm (DESIGN.md §3) */
+        double lq_fwd = 0, lq_bwd = 0;
+        for (int j = 0; j < D; j++) {
+            double f = zp[c * D + j] - z0[c * D + j] + a * g0[c * D + j];
+            double b = z0[c * D + j] - zp[c * D + j] + a * gp[c * D + j];
+            lq_fwd -= f * f / (4 * a);
+            lq_bwd -= b * b / (4 * a);
+        }
+        double log_gamma = -ep[c] + e0[c] + lq_bwd - lq_fwd;
+        double u = eb_rng_uniform_at(seed, base + c * (D + 1) + D);
+        int want = log(u) < fmin(0, log_gamma);
+        int got = acc[c] == 1;
+        n_acc += got;
+        EB_CHECK(want == got, "chain %d: accepted %d, formula says %d (log gamma %.6f, log u %.6f)", c, got, want,
+                 log_gamma, log(u));
+        EB_CHECK(!memcmp(z + c * D, got ? zp + c * D : z0 + c * D, D * sizeof(double)), "chain %d state", c);
+        EB_CHECK(e[c] == (got ? ep[c] : e0[c]), "chain %d energy", c);
+    }
+    printf("  %d of %d proposals accepted, every decision as the float64 formula\n", n_acc, N);
+    EB_CHECK(n_acc > 0 && n_acc < N, "degenerate test: %d accepted", n_acc);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* E(z) = beta (w.z + b) + ½||z||²: the law is N(-beta w, I). 5 standard errors: mean 5/sqrt(4000) = 0.079,
+ * variance 5 sqrt(2/4000) = 0.11. */
+EB_TEST(gaussian_with_linear_energy_has_the_shifted_mean) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    eb_net U;
+    double w[3] = {0.5, -1.0, 0.3};
+    EB_CHECK(make_net(&U, &be, "U", 2, "linear:1", w, 3), "net");
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 200, 0.5, 1.0, 1, 21, 0};
+    moments m;
+    double acc;
+    EB_CHECK(run_chains(&be, NULL, &U, 2, &cfg, &m, &acc), "run: %s", eb_error_message());
+    printf("  mean %.4f (want -0.5)  variance %.4f (want 1)  acceptance %.3f\n", m.mean, m.var, acc);
+    EB_CHECK(fabs(m.mean + 0.5) < 0.079, "mean %.4f", m.mean);
+    EB_CHECK(fabs(m.var - 1) < 0.11, "variance %.4f", m.var);
+    eb_net_free(&U, &be);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* E(z) = |z| = relu(z) + relu(-z): Laplace(0, 1), mean 0, variance 2, E|z| = 1. 5 standard errors over
+ * 4000 chains: mean 5 sqrt(2/4000) = 0.11, variance 5 sqrt((24 - 4)/4000) = 0.35, E|z| 5/sqrt(4000) = 0.08. */
+EB_TEST(laplace_energy_gives_the_laplace_law) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    eb_net U;
+    double w[4] = {1, -1, 1, 1};
+    EB_CHECK(make_net(&U, &be, "U", 1, "linear:2:nobias,relu,linear:1:nobias", w, 4), "net");
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 400, 0.5, 1.0, 0, 22, 0};
+    moments m;
+    double acc;
+    EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &m, &acc), "run: %s", eb_error_message());
+    printf("  mean %.4f (0)  variance %.4f (2)  E|z| %.4f (1)  acceptance %.3f\n", m.mean, m.var, m.abs_mean, acc);
+    EB_CHECK(fabs(m.mean) < 0.11 && fabs(m.var - 2) < 0.35 && fabs(m.abs_mean - 1) < 0.08, "Laplace moments off");
+    eb_net_free(&U, &be);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* E(z) = -c|z| + ½z²: density ∝ exp(-(|z| - c)² / 2), two modes at ±c (c = 2). Its E z² and E|z| come from
+ * numerical integration; bounds 5 standard errors of the sample moments. */
+EB_TEST(two_mode_energy_gives_both_modes_and_the_exact_moments) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    const double c = 2;
+    eb_net U;
+    double w[4] = {1, -1, -c, -c};
+    EB_CHECK(make_net(&U, &be, "U", 1, "linear:2:nobias,relu,linear:1:nobias", w, 4), "net");
+    double Z = 0, m1 = 0, m2 = 0, m4 = 0, h = 1e-4;
+    for (double x = -14; x <= 14; x += h) {
+        double p = exp(-(fabs(x) - c) * (fabs(x) - c) / 2);
+        Z += p, m1 += fabs(x) * p, m2 += x * x * p, m4 += x * x * x * x * p;
+    }
+    m1 /= Z, m2 /= Z, m4 /= Z;
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 400, 0.5, 1.0, 1, 23, 0};
+    moments m;
+    double acc;
+    EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &m, &acc), "run: %s", eb_error_message());
+    double se2 = 5 * sqrt((m4 - m2 * m2) / CHAINS), se1 = 5 * sqrt((m2 - m1 * m1) / CHAINS);
+    printf("  E z^2 %.4f (exact %.4f +- %.3f)  E|z| %.4f (exact %.4f +- %.3f)  P(z > 0) %.3f  acceptance %.3f\n",
+           m.var + m.mean * m.mean, m2, se2, m.abs_mean, m1, se1, m.pos, acc);
+    EB_CHECK(fabs(m.var + m.mean * m.mean - m2) < se2, "E z^2 off");
+    EB_CHECK(fabs(m.abs_mean - m1) < se1, "E|z| off");
+    EB_CHECK(fabs(m.pos - 0.5) < 5 * sqrt(0.25 / CHAINS), "mode weights %.3f, want 0.5", m.pos);
+    eb_net_free(&U, &be);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* Target N(0, 1) (beta 0, the prior alone). ULA with step alpha is z' = (1 - alpha) z + sqrt(2 alpha) xi, whose
+ * stationary variance is 2 alpha / (1 - (1 - alpha)²) = 1 / (1 - alpha / 2): 1.333 at alpha = 0.5. MALA's MH
+ * correction removes that bias. Bounds: 5 standard errors of a variance, 5 sqrt(2/4000) var. */
+EB_TEST(ula_shows_its_known_bias_and_mala_removes_it) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    eb_net U;
+    double w[2] = {0, 0};
+    EB_CHECK(make_net(&U, &be, "U", 1, "linear:1", w, 2), "net");
+    eb_mala_cfg cfg = {EB_MCMC_ULA, 200, 0.5, 0.0, 1, 24, 0};
+    moments mu, mm;
+    double acc_u, acc_m;
+    EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &mu, &acc_u), "ula");
+    cfg.kind = EB_MCMC_MALA;
+    EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &mm, &acc_m), "mala");
+    printf("  ULA variance %.4f (theory 1.3333)  MALA variance %.4f (target 1)  MALA acceptance %.3f\n", mu.var,
+           mm.var, acc_m);
+    EB_CHECK(fabs(mu.var - 4.0 / 3) < 5 * sqrt(2.0 / CHAINS) * 4.0 / 3, "ULA variance %.4f", mu.var);
+    EB_CHECK(fabs(mm.var - 1) < 5 * sqrt(2.0 / CHAINS), "MALA variance %.4f", mm.var);
+    EB_CHECK(acc_u == 1.0, "ULA must accept every step");
+    eb_net_free(&U, &be);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* The chains through a real G and U are the same bit for bit whether run at once or in chunks. */
+EB_TEST(chunked_and_unchunked_runs_agree_bit_for_bit) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    eb_net G, U;
+    EB_CHECK_OK(eb_net_init(&G, &be, "G", (eb_shape){2, 1, 1}, "linear:6,bn,tanh,linear:2"));
+    EB_CHECK_OK(eb_net_init(&U, &be, "U", (eb_shape){2, 1, 1}, "linear:8,softplus,linear:1"));
+    eb_rng r;
+    eb_rng_init(&r, 3);
+    EB_CHECK_OK(eb_net_init_weights(&G, &be, &r));
+    EB_CHECK_OK(eb_net_init_weights(&U, &be, &r));
+    enum { N = 300, D = 2 };
+    static double a[N * D], b[N * D];
+    be.ops->rng_normal(be.ctx, a, N * D, 9, 0);
+    memcpy(b, a, sizeof a);
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 0.1, 1.0, 1, 25, 77};
+    eb_mala s;
+    EB_CHECK_OK(eb_mala_init(&s, &be, &G, &U, N));
+    EB_CHECK_OK(eb_mala_run(&be, &s, &G, &U, a, N, 0, N, &cfg, NULL));
+    for (int c0 = 0; c0 < N; c0 += 64) {
+        int n = N - c0 < 64 ? N - c0 : 64;
+        EB_CHECK_OK(eb_mala_run(&be, &s, &G, &U, b + c0 * D, n, c0, N, &cfg, NULL));
+    }
+    eb_mala_free(&s, &be);
+    EB_CHECK(!memcmp(a, b, sizeof a), "chunks of 64 give other chains than one run of 300");
+    int moved = 0;
+    double z0[N * D];
+    be.ops->rng_normal(be.ctx, z0, N * D, 9, 0);
+    for (int i = 0; i < N * D; i++) moved += a[i] != z0[i];
+    EB_CHECK(moved > N, "chains did not move");
+    eb_net_free(&G, &be);
+    eb_net_free(&U, &be);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
