@@ -314,3 +314,34 @@ EB_TEST(diverging_run_fails_cleanly_without_nan_checkpoints) {
     }
     return EB_TEST_PASS;
 }
+
+EB_TEST(sample_with_mala_reports_acceptance_and_writes_latents) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], x[2200], z[2300], cmd[9000], args[8000], line[1024];
+    snprintf(d, sizeof d, "%s/mala", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    EB_CHECK(run(SMALL " --iters 5 --out %s%s", d, "") == 0, "train failed");
+    snprintf(x, sizeof x, "%s/m.npy", d);
+    snprintf(z, sizeof z, "%s/m_z.npy", d);
+    snprintf(args, sizeof args, "%s --out %s", d, x);
+    EB_CHECK(run("sample --run %s --n 300 --mcmc mala --steps 20 --alpha 0.01 --chunk 128%s", args, "") == 0,
+             "sample --mcmc failed");
+    float *zs = NULL;
+    int64_t sh[4];
+    int nd;
+    EB_CHECK(load_f32(z, &zs, sh, &nd) == 600 && sh[0] == 300 && sh[1] == 2, "latents: want [300, 2]");
+    free(zs);
+    snprintf(cmd, sizeof cmd, "%s/last.log", g_tmp);
+    FILE *f = fopen(cmd, "r");
+    EB_CHECK(f != NULL, "no log");
+    double acc = -1;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "\"acceptance_mean\": ");
+        if (p) acc = atof(p + 19);
+    }
+    fclose(f);
+    EB_CHECK(acc > 0 && acc <= 1, "acceptance %.4f not reported in (0, 1]", acc);
+    EB_CHECK(run("sample --run %s --mcmc bogus%s", d, "") == 2, "bad --mcmc accepted");
+    return EB_TEST_PASS;
+}

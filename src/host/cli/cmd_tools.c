@@ -1,4 +1,4 @@
-/* The companion commands that read a run: sample (generator samples), energy (U(x) and grad_x U, the
+/* The companion commands that read a run (sample: cmd_sample.c): energy (U(x) and grad_x U, the
  * anomaly score), grads (the U-step gradient for cross-checks), eval (mode coverage). Formats: README. */
 #include <math.h>
 #include <stdio.h>
@@ -23,61 +23,6 @@ static int parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, con
     int rc = eb_opts_parse(tab, n, cfg, argc, argv, usage, err, sizeof err);
     if (rc < 0) fprintf(stderr, "ebgan-gpu %s: %s\n", cmd, err);
     return rc;
-}
-
-/* ---- sample ---- */
-typedef struct { char run[1024], out[1024], device[8]; int n; unsigned long long seed; } sample_cfg;
-#define S(f) EB_OPT_FIELD(sample_cfg, f)
-static const eb_opt g_sample_opts[] = {
-    {"run", EB_OPT_STR, S(run), "", "run directory (its newest checkpoint is used)"},
-    {"n", EB_OPT_INT, S(n), "1000", "number of samples"},
-    {"out", EB_OPT_STR, S(out), "samples.npy", "output .npy (float32 [n, C, H, W] or [n, D]); a .png beside it"},
-    {"seed", EB_OPT_U64, S(seed), "0", "seed of z ~ N(0, I)"},
-    {"device", EB_OPT_STR, S(device), "", "auto | cpu | cuda (default: the run's)"},
-};
-#undef S
-
-int eb_cli_sample(int argc, char **argv) {
-    sample_cfg c;
-    int rc = parse(g_sample_opts, 5, &c, argc, argv, "usage: ebgan-gpu sample --run DIR [--n N] [--out FILE.npy]",
-                   "sample");
-    if (rc) return rc > 0 ? 0 : 2;
-    if (!c.run[0] || c.n < 1) {
-        fprintf(stderr, "ebgan-gpu sample: --run DIR and --n >= 1 are required\n");
-        return 2;
-    }
-    eb_trainer t;
-    if (eb_cli_load_run(c.run, c.device, &t)) return 1;
-    eb_shape xs = t.gan.x_shape;
-    size_t xd = (size_t)eb_shape_numel(xs);
-    float *x = malloc((size_t)c.n * xd * sizeof(float));
-    int ret = 0;
-    if (!x || eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK) {
-        ret = x ? fail("sample") : 1;
-    } else {
-        int64_t shp[4] = {c.n, xs.c, xs.h, xs.w};
-        int dense = xs.h == 1 && xs.w == 1;
-        if (dense) shp[1] = (int64_t)xd;
-        if (eb_npy_write(c.out, EB_F32, dense ? 2 : 4, shp, x) != EB_OK) {
-            ret = fail("sample");
-        } else {
-            /* images also as a PNG grid beside the .npy (2-D data: train's samples.png shows them on U) */
-            char png[1100];
-            size_t L = strlen(c.out);
-            if (L > 4 && !strcmp(c.out + L - 4, ".npy")) L -= 4;
-            snprintf(png, sizeof png, "%.*s.png", (int)L, c.out);
-            eb_status st = EB_OK;
-            if (!dense && (xs.c == 1 || xs.c == 3))
-                st = eb_png_write_grid(png, x, c.n < 64 ? c.n : 64, xs.c, xs.h, xs.w, 8);
-            else
-                png[0] = '\0';
-            if (st != EB_OK) ret = fail("sample");
-            else printf("wrote %d samples to %s%s%s\n", c.n, c.out, png[0] ? " and " : "", png);
-        }
-    }
-    free(x);
-    eb_trainer_free(&t);
-    return ret;
 }
 
 /* ---- energy ---- */
