@@ -7,6 +7,7 @@
 #include "ebgan/backend.h"
 #include "ebgan/data.h"
 #include "ebgan/gstep.h"
+#include "ebgan/mala.h"
 #include "ebgan/presets.h"
 #include "ebgan/train_cfg.h"
 #include "ebgan/ustep.h"
@@ -23,6 +24,7 @@ typedef struct eb_trainer {
     eb_gan gan;
     eb_gstep gs;
     eb_ustep us;
+    eb_mala mala;          /* --train-mcmc only */
     eb_batch_source *src;
     eb_rng rng;            /* the host stream: every random choice of the run (checkpointed) */
     int64_t step;          /* completed G iterations */

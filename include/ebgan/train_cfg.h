@@ -20,6 +20,8 @@ typedef struct eb_train_cfg {
     char entropy[16];    /* dim | infogan | none */
     double mi_weight;    /* weight of the entropy surrogate (infogan: lambda2) */
     int n_critic;        /* U steps per G step */
+    int train_mcmc;      /* MALA steps refining the U step's fake latents (0: off, as the paper's code) */
+    double train_mcmc_alpha; /* their step size */
     /* optimisation */
     int batch;           /* 0 = the preset's */
     int64_t iters;

@@ -23,6 +23,8 @@ static const eb_opt g_train_opts[] = {
     {"entropy", EB_OPT_STR, F(entropy), "dim", "dim | infogan | none"},
     {"mi-weight", EB_OPT_DBL, F(mi_weight), "1", "weight of the entropy surrogate (infogan: lambda2)"},
     {"n-critic", EB_OPT_INT, F(n_critic), "5", "U steps per G step"},
+    {"train-mcmc", EB_OPT_INT, F(train_mcmc), "0", "MALA steps on the fakes' latents before each U step (0: off)"},
+    {"train-mcmc-alpha", EB_OPT_DBL, F(train_mcmc_alpha), "0.01", "step size of those MALA steps (beta 1, Gaussian prior)"},
     {"batch", EB_OPT_INT, F(batch), "0", "batch size (0: the preset's, toy 256, images 64)"},
     {"iters", EB_OPT_I64, F(iters), "100000", "G iterations (the paper's 100000)"},
     {"lr", EB_OPT_DBL, F(lr), "1e-4", "Adam learning rate, all networks"},

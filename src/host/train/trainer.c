@@ -32,6 +32,8 @@ static eb_status parse_method(eb_trainer *t) {
     int e = eb_entropy_parse(c->entropy);
     if (e < 0) return EB_FAIL(EB_ERR_ARG, "--entropy '%s': expected dim, infogan or none", c->entropy);
     t->entropy = (eb_entropy_kind)e;
+    if (c->train_mcmc < 0 || (c->train_mcmc > 0 && !(c->train_mcmc_alpha > 0)))
+        return EB_FAIL(EB_ERR_ARG, "--train-mcmc must be >= 0 with --train-mcmc-alpha > 0");
     if (c->n_critic < 1) return EB_FAIL(EB_ERR_ARG, "--n-critic must be >= 1, got %d", c->n_critic);
     if (c->iters < 0) return EB_FAIL(EB_ERR_ARG, "--iters must be >= 0");
     if (c->batch < 0 || c->batch == 1)
@@ -104,6 +106,7 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     int B = c->batch;
     if ((st = eb_gstep_init(&t->gs, &t->be, &t->gan, B)) != EB_OK) goto fail;
     if ((st = eb_ustep_init(&t->us, &t->be, &t->gan.U, B)) != EB_OK) goto fail;
+    if (c->train_mcmc > 0 && (st = eb_mala_init(&t->mala, &t->be, &t->gan.G, &t->gan.U, B)) != EB_OK) goto fail;
     t->src = calloc(1, sizeof *t->src);
     t->perm_host = malloc((size_t)B * sizeof(int32_t));
     if (!t->src || !t->perm_host) {
@@ -129,6 +132,7 @@ void eb_trainer_free(eb_trainer *t) {
         if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
         if (t->src) eb_batch_source_free(t->src, &t->be);
         if (t->us.arena) eb_ustep_free(&t->us, &t->be);
+        if (t->mala.arena) eb_mala_free(&t->mala, &t->be);
         if (t->gs.arena) eb_gstep_free(&t->gs, &t->be);
         eb_gan_free(&t->gan, &t->be);
         eb_backend_close(&t->be);
@@ -224,6 +228,15 @@ eb_status eb_trainer_iteration(eb_trainer *t) {
         eb_nvtx_pop();
         z_off = eb_rng_reserve(&t->rng, zn);
         EB_TRY(o->rng_normal(be->ctx, t->gs.z, zn, c->seed, z_off));
+        if (c->train_mcmc > 0) {
+            /* refine the negatives' latents by MALA on beta U(G(z)) + ½||z||² (DESIGN.md §3), G in
+             * inference mode for the chains; the counters come from the run's stream (resume stays exact) */
+            eb_nvtx_push("MALA");
+            uint64_t off = eb_rng_reserve(&t->rng, (uint64_t)c->train_mcmc * (uint64_t)B * (uint64_t)(c->z_dim + 1));
+            eb_mala_cfg mc = {EB_MCMC_MALA, c->train_mcmc, c->train_mcmc_alpha, 1.0, 1, c->seed, off};
+            EB_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->gs.z, B, 0, B, &mc, NULL));
+            eb_nvtx_pop();
+        }
         EB_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, B, EB_MODE_TRAIN));
         const eb_real *x_fake = t->gs.ws_G.h[m->G.n_layers];
         const eb_real *interp = NULL;
