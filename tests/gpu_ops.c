@@ -986,6 +986,30 @@ EB_TEST(sgd_update) {
     return EB_TEST_PASS;
 }
 
+/* MALA: the same Philox stream on both backends (DESIGN.md §3), so the proposals agree to float rounding and
+ * the accept decisions agree (a decision could only flip where log u is within rounding of log gamma). */
+EB_TEST(mala_propose_and_accept) {
+    FX_OPEN();
+    size_t n = (size_t)fx_int(1, 5000), d = (size_t)fx_int(1, 130);
+    float *z = fx_rand(n * d, -2, 2), *g = fx_rand(n * d, -1, 1), *gp = fx_rand(n * d, -1, 1);
+    float *e = fx_rand(n, -1, 1), *ep = fx_rand(n, -1, 1), *acc = fx_rand(n, 0, 0), *zp = fx_hnan(n * d);
+    const float alpha = (float)(0.05 * fx_u() + 1e-3);
+    const uint64_t seed = 99, base = (uint64_t)fx_int(0, 1 << 20);
+    float *dz = FX_UPF(z, n * d), *dg = FX_UPF(g, n * d), *dzp = fx_nan(n * d), *de = FX_UPF(e, n);
+    float *dacc = FX_UPF(acc, n);
+    EB_CHECK_OK(CPU(mala_propose, z, g, zp, n, d, alpha, seed, base));
+    EB_CHECK_OK(GPU(mala_propose, dz, dg, dzp, n, d, alpha, seed, base));
+    FX_CMP("mala_propose", dzp, zp, n * d, TOL_ELEM);
+    /* accept from identical inputs: the CPU's proposal on both sides */
+    EB_CHECK_OK(GPU(mem_upload, dzp, zp, n * d * sizeof(float)));
+    EB_CHECK_OK(CPU(mala_accept, z, e, g, zp, ep, gp, n, d, alpha, 0, seed, base, acc));
+    EB_CHECK_OK(GPU(mala_accept, dz, de, dg, dzp, FX_UPF(ep, n), FX_UPF(gp, n * d), n, d, alpha, 0, seed, base, dacc));
+    FX_CMP("mala_accept z", dz, z, n * d, TOL_ELEM);
+    FX_CMP("mala_accept e", de, e, n, TOL_ELEM);
+    FX_CMP("mala_accept accepted", dacc, acc, n, 0.0);
+    return EB_TEST_PASS;
+}
+
 /* ---- CUDA-graph capture: the ops of a step run inside a captured graph and replay to the eager result ---- */
 
 /* A sequence of idempotent ops (outputs overwritten from unchanged inputs): fill, rng, linear forward and
