@@ -344,12 +344,18 @@ EB_TEST(sample_with_mala_reports_acceptance_and_writes_latents) {
     snprintf(x, sizeof x, "%s/m.npy", d);
     snprintf(z, sizeof z, "%s/m_z.npy", d);
     snprintf(args, sizeof args, "%s --out %s", d, x);
-    EB_CHECK(run("sample --run %s --n 300 --mcmc mala --steps 20 --alpha 0.01 --chunk 128%s", args, "") == 0,
-             "sample --mcmc failed");
+    EB_CHECK(run("sample --run %s --n 300 --mcmc mala --steps 20 --alpha 0.01 --chunk 128 --record-every 5%s", args,
+                 "") == 0, "sample --mcmc failed");
     float *zs = NULL;
     int64_t sh[4];
     int nd;
     EB_CHECK(load_f32(z, &zs, sh, &nd) == 600 && sh[0] == 300 && sh[1] == 2, "latents: want [300, 2]");
+    float *tr = NULL;
+    char tp[2300];
+    snprintf(tp, sizeof tp, "%s/m_trace.npy", d);
+    EB_CHECK(load_f32(tp, &tr, sh, &nd) == 5 * 600 && nd == 3 && sh[0] == 5, "trace: want [5, 300, 2]");
+    EB_CHECK(!memcmp(tr + 4 * 600, zs, 600 * sizeof(float)), "the trace's last record is not the final latents");
+    free(tr);
     free(zs);
     snprintf(cmd, sizeof cmd, "%s/last.log", g_tmp);
     FILE *f = fopen(cmd, "r");

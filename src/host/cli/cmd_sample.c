@@ -13,7 +13,7 @@
 
 typedef struct {
     char run[1024], out[1024], device[8], mcmc[8], prior[16];
-    int n, steps, chunk, accept_per_step;
+    int n, steps, chunk, accept_per_step, record_every;
     double alpha, beta;
     unsigned long long seed;
 } sample_cfg;
@@ -30,6 +30,8 @@ static const eb_opt g_sample_opts[] = {
     {"beta", EB_OPT_DBL, S(beta), "1", "inverse temperature multiplying U (the paper's 'temp')"},
     {"prior", EB_OPT_STR, S(prior), "gaussian", "gaussian (+ ½||z||²) | none"},
     {"chunk", EB_OPT_INT, S(chunk), "0", "chains per chunk (0: 4096 on the CPU, 65536 on a GPU); results do not depend on it"},
+    {"record-every", EB_OPT_INT, S(record_every), "0",
+     "K > 0: also write the latents every K steps to FILE_trace.npy [T, n, z_dim] (T = steps / K + 1)"},
     {"accept-per-step", EB_OPT_INT, S(accept_per_step), "0", "1: print the acceptance rate of every step"},
     {"device", EB_OPT_STR, S(device), "", "auto | cpu | cuda (default: the run's)"},
 };
@@ -50,8 +52,36 @@ static eb_status generate(eb_trainer *t, eb_mala *s, const eb_real *z, int m, fl
                                  (size_t)m * (size_t)eb_shape_numel(t->gan.x_shape) * sizeof(float));
 }
 
+/* cfg->steps steps as segments of `every` steps (the last may be shorter), the latents copied to
+ * trace[(k, chain)] after each segment (trace[0] the start). A segment of steps [a, b) uses the counters of
+ * those steps (offset advanced by a * total_chains * (dim + 1)), so the chains are the same as in one run up
+ * to float rounding of the re-evaluated energy at each segment start; acceptances add up on the host. */
+static eb_status run_recorded(const eb_backend *be, eb_mala *s, eb_trainer *t, eb_real *z, int m, int c0, int total,
+                              const eb_mala_cfg *mc, int every, float *trace, float *acc, float *acc_seg,
+                              double *per_step) {
+    size_t zd = (size_t)t->gan.z_dim;
+    for (int i = 0; i < m; i++) acc[i] = 0;
+    int n_rec = every > 0 ? mc->steps / every + (mc->steps % every ? 1 : 0) : 0;
+    if (every > 0)
+        EB_TRY(be->ops->mem_download(be->ctx, trace + (size_t)c0 * zd, z, (size_t)m * zd * sizeof(float)));
+    int seg = every > 0 ? every : mc->steps;
+    for (int a = 0, k = 1; a < mc->steps; a += seg, k++) {
+        eb_mala_cfg part = *mc;
+        part.steps = mc->steps - a < seg ? mc->steps - a : seg;
+        part.offset = mc->offset + (uint64_t)a * (uint64_t)total * (zd + 1);
+        EB_TRY(eb_mala_run(be, s, &t->gan.G, &t->gan.U, z, m, c0, total, &part, per_step ? per_step + a : NULL));
+        if (mc->kind != EB_MCMC_NONE) {
+            EB_TRY(be->ops->mem_download(be->ctx, acc_seg, s->accepted, (size_t)m * sizeof(float)));
+            for (int i = 0; i < m; i++) acc[i] += acc_seg[i];
+        }
+        if (every > 0 && k <= n_rec)
+            EB_TRY(be->ops->mem_download(be->ctx, trace + ((size_t)k * total + c0) * zd, z, (size_t)m * zd * sizeof(float)));
+    }
+    return EB_OK;
+}
+
 static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc, float *x, float *z_host,
-                            float *before, int n_before, double acc_stats[2], double *per_step) {
+                            float *before, int n_before, double acc_stats[2], double *per_step, float *trace) {
     const eb_backend *be = &t->be;
     int zd = t->gan.z_dim;
     int C = c->chunk > 0 ? c->chunk : eb_backend_is_cuda(be) ? 65536 : 4096;
@@ -60,8 +90,8 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
     eb_mala s;
     EB_TRY(eb_mala_init(&s, be, &t->gan.G, &t->gan.U, C));
     void *zbuf = NULL;
-    float *acc = malloc((size_t)C * sizeof(float));
-    eb_status st = acc ? be->ops->mem_alloc(be->ctx, &zbuf, (size_t)C * zd * sizeof(eb_real))
+    float *acc = malloc((size_t)C * sizeof(float)), *acc_seg = malloc((size_t)C * sizeof(float));
+    eb_status st = acc && acc_seg ? be->ops->mem_alloc(be->ctx, &zbuf, (size_t)C * zd * sizeof(eb_real))
                        : EB_FAIL(EB_ERR_OOM, "sample: host buffer");
     double sum = 0, sq = 0;
     for (int c0 = 0; st == EB_OK && c0 < c->n; c0 += C) {
@@ -75,9 +105,9 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
             if (st == EB_OK) memcpy(before + (size_t)c0 * xd, tmp, (size_t)k * xd * sizeof(float));
             free(tmp);
         }
-        if (st == EB_OK) st = eb_mala_run(be, &s, &t->gan.G, &t->gan.U, zbuf, m, c0, c->n, mc, per_step);
-        if (st == EB_OK && mc->kind != EB_MCMC_NONE)
-            st = be->ops->mem_download(be->ctx, acc, s.accepted, (size_t)m * sizeof(float));
+        if (st == EB_OK)
+            st = run_recorded(be, &s, t, zbuf, m, c0, c->n, mc, trace ? c->record_every : 0, trace, acc, acc_seg,
+                              per_step);
         for (int i = 0; st == EB_OK && mc->kind != EB_MCMC_NONE && i < m; i++) {
             double r = acc[i] / (double)mc->steps;
             sum += r, sq += r * r;
@@ -90,6 +120,7 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
     acc_stats[1] = sqrt(fmax(0, sq / c->n - acc_stats[0] * acc_stats[0]));
     if (zbuf) be->ops->mem_free(be->ctx, zbuf);
     free(acc);
+    free(acc_seg);
     eb_mala_free(&s, be);
     return st;
 }
@@ -122,8 +153,12 @@ int eb_cli_sample(int argc, char **argv) {
     float *before = malloc((size_t)n_before * xd * sizeof(float));
     double *per_step = c.accept_per_step && mc.kind != EB_MCMC_NONE ? calloc((size_t)c.steps + 1, sizeof(double)) : NULL;
     double acc[2] = {0, 0};
+    int n_rec = c.record_every > 0 && mc.kind != EB_MCMC_NONE
+                    ? c.steps / c.record_every + (c.steps % c.record_every ? 1 : 0) + 1 : 0;
+    float *trace = n_rec ? malloc((size_t)n_rec * c.n * zd * sizeof(float)) : NULL;
     int ret = 0;
-    if (!x || !z || !before || sample_all(&t, &c, &mc, x, z, before, n_before, acc, per_step) != EB_OK) {
+    if (!x || !z || !before || (n_rec && !trace) ||
+        sample_all(&t, &c, &mc, x, z, before, n_before, acc, per_step, trace) != EB_OK) {
         ret = x && z && before ? fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message()), 1 : 1;
         goto out;
     }
@@ -135,6 +170,10 @@ int eb_cli_sample(int argc, char **argv) {
     png_name(c.out, "_before.png", png_before, sizeof png_before);
     eb_status st = eb_npy_write(c.out, EB_F32, dense ? 2 : 4, shp, x);
     if (st == EB_OK) st = eb_npy_write(zpath, EB_F32, 2, zshp, z);
+    char tpath[1100];
+    png_name(c.out, "_trace.npy", tpath, sizeof tpath);
+    int64_t tshp[3] = {n_rec, c.n, (int64_t)zd};
+    if (st == EB_OK && trace) st = eb_npy_write(tpath, EB_F32, 3, tshp, trace);
     int pictures = !dense && (xs.c == 1 || xs.c == 3);
     if (st == EB_OK && pictures) st = eb_png_write_grid(png, x, n_before, xs.c, xs.h, xs.w, 8);
     if (st == EB_OK && pictures && mc.kind != EB_MCMC_NONE)
@@ -153,7 +192,7 @@ int eb_cli_sample(int argc, char **argv) {
         for (int i = 0; per_step && i < c.steps; i++) printf("step %d acceptance %.4f\n", i + 1, per_step[i] / c.n);
     }
 out:
-    free(x), free(z), free(before), free(per_step);
+    free(x), free(z), free(before), free(per_step), free(trace);
     eb_trainer_free(&t);
     return ret;
 }
