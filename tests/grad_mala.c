@@ -1,6 +1,7 @@
 /* MALA in latent space (DESIGN.md §3), float64 oracle: the proposal and the acceptance rule against a direct
- * evaluation of the formulas, chains that reproduce laws known in closed form, ULA's known bias, and the
- * independence of the result from the chunking. Statistics use the chains' final states (independent). */
+ * evaluation of the formulas (a NaN energy rejects), chains that reproduce laws known in closed form (through
+ * an identity G, and through a G with batch norm in inference mode), ULA's known bias, and the independence of
+ * the result from the chunking. Statistics use the chains' final states (independent across chains). */
 #include "harness.h"
 
 #include <stdlib.h>
@@ -134,31 +135,35 @@ EB_TEST(laplace_energy_gives_the_laplace_law) {
     return EB_TEST_PASS;
 }
 
-/* E(z) = -c|z| + ½z²: density ∝ exp(-(|z| - c)² / 2), two modes at ±c (c = 2). Its E z² and E|z| come from
- * numerical integration; bounds 5 standard errors of the sample moments. */
-EB_TEST(two_mode_energy_gives_both_modes_and_the_exact_moments) {
+/* E(z) = ½z² - c1 relu(z) - c2 relu(-z): density ∝ exp(c1²/2) N(c1, 1) on z > 0 and exp(c2²/2) N(-c2, 1) on
+ * z < 0, two modes of unequal weight (c1 = 3, c2 = 2: P(z > 0) = 0.926). The chains start from N(0, 1), half
+ * on each side, so the weights come out right only if the chains cross between the modes at the correct
+ * rates. Exact moments by numerical integration (step 1e-4 on [-14, 14]: error far below 1e-6); bounds
+ * 5 standard errors of the sample moments over the chains' independent final states. */
+EB_TEST(two_mode_mixture_gives_the_exact_mode_weights_and_moments) {
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
-    const double c = 2;
+    const double c1 = 3, c2 = 2;
     eb_net U;
-    double w[4] = {1, -1, -c, -c};
+    double w[4] = {1, -1, -c1, -c2};
     EB_CHECK(make_net(&U, &be, "U", 1, "linear:2:nobias,relu,linear:1:nobias", w, 4), "net");
-    double Z = 0, m1 = 0, m2 = 0, m4 = 0, h = 1e-4;
+    double Z = 0, m1 = 0, m2 = 0, m4 = 0, pp = 0, h = 1e-4;
     for (double x = -14; x <= 14; x += h) {
-        double p = exp(-(fabs(x) - c) * (fabs(x) - c) / 2);
-        Z += p, m1 += fabs(x) * p, m2 += x * x * p, m4 += x * x * x * x * p;
+        double p = exp(-0.5 * x * x + (x > 0 ? c1 * x : -c2 * x));
+        Z += p, m1 += x * p, m2 += x * x * p, m4 += x * x * x * x * p, pp += x > 0 ? p : 0;
     }
-    m1 /= Z, m2 /= Z, m4 /= Z;
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 400, 0.5, 1.0, 1, 23, 0};
+    m1 /= Z, m2 /= Z, m4 /= Z, pp /= Z;
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 600, 0.5, 1.0, 1, 23, 0};
     moments m;
     double acc;
     EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &m, &acc), "run: %s", eb_error_message());
-    double se2 = 5 * sqrt((m4 - m2 * m2) / CHAINS), se1 = 5 * sqrt((m2 - m1 * m1) / CHAINS);
-    printf("  E z^2 %.4f (exact %.4f +- %.3f)  E|z| %.4f (exact %.4f +- %.3f)  P(z > 0) %.3f  acceptance %.3f\n",
-           m.var + m.mean * m.mean, m2, se2, m.abs_mean, m1, se1, m.pos, acc);
-    EB_CHECK(fabs(m.var + m.mean * m.mean - m2) < se2, "E z^2 off");
-    EB_CHECK(fabs(m.abs_mean - m1) < se1, "E|z| off");
-    EB_CHECK(fabs(m.pos - 0.5) < 5 * sqrt(0.25 / CHAINS), "mode weights %.3f, want 0.5", m.pos);
+    double se1 = 5 * sqrt((m2 - m1 * m1) / CHAINS), se2 = 5 * sqrt((m4 - m2 * m2) / CHAINS);
+    double sep = 5 * sqrt(pp * (1 - pp) / CHAINS), m2_got = m.var + m.mean * m.mean;
+    printf("  E z %.4f (exact %.4f +- %.3f)  E z^2 %.4f (exact %.4f +- %.3f)  P(z > 0) %.4f (exact %.4f +- %.3f)"
+           "  acceptance %.3f\n", m.mean, m1, se1, m2_got, m2, se2, m.pos, pp, sep, acc);
+    EB_CHECK(fabs(m.mean - m1) < se1, "E z off");
+    EB_CHECK(fabs(m2_got - m2) < se2, "E z^2 off");
+    EB_CHECK(fabs(m.pos - pp) < sep, "mode weight %.4f, want %.4f", m.pos, pp);
     eb_net_free(&U, &be);
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
@@ -221,6 +226,77 @@ EB_TEST(chunked_and_unchunked_runs_agree_bit_for_bit) {
     EB_CHECK(moved > N, "chains did not move");
     eb_net_free(&G, &be);
     eb_net_free(&U, &be);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* Through a real G with batch norm, which MALA must run in inference mode (DESIGN.md §3 note b): G = linear
+ * then bn with set running statistics is the affine map x = S (A z + b - rm) + beta, S = diag(gamma /
+ * sqrt(rv + eps)), so with U(x) = w.x and the prior the law of z is N(-beta_E A^T S w, I). Batch statistics
+ * would give another, chain-coupled energy. Bounds: 5 standard errors, 5 / sqrt(4000) = 0.079 for a mean,
+ * 5 sqrt(2 / 4000) = 0.11 for a variance. */
+EB_TEST(affine_generator_in_inference_mode_gives_the_known_gaussian) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    eb_net G, U;
+    const double A[4] = {0.8, -0.3, 0.5, 1.2}, bias[2] = {0.4, -0.7}, gamma[2] = {1.5, 0.6}, beta_bn[2] = {0.1, 2.0};
+    const double rm[2] = {3.0, -1.0}, rv[2] = {4.0, 0.25}, w[3] = {0.7, -0.9, 5.0}, beta = 0.8;
+    double gp[10];
+    memcpy(gp, A, sizeof A), memcpy(gp + 4, bias, sizeof bias), memcpy(gp + 6, gamma, sizeof gamma);
+    memcpy(gp + 8, beta_bn, sizeof beta_bn);
+    EB_CHECK(make_net(&G, &be, "G", 2, "linear:2,bn", gp, 10), "G");
+    EB_CHECK(G.n_buffers == 4, "bn buffers");
+    memcpy(G.buffers, rm, sizeof rm), memcpy(G.buffers + 2, rv, sizeof rv);
+    EB_CHECK(make_net(&U, &be, "U", 2, "linear:1", w, 3), "U");
+    double want[2];
+    for (int j = 0; j < 2; j++) { /* -beta (A^T S w)_j, A row-major [out, in] */
+        want[j] = 0;
+        for (int i = 0; i < 2; i++) want[j] -= beta * A[i * 2 + j] * gamma[i] / sqrt(rv[i] + 1e-5) * w[i];
+    }
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 200, 0.5, beta, 1, 26, 0};
+    eb_mala s;
+    EB_CHECK_OK(eb_mala_init(&s, &be, &G, &U, CHAINS));
+    double *z = malloc((size_t)CHAINS * 2 * sizeof *z);
+    be.ops->rng_normal(be.ctx, z, (size_t)CHAINS * 2, 27, 0);
+    EB_CHECK_OK(eb_mala_run(&be, &s, &G, &U, z, CHAINS, 0, CHAINS, &cfg, NULL));
+    for (int j = 0; j < 2; j++) {
+        double sum = 0, sq = 0;
+        for (int c = 0; c < CHAINS; c++) sum += z[c * 2 + j], sq += z[c * 2 + j] * z[c * 2 + j];
+        double mean = sum / CHAINS, var = sq / CHAINS - mean * mean;
+        printf("  z_%d: mean %.4f (want %.4f)  variance %.4f (want 1)\n", j, mean, want[j], var);
+        EB_CHECK(fabs(mean - want[j]) < 0.079, "mean of z_%d", j);
+        EB_CHECK(fabs(var - 1) < 0.11, "variance of z_%d", j);
+    }
+    free(z);
+    eb_mala_free(&s, &be);
+    eb_net_free(&G, &be);
+    eb_net_free(&U, &be);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* A proposal whose energy is NaN (or inf - inf) is rejected: min(0, NaN) must not read as 0 (accept). */
+EB_TEST(nan_proposal_energy_is_rejected) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    enum { N = 64, D = 2 };
+    double z[N * D], g[N * D], zp[N * D], gp[N * D], e[N], ep[N], acc[N], z0[N * D];
+    be.ops->rng_normal(be.ctx, z, N * D, 31, 0);
+    be.ops->rng_normal(be.ctx, g, N * D, 32, 0);
+    be.ops->rng_normal(be.ctx, gp, N * D, 33, 0);
+    memcpy(z0, z, sizeof z);
+    for (int c = 0; c < N; c++) e[c] = 1, ep[c] = c % 2 ? NAN : -5, acc[c] = 0;
+    EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, 0.01, 5, 0));
+    EB_CHECK_OK(be.ops->mala_accept(be.ctx, z, e, g, zp, ep, gp, N, D, 0.01, 0, 5, 0, acc));
+    int nan_taken = 0, good_taken = 0;
+    for (int c = 0; c < N; c++) {
+        if (c % 2) nan_taken += acc[c] != 0 || memcmp(z + c * D, z0 + c * D, sizeof(double) * D) || e[c] != 1;
+        else good_taken += acc[c] == 1;
+    }
+    printf("  NaN proposals taken %d of %d; finite, much lower-energy proposals taken %d of %d\n", nan_taken, N / 2,
+           good_taken, N / 2);
+    EB_CHECK(nan_taken == 0, "%d NaN-energy proposals accepted", nan_taken);
+    EB_CHECK(good_taken > N / 4, "the finite proposals (energy 6 lower) should mostly be accepted");
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 }

@@ -49,6 +49,10 @@ void *eb_cuda_stream(const eb_backend *be);
  * chosen convolution algorithms. Not during a capture. */
 eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes);
 
+/* Free and total memory (bytes) of the backend's GPU (cudaMemGetInfo), for sizing work such as MALA chunks
+ * from what is free. EB_ERR_UNSUPPORTED if `be` is not a CUDA backend. */
+eb_status eb_cuda_mem_info(const eb_backend *be, size_t *free_bytes, size_t *total_bytes);
+
 /* NVTX ranges around phases (U step, G step, penalty, MALA, data): visible in Nsight Systems.
  * Must nest (push/pop on the same thread). No-ops in a CPU-only build. */
 void eb_nvtx_push(const char *name);

@@ -172,7 +172,7 @@ typedef struct eb_ops {
                               size_t dim, eb_real alpha, uint64_t seed, uint64_t base);
     /* Per chain: log q(a | b) = -||a - b + alpha grad(b)||^2 / (4 alpha) (squared norm),
      * log gamma = -e_prop + e + log q(z | z_prop) - log q(z_prop | z); accept where log u < min(0, log gamma)
-     * (always when ula != 0), u ~ U[0,1) from the stream; an accepted chain copies z_prop, e_prop, g_prop
+     * (a NaN log gamma rejects; always accept when ula != 0), u ~ U[0,1) from the stream; an accepted chain copies z_prop, e_prop, g_prop
      * over z, e, g in place; accepted[c] += 1 for it (accepted may be NULL). Energies e include beta and
      * the prior; g = grad_z e. */
     eb_status (*mala_accept)(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop,

@@ -29,9 +29,11 @@ static const eb_opt g_sample_opts[] = {
     {"alpha", EB_OPT_DBL, S(alpha), "0.01", "MCMC step size"},
     {"beta", EB_OPT_DBL, S(beta), "1", "inverse temperature multiplying U (the paper's 'temp')"},
     {"prior", EB_OPT_STR, S(prior), "gaussian", "gaussian (+ ½||z||²) | none"},
-    {"chunk", EB_OPT_INT, S(chunk), "0", "chains per chunk (0: 4096 on the CPU, 65536 on a GPU); results do not depend on it"},
+    {"chunk", EB_OPT_INT, S(chunk), "0",
+     "chains per chunk (0: 4096 on the CPU, on a GPU what 60% of its free memory holds); only float rounding depends on it"},
     {"record-every", EB_OPT_INT, S(record_every), "0",
-     "K > 0: also write the latents every K steps to FILE_trace.npy [T, n, z_dim] (T = steps / K + 1)"},
+     "K > 0: also write the latents every K steps to FILE_trace.npy [T, n, z_dim] (the start, every K-th step, "
+     "the last); images: FILE_trace.png, 8 chains by up to 16 of those steps"},
     {"accept-per-step", EB_OPT_INT, S(accept_per_step), "0", "1: print the acceptance rate of every step"},
     {"device", EB_OPT_STR, S(device), "", "auto | cpu | cuda (default: the run's)"},
 };
@@ -84,8 +86,11 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
                             float *before, int n_before, double acc_stats[2], double *per_step, float *trace) {
     const eb_backend *be = &t->be;
     int zd = t->gan.z_dim;
-    int C = c->chunk > 0 ? c->chunk : eb_backend_is_cuda(be) ? 65536 : 4096;
-    if (C > c->n) C = c->n;
+    /* the random numbers do not depend on the chunk (counters per global chain), so it is sized for speed: on
+     * a GPU from its free memory (ebgan/mala.h) */
+    int C = c->chunk > 0 ? (c->chunk < c->n ? c->chunk : c->n)
+                         : eb_mala_auto_chunk(be, &t->gan.G, &t->gan.U, (size_t)zd * sizeof(eb_real), c->n);
+    if (mc->kind != EB_MCMC_NONE) printf("%s: %d chains in chunks of %d\n", be->ops->name, c->n, C);
     size_t xd = (size_t)eb_shape_numel(t->gan.x_shape);
     eb_mala s;
     EB_TRY(eb_mala_init(&s, be, &t->gan.G, &t->gan.U, C));
@@ -122,6 +127,36 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
     free(acc);
     free(acc_seg);
     eb_mala_free(&s, be);
+    return st;
+}
+
+/* FILE_trace.png for images: the first (up to 8) chains as rows, up to 16 of the n_rec recorded steps,
+ * evenly spaced, as columns (step 0 on the left): G (inference mode, as in the chains) of the traced latents. */
+static eb_status trace_picture(eb_trainer *t, const float *trace, int n_rec, int n, const char *out) {
+    const eb_backend *be = &t->be;
+    const eb_shape xs = t->gan.x_shape;
+    const size_t zd = (size_t)t->gan.z_dim, xd = (size_t)eb_shape_numel(xs);
+    const int rows = n < 8 ? n : 8, cols = n_rec < 16 ? n_rec : 16, m = rows * cols;
+    float *zh = malloc((size_t)m * zd * sizeof(float)), *xh = malloc((size_t)m * xd * sizeof(float));
+    void *zdev = NULL;
+    eb_net_ws ws = {0};
+    eb_status st = zh && xh ? EB_OK : EB_FAIL(EB_ERR_OOM, "sample: trace picture buffers");
+    for (int r = 0; st == EB_OK && r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            size_t k = cols > 1 ? (size_t)((double)j * (n_rec - 1) / (cols - 1) + 0.5) : 0;
+            memcpy(zh + ((size_t)r * cols + j) * zd, trace + (k * (size_t)n + (size_t)r) * zd, zd * sizeof(float));
+        }
+    if (st == EB_OK) st = be->ops->mem_alloc(be->ctx, &zdev, (size_t)m * zd * sizeof(eb_real));
+    if (st == EB_OK) st = be->ops->mem_upload(be->ctx, zdev, zh, (size_t)m * zd * sizeof(float));
+    if (st == EB_OK) st = eb_net_ws_init(&ws, be, &t->gan.G, m, 0);
+    if (st == EB_OK) st = eb_net_forward(be, &t->gan.G, &ws, zdev, m, EB_MODE_INFER);
+    if (st == EB_OK) st = be->ops->mem_download(be->ctx, xh, ws.h[t->gan.G.n_layers], (size_t)m * xd * sizeof(float));
+    char path[1100];
+    png_name(out, "_trace.png", path, sizeof path);
+    if (st == EB_OK) st = eb_png_write_grid(path, xh, m, xs.c, xs.h, xs.w, cols);
+    if (ws.arena) eb_net_ws_free(&ws, be);
+    if (zdev) be->ops->mem_free(be->ctx, zdev);
+    free(zh), free(xh);
     return st;
 }
 
@@ -175,6 +210,7 @@ int eb_cli_sample(int argc, char **argv) {
     int64_t tshp[3] = {n_rec, c.n, (int64_t)zd};
     if (st == EB_OK && trace) st = eb_npy_write(tpath, EB_F32, 3, tshp, trace);
     int pictures = !dense && (xs.c == 1 || xs.c == 3);
+    if (st == EB_OK && trace && pictures) st = trace_picture(&t, trace, n_rec, c.n, c.out);
     if (st == EB_OK && pictures) st = eb_png_write_grid(png, x, n_before, xs.c, xs.h, xs.w, 8);
     if (st == EB_OK && pictures && mc.kind != EB_MCMC_NONE)
         st = eb_png_write_grid(png_before, before, n_before, xs.c, xs.h, xs.w, 8);

@@ -42,6 +42,11 @@ eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes) {
     (void)bytes;
     return EB_FAIL(EB_ERR_UNSUPPORTED, "this build has no CUDA backend");
 }
+eb_status eb_cuda_mem_info(const eb_backend *be, size_t *free_bytes, size_t *total_bytes) {
+    (void)be;
+    *free_bytes = *total_bytes = 0;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "this build has no CUDA backend");
+}
 void eb_nvtx_push(const char *name) { (void)name; }
 void eb_nvtx_pop(void) {}
 #endif

@@ -40,7 +40,9 @@ eb_status eb_cpu_mala_accept(void *ctx, eb_real *z, eb_real *e, eb_real *g, cons
             }
             double log_gamma = -(double)e_prop[c] + (double)e[c] + (fwd - bwd) / (4 * a);
             double u = eb_rng_uniform_at(seed, base + c * (dim + 1) + dim);
-            take = log(u) < fmin(0.0, log_gamma); /* NaN energies never accept */
+            /* log u < min(0, log gamma), written so that a NaN log gamma (a NaN or inf - inf energy)
+             * rejects: fmin(0, NaN) would be 0 and accept it */
+            take = log_gamma >= 0 ? log(u) < 0 : log(u) < log_gamma;
         }
         if (!take) continue;
         memcpy(z + c * dim, pc, dim * sizeof(eb_real));

@@ -172,6 +172,15 @@ extern "C" void *eb_cuda_stream(const eb_backend *be) {
     return c ? (void *)c->stream : NULL;
 }
 
+extern "C" eb_status eb_cuda_mem_info(const eb_backend *be, size_t *free_bytes, size_t *total_bytes) {
+    const eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    *free_bytes = *total_bytes = 0;
+    if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "eb_cuda_mem_info: not a CUDA backend");
+    EB_CUDA_CHECK(cudaSetDevice(c->device)); /* cudaMemGetInfo reports the current device */
+    EB_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+    return EB_OK;
+}
+
 extern "C" eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes) {
     eb_cuda_ctx *c = eb_cuda_ctx_of(be);
     if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "eb_cuda_set_conv_workspace: not a CUDA backend");

@@ -29,7 +29,7 @@ static __global__ void eb_k_mala_accept(eb_real *z, eb_real *e, eb_real *g, cons
             }
             double log_gamma = -(double)ep[c] + (double)e[c] + (fwd - bwd) / (4 * a);
             double u = eb_philox_uniform53(seed, base + c * (dim + 1) + dim);
-            take = log(u) < fmin(0.0, log_gamma);
+            take = log_gamma >= 0 ? log(u) < 0 : log(u) < log_gamma; /* NaN rejects (cpu_mala.c) */
         }
         if (!take) continue;
         for (size_t j = 0; j < dim; j++) {
