@@ -70,62 +70,49 @@ static int same_tensors(const char *pa, const char *pb, char *why, size_t cap) {
     return ok;
 }
 
+/* 2N steps in one run against N steps, then --resume for N more: the step-2N checkpoints (every tensor and
+ * the RNG state) must be bit-identical. `flags` select the method; the final checkpoint's path of the
+ * uninterrupted run goes to `final_ckpt`. Returns a test verdict. */
+static int check_resume(const char *tag, const char *flags, char *final_ckpt, size_t cap) {
+    char a[2100], b[2100], pb[2200], why[256], cmd[4400], args[3000];
+    snprintf(a, sizeof a, "%s/resume-%s-a", g_tmp, tag);
+    snprintf(b, sizeof b, "%s/resume-%s-b", g_tmp, tag);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    snprintf(args, sizeof args, "%s --iters 20 --out %s", flags, a);
+    EB_CHECK(run(SMALL " %s%s", args, "") == 0, "uninterrupted run failed (%s)", flags);
+    snprintf(args, sizeof args, "%s --iters 10 --out %s", flags, b);
+    EB_CHECK(run(SMALL " %s%s", args, "") == 0, "first half failed (%s)", flags);
+    EB_CHECK(run("train --resume %s --iters 20 --log-every 5%s", b, "") == 0, "resume failed (%s)", flags);
+    snprintf(final_ckpt, cap, "%s/ckpt-00000020.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
+    EB_CHECK(same_tensors(final_ckpt, pb, why, sizeof why), "resumed run differs from the uninterrupted one (%s): %s",
+             flags, why);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(resume_replays_bit_for_bit) {
     if (!setup()) {
         printf("ebgan-gpu executable not built: skipped\n");
         return EB_TEST_SKIP;
     }
-    char a[2100], b[2100], pa[2200], pb[2200], why[256];
-    snprintf(a, sizeof a, "%s/resume-a", g_tmp);
-    snprintf(b, sizeof b, "%s/resume-b", g_tmp);
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
-    EB_CHECK(system(cmd) == 0, "cleanup");
-    /* 2N steps in one run ... */
-    EB_CHECK(run(SMALL " --iters 20 --out %s%s", a, "") == 0, "uninterrupted run failed");
-    /* ... against N steps, then resume for N more (wgan-gp + dim exercise every random draw) */
-    EB_CHECK(run(SMALL " --iters 10 --out %s%s", b, "") == 0, "first half failed");
-    EB_CHECK(run("train --resume %s --iters 20 --log-every 5%s", b, "") == 0, "resume failed");
-    snprintf(pa, sizeof pa, "%s/ckpt-00000020.safetensors", a);
-    snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
-    EB_CHECK(same_tensors(pa, pb, why, sizeof why), "resumed run differs from the uninterrupted one: %s", why);
-    return EB_TEST_PASS;
+    char ck[2300];
+    return check_resume("score-dim", "", ck, sizeof ck);
 }
 
 EB_TEST(resume_replays_bit_for_bit_wgan_gp_infogan) {
     if (!setup()) return EB_TEST_SKIP;
-    char a[2100], b[2100], pa[2200], pb[2200], why[256], cmd[4400];
-    snprintf(a, sizeof a, "%s/resume-c", g_tmp);
-    snprintf(b, sizeof b, "%s/resume-d", g_tmp);
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
-    EB_CHECK(system(cmd) == 0, "cleanup");
-    EB_CHECK(run(SMALL " --penalty wgan-gp --entropy infogan --dataset 8gaussians --iters 20 --out %s%s", a, "") == 0,
-             "uninterrupted run failed");
-    EB_CHECK(run(SMALL " --penalty wgan-gp --entropy infogan --dataset 8gaussians --iters 10 --out %s%s", b, "") == 0,
-             "first half failed");
-    EB_CHECK(run("train --resume %s --iters 20%s", b, "") == 0, "resume failed");
-    snprintf(pa, sizeof pa, "%s/ckpt-00000020.safetensors", a);
-    snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
-    EB_CHECK(same_tensors(pa, pb, why, sizeof why), "resumed run differs: %s", why);
-    return EB_TEST_PASS;
+    char ck[2300];
+    return check_resume("wgangp-infogan", "--penalty wgan-gp --entropy infogan --dataset 8gaussians", ck, sizeof ck);
 }
 
 EB_TEST(resume_replays_bit_for_bit_with_train_mcmc) {
     if (!setup()) return EB_TEST_SKIP;
-    char a[2100], b[2100], pa[2200], pb[2200], why[256], cmd[4400];
-    snprintf(a, sizeof a, "%s/resume-e", g_tmp);
-    snprintf(b, sizeof b, "%s/resume-f", g_tmp);
-    snprintf(cmd, sizeof cmd, "rm -rf %s %s", a, b);
-    EB_CHECK(system(cmd) == 0, "cleanup");
-    EB_CHECK(run(SMALL " --train-mcmc 2 --iters 20 --out %s%s", a, "") == 0, "uninterrupted run failed");
-    EB_CHECK(run(SMALL " --train-mcmc 2 --iters 10 --out %s%s", b, "") == 0, "first half failed");
-    EB_CHECK(run("train --resume %s --iters 20%s", b, "") == 0, "resume failed");
-    snprintf(pa, sizeof pa, "%s/ckpt-00000020.safetensors", a);
-    snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
-    EB_CHECK(same_tensors(pa, pb, why, sizeof why), "resumed run differs: %s", why);
-    /* and the refinement changes the training (it is not a no-op) */
-    snprintf(pb, sizeof pb, "%s/resume-a/ckpt-00000020.safetensors", g_tmp);
-    EB_CHECK(!same_tensors(pa, pb, why, sizeof why), "--train-mcmc 2 trained exactly as without it");
+    char with[2300], without[2300], why[256];
+    EB_CHECK(check_resume("mcmc", "--train-mcmc 2", with, sizeof with) == EB_TEST_PASS, "resume with --train-mcmc");
+    /* and the refinement changes the training (it is not a no-op): the same run without it differs */
+    EB_CHECK(check_resume("mcmc-off", "--train-mcmc 0", without, sizeof without) == EB_TEST_PASS, "resume without");
+    EB_CHECK(!same_tensors(with, without, why, sizeof why), "--train-mcmc 2 trained exactly as without it");
     return EB_TEST_PASS;
 }
 
