@@ -18,7 +18,7 @@ static double now_s(void) {
 /* Time of `steps` MALA steps of one chunk (its initial energy evaluation included), synchronised. */
 static eb_status time_run(const eb_backend *be, eb_mala *s, eb_net *G, eb_net *U, void *z, int chunk, int chains,
                           int steps, double *secs) {
-    eb_mala_cfg mc = {EB_MCMC_MALA, steps, 1e-3, 1.0, 1, 5, 0}; /* small alpha: most proposals accepted */
+    eb_mala_cfg mc = {EB_MCMC_MALA, steps, 1e-3, 1.0, 1, 5, 0, NULL, 0}; /* small alpha: most proposals accepted */
     double t0 = now_s();
     EB_TRY(eb_mala_run(be, s, G, U, z, chunk, 0, chains, &mc, NULL));
     EB_TRY(be->ops->sync(be->ctx));
@@ -55,7 +55,7 @@ static int bench(const eb_backend *be, const char *model, eb_shape data, int cha
     }
     double t1 = 0, tk = 0, all = -1;
     int k = 0;
-    eb_status st = be->ops->rng_normal(be->ctx, z, (size_t)chunk * p.z_dim, 3, 0);
+    eb_status st = be->ops->rng_normal(be->ctx, z, (size_t)chunk * p.z_dim, eb_rng_at(3, 0));
     if (st == EB_OK) st = time_run(be, &s, &G, &U, z, chunk, chains, 1, &t1); /* warm-up: cuDNN, caches */
     if (st == EB_OK) st = time_run(be, &s, &G, &U, z, chunk, chains, 1, &t1);
     if (st == EB_OK) {
@@ -69,8 +69,8 @@ static int bench(const eb_backend *be, const char *model, eb_shape data, int cha
         double t0 = now_s();
         for (int c0 = 0; st == EB_OK && c0 < chains; c0 += chunk) {
             int m = chains - c0 < chunk ? chains - c0 : chunk;
-            eb_mala_cfg mc = {EB_MCMC_MALA, 1 + k, 1e-3, 1.0, 1, 5, 0};
-            st = be->ops->rng_normal(be->ctx, z, (size_t)m * p.z_dim, 3, (uint64_t)c0 * p.z_dim);
+            eb_mala_cfg mc = {EB_MCMC_MALA, 1 + k, 1e-3, 1.0, 1, 5, 0, NULL, 0};
+            st = be->ops->rng_normal(be->ctx, z, (size_t)m * p.z_dim, eb_rng_at(3, (uint64_t)c0 * p.z_dim));
             if (st == EB_OK) st = eb_mala_run(be, &s, &G, &U, z, m, c0, chains, &mc, NULL);
         }
         if (st == EB_OK) st = be->ops->sync(be->ctx);

@@ -46,8 +46,8 @@ static int bench_model(const eb_backend *be, const char *model, eb_shape data, i
     void *buf = NULL;
     BENCH_TRY(be->ops->mem_alloc(be->ctx, &buf, (2 * nx + (size_t)n) * sizeof(eb_real)));
     eb_real *x_real = buf, *x_fake = x_real + nx, *t = x_fake + nx;
-    BENCH_TRY(be->ops->rng_normal(be->ctx, x_real, 2 * nx, rng.seed, eb_rng_reserve(&rng, 2 * nx)));
-    BENCH_TRY(be->ops->rng_uniform(be->ctx, t, (size_t)n, rng.seed, eb_rng_reserve(&rng, (size_t)n)));
+    BENCH_TRY(be->ops->rng_normal(be->ctx, x_real, 2 * nx, eb_rng_at(rng.seed, eb_rng_reserve(&rng,  2 * nx))));
+    BENCH_TRY(be->ops->rng_uniform(be->ctx, t, (size_t)n, eb_rng_at(rng.seed, eb_rng_reserve(&rng,  (size_t)n))));
     const eb_ustep_cfg cfg = {EB_PENALTY_SCORE, (eb_real)p.lambda};
 
     /* one warm-up step (scratch growth, caches), then the timed ones */

@@ -99,7 +99,7 @@ static eb_status fx_open(pair_fx *f) {
     float **bufs[] = {&f->z0, &f->zc, &f->zg, &f->zg2, &f->ac, &f->ag, &f->ag2};
     for (int i = 0; i < 7; i++)
         if (!(*bufs[i] = malloc((size_t)N * ZD * sizeof(float)))) return EB_FAIL(EB_ERR_OOM, "test buffers");
-    EB_TRY(f->cpu.ops->rng_normal(f->cpu.ctx, f->z0, (size_t)N * ZD, 42, 0));
+    EB_TRY(f->cpu.ops->rng_normal(f->cpu.ctx, f->z0, (size_t)N * ZD, eb_rng_at(42, 0)));
     return EB_OK;
 }
 
@@ -117,7 +117,7 @@ EB_TEST(chains_match_the_cpu_on_the_same_stream) {
     if (no_gpu("chains_match_the_cpu_on_the_same_stream")) return EB_TEST_SKIP;
     pair_fx f;
     EB_CHECK_OK(fx_open(&f));
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 1.0, 1.0, 1, 43, 1000};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 1.0, 1.0, 1, 43, 1000, NULL, 0};
     memcpy(f.zc, f.z0, (size_t)N * ZD * sizeof(float));
     memcpy(f.zg, f.z0, (size_t)N * ZD * sizeof(float));
     EB_CHECK_OK(run_on(&f.cpu, &f.Gc, &f.Uc, f.zc, f.ac, N, N, &cfg));
@@ -136,7 +136,7 @@ EB_TEST(chunked_and_unchunked_gpu_runs_agree) {
     if (no_gpu("chunked_and_unchunked_gpu_runs_agree")) return EB_TEST_SKIP;
     pair_fx f;
     EB_CHECK_OK(fx_open(&f));
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 1.0, 1.0, 1, 44, 0};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 1.0, 1.0, 1, 44, 0, NULL, 0};
     memcpy(f.zg, f.z0, (size_t)N * ZD * sizeof(float));
     memcpy(f.zg2, f.z0, (size_t)N * ZD * sizeof(float));
     EB_CHECK_OK(run_on(&f.gpu, &f.Gg, &f.Ug, f.zg, f.ag, N, N, &cfg));
@@ -178,12 +178,12 @@ EB_TEST(hundred_thousand_cifar_chains_in_chunks_from_free_memory) {
     EB_CHECK_OK(eb_mala_init(&s, &be, &G, &U, C));
     EB_CHECK_OK(be.ops->mem_alloc(be.ctx, &z, (size_t)C * zbytes));
     float *zh = malloc((size_t)C * zbytes), *acc = malloc((size_t)C * sizeof(float));
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 2, 1e-3, 1.0, 1, 46, 0};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 2, 1e-3, 1.0, 1, 46, 0, NULL, 0};
     double total_acc = 0;
     int bad = 0;
     for (int c0 = 0; c0 < n; c0 += C) {
         int m = n - c0 < C ? n - c0 : C;
-        EB_CHECK_OK(be.ops->rng_normal(be.ctx, z, (size_t)m * p.z_dim, 47, (uint64_t)c0 * p.z_dim));
+        EB_CHECK_OK(be.ops->rng_normal(be.ctx, z, (size_t)m * p.z_dim, eb_rng_at(47, (uint64_t)c0 * p.z_dim)));
         EB_CHECK_OK(eb_mala_run(&be, &s, &G, &U, z, m, c0, n, &cfg, NULL));
         EB_CHECK_OK(be.ops->mem_download(be.ctx, zh, z, (size_t)m * zbytes));
         EB_CHECK_OK(be.ops->mem_download(be.ctx, acc, s.accepted, (size_t)m * sizeof(float)));

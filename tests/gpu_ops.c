@@ -367,8 +367,8 @@ EB_TEST(rng_uniform) {
     uint64_t seed = ((uint64_t)eb_rng_u32(&g_fx.rng) << 32) | eb_rng_u32(&g_fx.rng);
     uint64_t offset = ((uint64_t)eb_rng_u32(&g_fx.rng) << 20) + eb_rng_u32(&g_fx.rng); /* crosses 2^32 at times */
     float *ref = fx_hnan(n), *d = fx_nan(n);
-    EB_CHECK_OK(CPU(rng_uniform, ref, n, seed, offset));
-    EB_CHECK_OK(GPU(rng_uniform, d, n, seed, offset));
+    EB_CHECK_OK(CPU(rng_uniform, ref, n, eb_rng_at(seed, offset)));
+    EB_CHECK_OK(GPU(rng_uniform, d, n, eb_rng_at(seed, offset)));
     float *h = fx_hmalloc(n * sizeof *h);
     EB_CHECK_OK(GPU(mem_download, h, d, n * sizeof *h));
     size_t diff = 0;
@@ -380,8 +380,8 @@ EB_TEST(rng_uniform) {
     /* two chunks at offset and offset + k give the same stream */
     size_t k = (size_t)fx_int(1, (int)n - 1);
     float *d2 = fx_nan(n);
-    EB_CHECK_OK(GPU(rng_uniform, d2, k, seed, offset));
-    EB_CHECK_OK(GPU(rng_uniform, d2 + k, n - k, seed, offset + k));
+    EB_CHECK_OK(GPU(rng_uniform, d2, k, eb_rng_at(seed, offset)));
+    EB_CHECK_OK(GPU(rng_uniform, d2 + k, n - k, eb_rng_at(seed, offset + k)));
     FX_CMP("rng_uniform chunked", d2, ref, n, 0.0);
     return EB_TEST_PASS;
 }
@@ -394,8 +394,8 @@ EB_TEST(rng_normal) {
     uint64_t seed = ((uint64_t)eb_rng_u32(&g_fx.rng) << 32) | eb_rng_u32(&g_fx.rng);
     uint64_t offset = eb_rng_u32(&g_fx.rng);
     float *ref = fx_hnan(n), *d = fx_nan(n);
-    EB_CHECK_OK(CPU(rng_normal, ref, n, seed, offset));
-    EB_CHECK_OK(GPU(rng_normal, d, n, seed, offset));
+    EB_CHECK_OK(CPU(rng_normal, ref, n, eb_rng_at(seed, offset)));
+    EB_CHECK_OK(GPU(rng_normal, d, n, eb_rng_at(seed, offset)));
     FX_CMP("rng_normal", d, ref, n, 1e-6);
     float *h = fx_hmalloc(n * sizeof *h);
     EB_CHECK_OK(GPU(mem_download, h, d, n * sizeof *h));
@@ -964,10 +964,10 @@ EB_TEST(adam_update) {
     float *p = fx_rand(n, -1, 1), *g = fx_rand(n, -1, 1), *m = fx_rand(n, -0.1, 0.1), *v = fx_rand(n, 1e-6, 0.01);
     float *gp = FX_UPF(p, n), *gm = FX_UPF(m, n), *gv = FX_UPF(v, n);
     const int t = fx_int(1, 1000);
-    const float lr = 1e-3f, b1 = 0.5f, b2 = 0.9f, eps = 1e-8f;
-    const float bc1 = (float)(1 - pow(b1, t)), bc2 = (float)(1 - pow(b2, t));
-    EB_CHECK_OK(CPU(adam_update, p, g, m, v, n, lr, b1, b2, eps, bc1, bc2));
-    EB_CHECK_OK(GPU(adam_update, gp, FX_UPF(g, n), gm, gv, n, lr, b1, b2, eps, bc1, bc2));
+    const float b1 = 0.5f, b2 = 0.9f, eps = 1e-8f;
+    float hyper[3] = {1e-3f, (float)(1 - pow(b1, t)), (float)(1 - pow(b2, t))};
+    EB_CHECK_OK(CPU(adam_update, p, g, m, v, n, hyper, b1, b2, eps));
+    EB_CHECK_OK(GPU(adam_update, gp, FX_UPF(g, n), gm, gv, n, FX_UPF(hyper, 3), b1, b2, eps));
     FX_CMP("adam_update p", gp, p, n, TOL_ELEM);
     FX_CMP("adam_update m", gm, m, n, TOL_ELEM);
     FX_CMP("adam_update v", gv, v, n, TOL_ELEM);
@@ -979,10 +979,117 @@ EB_TEST(sgd_update) {
     size_t n = (size_t)fx_int(1, 300000);
     float *p = fx_rand(n, -1, 1), *g = fx_rand(n, -1, 1);
     float *gp = FX_UPF(p, n);
-    const float lr = (float)(0.1 * fx_u() + 1e-3);
-    EB_CHECK_OK(CPU(sgd_update, p, g, n, lr));
-    EB_CHECK_OK(GPU(sgd_update, gp, FX_UPF(g, n), n, lr));
+    float hyper[3] = {(float)(0.1 * fx_u() + 1e-3), 1, 1};
+    EB_CHECK_OK(CPU(sgd_update, p, g, n, hyper));
+    EB_CHECK_OK(GPU(sgd_update, gp, FX_UPF(g, n), n, FX_UPF(hyper, 3)));
     FX_CMP("sgd_update", gp, p, n, TOL_ELEM);
+    return EB_TEST_PASS;
+}
+
+/* The schedule from the device clock: {lr_s, bc1, bc2} equal the CPU's bit for bit up to the last rounding of
+ * pow (both in double, rounded once to float): with and without a clock, with and without decay. */
+EB_TEST(optim_hyper_follows_the_clock) {
+    FX_OPEN();
+    int64_t clk = fx_int(0, 99999);
+    int64_t *dclk = fx_up(&clk, sizeof clk);
+    for (int with_clock = 0; with_clock < 2; with_clock++)
+        for (int decay = 0; decay < 2; decay++) {
+            eb_optim_sched hs = {1e-4 + 1e-3 * fx_u(), 0.5, 0.9, NULL, fx_int(1, 7), fx_int(1, 7), decay ? 100000 : 0};
+            eb_optim_sched hd = hs;
+            hs.clock = with_clock ? &clk : NULL;
+            hd.clock = with_clock ? dclk : NULL;
+            float ref[3], *d = fx_nan(3);
+            EB_CHECK_OK(CPU(optim_hyper, ref, &hs));
+            EB_CHECK_OK(GPU(optim_hyper, d, &hd));
+            FX_CMP("optim_hyper", d, ref, 3, 1e-6);
+        }
+    return EB_TEST_PASS;
+}
+
+/* ---- random draws that keep an iteration on the device (DESIGN.md §4) ---- */
+
+static void *fx_ddown(const void *d, size_t bytes) {
+    void *h = fx_hmalloc(bytes);
+    if (GPU(mem_download, h, d, bytes) != EB_OK) fx_die("download");
+    return h;
+}
+
+/* Indices are an integer function of the Philox words: identical on both backends, also through the clock. */
+EB_TEST(rng_index_matches_cpu_exactly) {
+    FX_OPEN();
+    const size_t n = (size_t)fx_int(1, 200000);
+    const uint32_t range = (uint32_t)fx_int(1, 70000);
+    int64_t clk = fx_int(0, 1000);
+    int64_t *dclk = fx_up(&clk, sizeof clk);
+    const uint64_t seed = (uint64_t)fx_int(0, 1 << 30), off = (uint64_t)fx_int(0, 1 << 30), stride = 7919;
+    int32_t *ref = fx_hmalloc(n * sizeof *ref), *d = fx_dmalloc(n * sizeof *d);
+    EB_CHECK_OK(CPU(rng_index, ref, n, range, ((eb_rng_pos){seed, off, &clk, stride})));
+    EB_CHECK_OK(GPU(rng_index, d, n, range, ((eb_rng_pos){seed, off, dclk, stride})));
+    int32_t *h = fx_ddown(d, n * sizeof *h);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += h[i] != ref[i] || h[i] < 0 || (uint32_t)h[i] >= range;
+    EB_CHECK(bad == 0, "rng_index: %zu of %zu indices differ from the CPU or fall outside [0, %u)", bad, n, range);
+    return EB_TEST_PASS;
+}
+
+/* The permutation is the stable argsort of 64-bit keys: identical on both backends and a permutation, for
+ * sizes below, at and above one 256-thread tile. */
+EB_TEST(rng_perm_matches_cpu_exactly) {
+    FX_OPEN();
+    const size_t sizes[4] = {1, 256, (size_t)fx_int(2, 255), (size_t)fx_int(257, 5000)};
+    for (int k = 0; k < 4; k++) {
+        const size_t n = sizes[k];
+        const uint64_t seed = (uint64_t)fx_int(0, 1 << 30), off = (uint64_t)fx_int(0, 1 << 30);
+        int32_t *ref = fx_hmalloc(n * sizeof *ref), *d = fx_dmalloc(n * sizeof *d);
+        EB_CHECK_OK(CPU(rng_perm, ref, n, eb_rng_at(seed, off)));
+        EB_CHECK_OK(GPU(rng_perm, d, n, eb_rng_at(seed, off)));
+        int32_t *h = fx_ddown(d, n * sizeof *h);
+        char *seen = fx_hmalloc(n);
+        memset(seen, 0, n);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            bad += h[i] != ref[i];
+            if (h[i] >= 0 && (size_t)h[i] < n) seen[h[i]] = 1;
+        }
+        for (size_t i = 0; i < n; i++) bad += !seen[i];
+        EB_CHECK(bad == 0, "rng_perm n = %zu: %zu mismatches against the CPU or missing indices", n, bad);
+    }
+    return EB_TEST_PASS;
+}
+
+/* Toy points: the same formula (toy_formula.h) in double on both sides, rounded to float once. */
+EB_TEST(toy_sample_matches_cpu) {
+    FX_OPEN();
+    const eb_toy_kind kinds[3] = {EB_TOY_8GAUSSIANS, EB_TOY_25GAUSSIANS, EB_TOY_SWISSROLL};
+    int64_t clk = fx_int(0, 1000);
+    int64_t *dclk = fx_up(&clk, sizeof clk);
+    for (int k = 0; k < 3; k++) {
+        const size_t n = (size_t)fx_int(1, 100000);
+        const uint64_t seed = (uint64_t)fx_int(0, 1 << 30), off = (uint64_t)fx_int(0, 1 << 30);
+        float *ref = fx_hnan(2 * n), *d = fx_nan(2 * n);
+        EB_CHECK_OK(CPU(toy_sample, kinds[k], ref, n, ((eb_rng_pos){seed, off, &clk, 3 * n})));
+        EB_CHECK_OK(GPU(toy_sample, kinds[k], d, n, ((eb_rng_pos){seed, off, dclk, 3 * n})));
+        FX_CMP("toy_sample", d, ref, 2 * n, 1e-6);
+    }
+    return EB_TEST_PASS;
+}
+
+/* The clock moves the draw: normals at clock c equal the CPU's at offset + c * stride; clock_add advances it. */
+EB_TEST(rng_normal_follows_the_clock) {
+    FX_OPEN();
+    const size_t n = (size_t)fx_int(1, 100000);
+    const uint64_t seed = 5, off = (uint64_t)fx_int(0, 1 << 20), stride = (uint64_t)fx_int(1, 1 << 20);
+    int64_t zero = 0;
+    int64_t *dclk = fx_up(&zero, sizeof zero);
+    const int64_t steps = fx_int(1, 50);
+    for (int64_t i = 0; i < steps; i++) EB_CHECK_OK(GPU(clock_add, dclk, 1));
+    float *ref = fx_hnan(n), *d = fx_nan(n);
+    EB_CHECK_OK(CPU(rng_normal, ref, n, eb_rng_at(seed, off + (uint64_t)steps * stride)));
+    EB_CHECK_OK(GPU(rng_normal, d, n, ((eb_rng_pos){seed, off, dclk, stride})));
+    FX_CMP("rng_normal at the clock", d, ref, n, 1e-6);
+    int64_t back = 0;
+    EB_CHECK_OK(GPU(mem_download, &back, dclk, sizeof back));
+    EB_CHECK(back == steps, "clock_add: %lld after %lld ticks", (long long)back, (long long)steps);
     return EB_TEST_PASS;
 }
 
@@ -997,13 +1104,13 @@ EB_TEST(mala_propose_and_accept) {
     const uint64_t seed = 99, base = (uint64_t)fx_int(0, 1 << 20);
     float *dz = FX_UPF(z, n * d), *dg = FX_UPF(g, n * d), *dzp = fx_nan(n * d), *de = FX_UPF(e, n);
     float *dacc = FX_UPF(acc, n);
-    EB_CHECK_OK(CPU(mala_propose, z, g, zp, n, d, alpha, seed, base));
-    EB_CHECK_OK(GPU(mala_propose, dz, dg, dzp, n, d, alpha, seed, base));
+    EB_CHECK_OK(CPU(mala_propose, z, g, zp, n, d, alpha, eb_rng_at(seed, base)));
+    EB_CHECK_OK(GPU(mala_propose, dz, dg, dzp, n, d, alpha, eb_rng_at(seed, base)));
     FX_CMP("mala_propose", dzp, zp, n * d, TOL_ELEM);
     /* accept from identical inputs: the CPU's proposal on both sides */
     EB_CHECK_OK(GPU(mem_upload, dzp, zp, n * d * sizeof(float)));
-    EB_CHECK_OK(CPU(mala_accept, z, e, g, zp, ep, gp, n, d, alpha, 0, seed, base, acc));
-    EB_CHECK_OK(GPU(mala_accept, dz, de, dg, dzp, FX_UPF(ep, n), FX_UPF(gp, n * d), n, d, alpha, 0, seed, base, dacc));
+    EB_CHECK_OK(CPU(mala_accept, z, e, g, zp, ep, gp, n, d, alpha, 0, eb_rng_at(seed, base), acc));
+    EB_CHECK_OK(GPU(mala_accept, dz, de, dg, dzp, FX_UPF(ep, n), FX_UPF(gp, n * d), n, d, alpha, 0, eb_rng_at(seed, base), dacc));
     FX_CMP("mala_accept z", dz, z, n * d, TOL_ELEM);
     FX_CMP("mala_accept e", de, e, n, TOL_ELEM);
     FX_CMP("mala_accept accepted", dacc, acc, n, 0.0);
@@ -1024,7 +1131,7 @@ typedef struct cap_bufs {
 
 static eb_status cap_sequence(const cap_bufs *B, int with_gb) {
     EB_TRY(GPU(fill, B->loss, 0.0f, 1));
-    EB_TRY(GPU(rng_normal, B->noise, (size_t)B->n * B->in, 1234u, 77u));
+    EB_TRY(GPU(rng_normal, B->noise, (size_t)B->n * B->in, eb_rng_at(1234u, 77u)));
     EB_TRY(GPU(linear_forward, B->x, B->w, NULL, B->y, B->n, B->in, B->out));
     EB_TRY(GPU(act_backward, EB_ACT_SOFTPLUS, 0.0f, B->y, NULL, B->y, B->dy, (size_t)B->n * B->out, 0.0f));
     EB_TRY(GPU(linear_backward_weight, B->x, B->dy, B->dw, B->n, B->in, B->out, 1.0f, 0.0f));

@@ -17,7 +17,7 @@
 
 static double loss_of(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, const int32_t *perm, double w) {
     double t[EB_GTERM_COUNT];
-    if (eb_gstep_loss(be, m, gs, n, 7, 1000, perm, (eb_real)w) != EB_OK) return NAN;
+    if (eb_gstep_loss(be, m, gs, n, eb_rng_at(7, 1000), perm, (eb_real)w) != EB_OK) return NAN;
     if (eb_gstep_read_terms(be, gs, t) != EB_OK) return NAN;
     return t[EB_GTERM_LOSS];
 }
@@ -60,7 +60,7 @@ static int run_case(eb_shape xs, const eb_gan_specs *sp, int zd, eb_entropy_kind
     eb_gstep gs;
     EB_CHECK_OK(eb_gstep_init(&gs, &be, &m, n));
     int32_t perm[5] = {3, 0, 4, 1, 2};
-    EB_CHECK_OK(eb_gstep_grad(&be, &m, &gs, n, 7, 1000, perm, (eb_real)w));
+    EB_CHECK_OK(eb_gstep_grad(&be, &m, &gs, n, eb_rng_at(7, 1000), perm, (eb_real)w));
     eb_net *nets[5];
     eb_optim *opts[5];
     int k = eb_gan_nets(&m, nets, opts);

@@ -29,7 +29,7 @@ static int run_chains(const eb_backend *be, eb_net *G, eb_net *U, int dim, const
     eb_mala s;
     if (eb_mala_init(&s, be, G, U, CHAINS) != EB_OK) return 0;
     double *z = malloc((size_t)CHAINS * dim * sizeof *z);
-    be->ops->rng_normal(be->ctx, z, (size_t)CHAINS * dim, cfg->seed + 1, 0);
+    be->ops->rng_normal(be->ctx, z, (size_t)CHAINS * dim, eb_rng_at(cfg->seed + 1, 0));
     if (eb_mala_run(be, &s, G, U, z, CHAINS, 0, CHAINS, cfg, NULL) != EB_OK) return 0;
     double sum = 0, sq = 0, ab = 0, pos = 0, acc = 0;
     for (int c = 0; c < CHAINS; c++) {
@@ -58,7 +58,7 @@ EB_TEST(proposal_and_acceptance_match_the_formulas) {
     for (int c = 0; c < N; c++) e[c] = eb_rng_uniform(&r), ep[c] = eb_rng_uniform(&r), acc[c] = 0;
     const double a = 0.2;
     const uint64_t seed = 11, base = 1000;
-    EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, a, seed, base));
+    EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, a, eb_rng_at(seed, base)));
     for (int c = 0; c < N; c++)
         for (int j = 0; j < D; j++) {
             double want = z[c * D + j] - a * g[c * D + j] + sqrt(2 * a) * eb_rng_normal_at(seed, base + c * (D + 1) + j);
@@ -69,7 +69,7 @@ EB_TEST(proposal_and_acceptance_match_the_formulas) {
     memcpy(g0, g, sizeof g); /* accepted chains take g_prop in place */
     double e0[N];
     memcpy(e0, e, sizeof e);
-    EB_CHECK_OK(be.ops->mala_accept(be.ctx, z, e, g, zp, ep, gp, N, D, a, 0, seed, base, acc));
+    EB_CHECK_OK(be.ops->mala_accept(be.ctx, z, e, g, zp, ep, gp, N, D, a, 0, eb_rng_at(seed, base), acc));
     int n_acc = 0;
     for (int c = 0; c < N; c++) {
         /* log q(a|b) = -||a - b + alpha grad(b)||^2 / (4 alpha), the squared norm (DESIGN.md §3) */
@@ -104,7 +104,7 @@ EB_TEST(gaussian_with_linear_energy_has_the_shifted_mean) {
     eb_net U;
     double w[3] = {0.5, -1.0, 0.3};
     EB_CHECK(make_net(&U, &be, "U", 2, "linear:1", w, 3), "net");
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 200, 0.5, 1.0, 1, 21, 0};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 200, 0.5, 1.0, 1, 21, 0, NULL, 0};
     moments m;
     double acc;
     EB_CHECK(run_chains(&be, NULL, &U, 2, &cfg, &m, &acc), "run: %s", eb_error_message());
@@ -124,7 +124,7 @@ EB_TEST(laplace_energy_gives_the_laplace_law) {
     eb_net U;
     double w[4] = {1, -1, 1, 1};
     EB_CHECK(make_net(&U, &be, "U", 1, "linear:2:nobias,relu,linear:1:nobias", w, 4), "net");
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 400, 0.5, 1.0, 0, 22, 0};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 400, 0.5, 1.0, 0, 22, 0, NULL, 0};
     moments m;
     double acc;
     EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &m, &acc), "run: %s", eb_error_message());
@@ -153,7 +153,7 @@ EB_TEST(two_mode_mixture_gives_the_exact_mode_weights_and_moments) {
         Z += p, m1 += x * p, m2 += x * x * p, m4 += x * x * x * x * p, pp += x > 0 ? p : 0;
     }
     m1 /= Z, m2 /= Z, m4 /= Z, pp /= Z;
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 600, 0.5, 1.0, 1, 23, 0};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 600, 0.5, 1.0, 1, 23, 0, NULL, 0};
     moments m;
     double acc;
     EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &m, &acc), "run: %s", eb_error_message());
@@ -178,7 +178,7 @@ EB_TEST(ula_shows_its_known_bias_and_mala_removes_it) {
     eb_net U;
     double w[2] = {0, 0};
     EB_CHECK(make_net(&U, &be, "U", 1, "linear:1", w, 2), "net");
-    eb_mala_cfg cfg = {EB_MCMC_ULA, 200, 0.5, 0.0, 1, 24, 0};
+    eb_mala_cfg cfg = {EB_MCMC_ULA, 200, 0.5, 0.0, 1, 24, 0, NULL, 0};
     moments mu, mm;
     double acc_u, acc_m;
     EB_CHECK(run_chains(&be, NULL, &U, 1, &cfg, &mu, &acc_u), "ula");
@@ -207,9 +207,9 @@ EB_TEST(chunked_and_unchunked_runs_agree_bit_for_bit) {
     EB_CHECK_OK(eb_net_init_weights(&U, &be, &r));
     enum { N = 300, D = 2 };
     static double a[N * D], b[N * D];
-    be.ops->rng_normal(be.ctx, a, N * D, 9, 0);
+    be.ops->rng_normal(be.ctx, a, N * D, eb_rng_at(9, 0));
     memcpy(b, a, sizeof a);
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 0.1, 1.0, 1, 25, 77};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 0.1, 1.0, 1, 25, 77, NULL, 0};
     eb_mala s;
     EB_CHECK_OK(eb_mala_init(&s, &be, &G, &U, N));
     EB_CHECK_OK(eb_mala_run(&be, &s, &G, &U, a, N, 0, N, &cfg, NULL));
@@ -221,7 +221,7 @@ EB_TEST(chunked_and_unchunked_runs_agree_bit_for_bit) {
     EB_CHECK(!memcmp(a, b, sizeof a), "chunks of 64 give other chains than one run of 300");
     int moved = 0;
     double z0[N * D];
-    be.ops->rng_normal(be.ctx, z0, N * D, 9, 0);
+    be.ops->rng_normal(be.ctx, z0, N * D, eb_rng_at(9, 0));
     for (int i = 0; i < N * D; i++) moved += a[i] != z0[i];
     EB_CHECK(moved > N, "chains did not move");
     eb_net_free(&G, &be);
@@ -253,11 +253,11 @@ EB_TEST(affine_generator_in_inference_mode_gives_the_known_gaussian) {
         want[j] = 0;
         for (int i = 0; i < 2; i++) want[j] -= beta * A[i * 2 + j] * gamma[i] / sqrt(rv[i] + 1e-5) * w[i];
     }
-    eb_mala_cfg cfg = {EB_MCMC_MALA, 200, 0.5, beta, 1, 26, 0};
+    eb_mala_cfg cfg = {EB_MCMC_MALA, 200, 0.5, beta, 1, 26, 0, NULL, 0};
     eb_mala s;
     EB_CHECK_OK(eb_mala_init(&s, &be, &G, &U, CHAINS));
     double *z = malloc((size_t)CHAINS * 2 * sizeof *z);
-    be.ops->rng_normal(be.ctx, z, (size_t)CHAINS * 2, 27, 0);
+    be.ops->rng_normal(be.ctx, z, (size_t)CHAINS * 2, eb_rng_at(27, 0));
     EB_CHECK_OK(eb_mala_run(&be, &s, &G, &U, z, CHAINS, 0, CHAINS, &cfg, NULL));
     for (int j = 0; j < 2; j++) {
         double sum = 0, sq = 0;
@@ -281,13 +281,13 @@ EB_TEST(nan_proposal_energy_is_rejected) {
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     enum { N = 64, D = 2 };
     double z[N * D], g[N * D], zp[N * D], gp[N * D], e[N], ep[N], acc[N], z0[N * D];
-    be.ops->rng_normal(be.ctx, z, N * D, 31, 0);
-    be.ops->rng_normal(be.ctx, g, N * D, 32, 0);
-    be.ops->rng_normal(be.ctx, gp, N * D, 33, 0);
+    be.ops->rng_normal(be.ctx, z, N * D, eb_rng_at(31, 0));
+    be.ops->rng_normal(be.ctx, g, N * D, eb_rng_at(32, 0));
+    be.ops->rng_normal(be.ctx, gp, N * D, eb_rng_at(33, 0));
     memcpy(z0, z, sizeof z);
     for (int c = 0; c < N; c++) e[c] = 1, ep[c] = c % 2 ? NAN : -5, acc[c] = 0;
-    EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, 0.01, 5, 0));
-    EB_CHECK_OK(be.ops->mala_accept(be.ctx, z, e, g, zp, ep, gp, N, D, 0.01, 0, 5, 0, acc));
+    EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, 0.01, eb_rng_at(5, 0)));
+    EB_CHECK_OK(be.ops->mala_accept(be.ctx, z, e, g, zp, ep, gp, N, D, 0.01, 0, eb_rng_at(5, 0), acc));
     int nan_taken = 0, good_taken = 0;
     for (int c = 0; c < N; c++) {
         if (c % 2) nan_taken += acc[c] != 0 || memcmp(z + c * D, z0 + c * D, sizeof(double) * D) || e[c] != 1;

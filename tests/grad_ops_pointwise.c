@@ -618,7 +618,8 @@ EB_TEST(axpby_mul_fill_sgd_exact) {
     EB_CHECK_OK(o->fill(t.be.ctx, z, -0.375, n));
     for (size_t i = 0; i < n; i++) EB_CHECK(z[i] == -0.375, "fill at %zu", i);
     double *p = t_copy(&t, y0, n);
-    EB_CHECK_OK(o->sgd_update(t.be.ctx, p, x, n, 0.125));
+    const double lr_slot[3] = {0.125, 1, 1}; /* {lr, bc1, bc2}: SGD reads lr */
+    EB_CHECK_OK(o->sgd_update(t.be.ctx, p, x, n, lr_slot));
     for (size_t i = 0; i < n; i++) EB_CHECK(p[i] == y0[i] - 0.125 * x[i], "sgd_update at %zu", i);
     t_close(&t);
     return EB_TEST_PASS;
@@ -733,7 +734,13 @@ EB_TEST(adam_matches_pytorch_reference) {
     for (int step = 1; step <= 3; step++) {
         for (size_t i = 0; i < n; i++) g[i] = t_normal(&t) * (i % 7 == 0 ? 1e-6 : 1.0); /* some tiny grads: eps matters */
         const double bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step);
-        EB_CHECK_OK(o->adam_update(t.be.ctx, p, g, m, v, n, lr, b1, b2, eps, bc1, bc2));
+        /* the schedule op gives the host's lr and bias corrections exactly (one double pow, no rounding) */
+        double hyper[3];
+        const eb_optim_sched sc = {lr, b1, b2, NULL, 0, step, 0};
+        EB_CHECK_OK(o->optim_hyper(t.be.ctx, hyper, &sc));
+        EB_CHECK(hyper[0] == lr && hyper[1] == bc1 && hyper[2] == bc2, "optim_hyper step %d: {%g, %g, %g}", step,
+                 hyper[0], hyper[1], hyper[2]);
+        EB_CHECK_OK(o->adam_update(t.be.ctx, p, g, m, v, n, hyper, b1, b2, eps));
         for (size_t i = 0; i < n; i++) {
             rm[i] = b1 * rm[i] + (1 - b1) * g[i];
             rv[i] = b2 * rv[i] + (1 - b2) * g[i] * g[i];

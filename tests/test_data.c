@@ -1,6 +1,7 @@
 /* Tests of the data layer (include/ebgan/data.h): toy samplers against their documented laws, .npy / IDX /
  * CIFAR-10 readers on files the tests write (good, truncated, corrupt), stacking, and the shape check. */
 #define _POSIX_C_SOURCE 200809L
+#include "ebgan/backend.h"
 #include "ebgan/data.h"
 #include "harness.h"
 
@@ -271,6 +272,29 @@ EB_TEST(toy_streams_repeat_and_advance) {
         eb_toy_fill((eb_toy_kind)kind, &r1, c, 32);
         EB_CHECK(memcmp(a, c, sizeof a) != 0, "kind %d: the next batch repeats the first", kind);
     }
+    return EB_TEST_PASS;
+}
+
+/* The backend op toy_sample (what training draws on the device) and the host's eb_toy_fill give the same
+ * points from the same counters, bit for bit: the formula lives once, in toy_formula.h. */
+EB_TEST(toy_sample_op_equals_host_fill) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    enum { N = 500 };
+    static float a[2 * N], b[2 * N];
+    for (int kind = 0; kind < 3; kind++) {
+        eb_rng r;
+        eb_rng_init(&r, 31);
+        eb_rng_reserve(&r, 12345);
+        const uint64_t off = r.counter;
+        eb_toy_fill((eb_toy_kind)kind, &r, a, N);
+        EB_CHECK(r.counter == off + 3 * N, "kind %d: eb_toy_fill took %llu counters for %d points", kind,
+                 (unsigned long long)(r.counter - off), N);
+        EB_CHECK_OK(be.ops->toy_sample(be.ctx, (eb_toy_kind)kind, b, N, eb_rng_at(31, off)));
+        EB_CHECK(memcmp(a, b, sizeof a) == 0, "kind %d: op and host fill differ", kind);
+    }
+    EB_CHECK(be.ops->toy_sample(be.ctx, (eb_toy_kind)7, b, 1, eb_rng_at(1, 0)) == EB_ERR_ARG, "unknown kind accepted");
+    eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 }
 

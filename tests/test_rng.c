@@ -51,8 +51,8 @@ EB_TEST(mapping_matches_rng_h) {
         EB_CHECK(eb_rng_uniform_at(seed, index) == u, "uniform_at mapping (case %d)", j);
         EB_CHECK(eb_rng_normal_at(seed, index) == z, "normal_at mapping (case %d)", j);
         float f = -1, g = -1;
-        EB_CHECK_OK(be.ops->rng_uniform(be.ctx, &f, 1, seed, index));
-        EB_CHECK_OK(be.ops->rng_normal(be.ctx, &g, 1, seed, index));
+        EB_CHECK_OK(be.ops->rng_uniform(be.ctx, &f, 1, eb_rng_at(seed, index)));
+        EB_CHECK_OK(be.ops->rng_normal(be.ctx, &g, 1, eb_rng_at(seed, index)));
         /* f32 uniform: the top 24 bits of word 0, exactly; normal: the double value rounded once */
         EB_CHECK(f == (float)((double)(w[0] >> 8) * 0x1p-24), "f32 uniform mapping (case %d): %.9g", j, f);
         EB_CHECK(g == (float)z, "f32 normal (case %d): %.9g vs %.9g", j, g, z);
@@ -73,7 +73,7 @@ EB_TEST(uniform_moments) {
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     float *x = malloc(MC_DRAWS * sizeof *x);
     EB_CHECK(x != NULL, "host buffer");
-    EB_CHECK_OK(be.ops->rng_uniform(be.ctx, x, MC_DRAWS, 0x5eedu, 12345));
+    EB_CHECK_OK(be.ops->rng_uniform(be.ctx, x, MC_DRAWS, eb_rng_at(0x5eedu, 12345)));
     double s = 0, s2 = 0;
     for (size_t i = 0; i < MC_DRAWS; i++) {
         EB_CHECK(x[i] >= 0.0f && x[i] < 1.0f, "draw %zu = %.9g outside [0, 1)", i, x[i]);
@@ -98,7 +98,7 @@ EB_TEST(normal_moments) {
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     float *x = malloc(MC_DRAWS * sizeof *x);
     EB_CHECK(x != NULL, "host buffer");
-    EB_CHECK_OK(be.ops->rng_normal(be.ctx, x, MC_DRAWS, 0xfeedbeefu, 777));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, x, MC_DRAWS, eb_rng_at(0xfeedbeefu, 777)));
     double s = 0, m2 = 0, m4 = 0;
     for (size_t i = 0; i < MC_DRAWS; i++) {
         EB_CHECK(isfinite(x[i]), "draw %zu not finite", i);
@@ -134,12 +134,11 @@ EB_TEST(chunks_concatenate) {
     const size_t cut[4] = {0, 37, 38, 611};
     for (int o = 0; o < 2; o++)
         for (int kind = 0; kind < 2; kind++) {
-            eb_status (*draw)(void *, float *, size_t, uint64_t, uint64_t) =
-                kind ? be.ops->rng_uniform : be.ops->rng_normal;
-            EB_CHECK_OK(draw(be.ctx, whole, N, 99, offsets[o]));
+            eb_status (*draw)(void *, float *, size_t, eb_rng_pos) = kind ? be.ops->rng_uniform : be.ops->rng_normal;
+            EB_CHECK_OK(draw(be.ctx, whole, N, eb_rng_at(99, offsets[o])));
             for (int c = 0; c < 4; c++) {
                 size_t end = c + 1 < 4 ? cut[c + 1] : N;
-                EB_CHECK_OK(draw(be.ctx, parts + cut[c], end - cut[c], 99, offsets[o] + cut[c]));
+                EB_CHECK_OK(draw(be.ctx, parts + cut[c], end - cut[c], eb_rng_at(99, offsets[o] + cut[c])));
             }
             EB_CHECK(memcmp(whole, parts, sizeof whole) == 0, "kind %d offset %llu: chunks differ", kind,
                      (unsigned long long)offsets[o]);
@@ -157,10 +156,10 @@ EB_TEST(seeds_give_different_streams) {
     static float a[N], b[N];
     const uint64_t base = 0x0123456789abcdefull;
     const uint64_t other_seed[3] = {base + 1, base ^ (1ull << 32), base ^ (1ull << 63)};
-    EB_CHECK_OK(be.ops->rng_uniform(be.ctx, a, N, base, 0));
+    EB_CHECK_OK(be.ops->rng_uniform(be.ctx, a, N, eb_rng_at(base, 0)));
     for (int s = 0; s < 4; s++) {
-        if (s < 3) EB_CHECK_OK(be.ops->rng_uniform(be.ctx, b, N, other_seed[s], 0));
-        else EB_CHECK_OK(be.ops->rng_uniform(be.ctx, b, N, base, 1ull << 32)); /* offset's high word */
+        if (s < 3) EB_CHECK_OK(be.ops->rng_uniform(be.ctx, b, N, eb_rng_at(other_seed[s], 0)));
+        else EB_CHECK_OK(be.ops->rng_uniform(be.ctx, b, N, eb_rng_at(base, 1ull << 32))); /* offset's high word */
         int same = 0;
         for (int i = 0; i < N; i++) same += a[i] == b[i];
         EB_CHECK(same <= 2, "variant %d: %d of %d draws equal", s, same, N);
@@ -221,5 +220,87 @@ EB_TEST(host_stream_reserve_and_uniform) {
         hi = fmax(hi, v);
     }
     EB_CHECK(lo < 1e-3 && hi > 1 - 1e-3, "range of 1e5 uniforms [%g, %g]", lo, hi);
+    return EB_TEST_PASS;
+}
+
+/* ---- positions that follow the backend clock, and the draws that keep an iteration on the device ---- */
+
+/* A draw at clock c with stride s is the draw at offset + c * s: what lets a replayed CUDA graph take
+ * fresh numbers each iteration (DESIGN.md §4). */
+EB_TEST(clock_moves_a_draw_by_its_stride) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    enum { N = 300 };
+    static float a[N], b[N];
+    int64_t clk = 0;
+    EB_CHECK_OK(be.ops->clock_add(be.ctx, &clk, 3));
+    EB_CHECK_OK(be.ops->clock_add(be.ctx, &clk, 4));
+    EB_CHECK(clk == 7, "clock_add: 0 + 3 + 4 gave %lld", (long long)clk);
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, a, N, (eb_rng_pos){17, 1000, &clk, 5000}));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, b, N, eb_rng_at(17, 1000 + 7 * 5000)));
+    EB_CHECK(memcmp(a, b, sizeof a) == 0, "the clocked draw is not the draw at offset + clock * stride");
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* rng_index: floor(key * range / 2^64) with key = (w0 << 32) | w1 (ops.h), checked against eb_philox4x32
+ * directly; in range; uniform over 10 cells (chi-square, 9 d.o.f., 1e5 draws, bound 40). */
+EB_TEST(rng_index_is_the_documented_map_and_uniform) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    enum { N = 100000 };
+    static int32_t idx[N];
+    const uint64_t seed = 0xabcdef12345ull, off = 987654321ull;
+    EB_CHECK_OK(be.ops->rng_index(be.ctx, idx, N, 10, eb_rng_at(seed, off)));
+    long cells[10] = {0};
+    for (int i = 0; i < N; i++) {
+        EB_CHECK(idx[i] >= 0 && idx[i] < 10, "index %d out of [0, 10)", (int)idx[i]);
+        cells[idx[i]]++;
+    }
+    for (int i = 0; i < 50; i++) {
+        const uint64_t c = off + (uint64_t)i;
+        const uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0}, key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+        uint32_t w[4];
+        eb_philox4x32(ctr, key, w);
+        const uint64_t k = ((uint64_t)w[0] << 32) | w[1];
+        EB_CHECK(idx[i] == (int32_t)(((unsigned __int128)k * 10u) >> 64), "index %d differs from the formula", i);
+    }
+    double chi2 = 0;
+    for (int k = 0; k < 10; k++) chi2 += (cells[k] - N / 10.0) * (cells[k] - N / 10.0) / (N / 10.0);
+    printf("rng_index over 10 cells: chi2 = %.2f (bound 40)\n", chi2);
+    EB_CHECK(chi2 < 40, "chi2 %.2f: indices not uniform", chi2);
+    int32_t one;
+    EB_CHECK(be.ops->rng_index(be.ctx, &one, 1, 0, eb_rng_at(1, 0)) == EB_ERR_ARG, "range 0 accepted");
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+/* rng_perm gives a permutation, and every one of the 6 orders of 3 elements is equally likely: 60000
+ * permutations at consecutive offsets, chi-square over 6 cells (5 d.o.f., bound 30). */
+EB_TEST(rng_perm_is_a_uniform_permutation) {
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    int32_t p[1000];
+    EB_CHECK_OK(be.ops->rng_perm(be.ctx, p, 1000, eb_rng_at(3, 0)));
+    static char seen[1000];
+    int fixed = 0;
+    for (int i = 0; i < 1000; i++) {
+        EB_CHECK(p[i] >= 0 && p[i] < 1000 && !seen[p[i]], "not a permutation at %d", i);
+        seen[p[i]] = 1;
+        fixed += p[i] == i;
+    }
+    EB_CHECK(fixed < 10, "%d fixed points of 1000 (expected about 1)", fixed);
+    long cells[6] = {0};
+    enum { T = 60000 };
+    for (int t = 0; t < T; t++) {
+        int32_t q[3];
+        EB_CHECK_OK(be.ops->rng_perm(be.ctx, q, 3, eb_rng_at(11, 3 * (uint64_t)t)));
+        cells[q[0] * 2 + (q[1] > q[2])]++; /* first element and the order of the other two */
+    }
+    double chi2 = 0;
+    for (int k = 0; k < 6; k++) chi2 += (cells[k] - T / 6.0) * (cells[k] - T / 6.0) / (T / 6.0);
+    printf("rng_perm of 3 elements over 6 orders: chi2 = %.2f (bound 30)\n", chi2);
+    EB_CHECK(chi2 < 30, "chi2 %.2f: permutations not uniform", chi2);
+    eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 }

@@ -45,6 +45,18 @@ eb_cuda_precision eb_cuda_get_precision(const eb_backend *be);
  * capture the heuristic cudnnGet*_v7 is used instead. */
 void *eb_cuda_stream(const eb_backend *be);
 
+/* A captured and instantiated CUDA graph (cudaGraphExec_t) of work issued on the backend's stream.
+ * begin: start capturing the stream (cudaStreamCaptureModeGlobal, so an allocation or a synchronising call
+ * anywhere fails the capture instead of slipping into it); nothing runs until a launch.
+ * end: stop capturing and instantiate; `ok` == 0 (e.g. an op failed while capturing) discards the capture
+ * and returns EB_OK with *g = NULL, so the caller can report its own error.
+ * launch: enqueue one replay on the stream (asynchronous). All: EB_ERR_UNSUPPORTED on a non-CUDA backend. */
+typedef struct eb_cuda_graph eb_cuda_graph;
+eb_status eb_cuda_graph_begin(eb_backend *be);
+eb_status eb_cuda_graph_end(eb_backend *be, int ok, eb_cuda_graph **g);
+eb_status eb_cuda_graph_launch(eb_backend *be, eb_cuda_graph *g);
+void eb_cuda_graph_free(eb_cuda_graph *g);
+
 /* Replace the cuDNN workspace with one of `bytes` (default 256 MiB, allocated at init) and forget the
  * chosen convolution algorithms. Not during a capture. */
 eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes);

@@ -9,6 +9,7 @@
 #include "ebgan/rng.h"
 #include "ebgan/status.h"
 #include "ebgan/tensor.h"
+#include "ebgan/toy_formula.h"
 
 /* ---------------------------------------------------------------------------------------------
  * The dataset: n samples of per-sample shape [c, h, w] (dense rows: [d, 1, 1], as eb_net expects).
@@ -85,10 +86,10 @@ const char *eb_shape_str(eb_shape s, char *buf, size_t cap);
  *  swissroll  : sklearn make_swiss_roll(noise=0.25) columns [0, 2], divided by 7.5:
  *               t = 1.5π(1 + 2u), u ~ U[0,1);  (x, y, z) = (t cos t, 21 u', t sin t) + 0.25*N(0, I3);
  *               sample = (x, z) / 7.5  (the unused y is not drawn).
- * Noise draws come from the rng's counter stream (eb_rng_reserve + eb_rng_normal_at), centre choices and
- * uniforms from eb_rng_below / eb_rng_uniform: a pure function of (seed, counter), so runs repeat.
+ * A fresh point takes three counters of the stream (toy_formula.h: a uniform for the centre or the roll
+ * angle, two normals): a pure function of (seed, counter), the same on every backend (op toy_sample).
+ * The kinds and constants live in toy_formula.h.
  * ------------------------------------------------------------------------------------------- */
-typedef enum eb_toy_kind { EB_TOY_8GAUSSIANS = 0, EB_TOY_25GAUSSIANS, EB_TOY_SWISSROLL } eb_toy_kind;
 
 #define EB_TOY_DIM 2
 #define EB_TOY_MAX_MODES 25

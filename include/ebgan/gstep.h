@@ -19,7 +19,7 @@ typedef struct eb_gstep {
     eb_real *dlogit;    /* [2B] */
     eb_real *df;        /* [B, f] */
     eb_real *seed;      /* [B]: 1/B, the backward seed of mean U */
-    int32_t *perm;      /* [B] device permutation */
+    int32_t *perm;      /* [B] a device permutation slot for callers (the trainer draws rng_perm here) */
     eb_real *terms;     /* [EB_GTERM_COUNT] */
     void *arena;
 } eb_gstep;
@@ -28,13 +28,14 @@ eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int
 void eb_gstep_free(eb_gstep *gs, const eb_backend *be);
 
 /* Zeroes and fills the gradients of G and of the surrogate's nets (U's grads are untouched), with
- * z ~ N(0, I) from the Philox stream (seed, z_offset) and the permutation `perm_host` ([n], a
- * derangement is not required: the paper uses randperm). mi_weight scales the surrogate (infogan: lambda2). */
-eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
-                        const int32_t *perm_host, eb_real mi_weight);
+ * z ~ N(0, I) drawn at z_pos and the permutation perm_dev ([n] int32 in backend memory, z bar = z[perm];
+ * a derangement is not required: the paper uses randperm; NULL allowed unless the surrogate is dim).
+ * mi_weight scales the surrogate (infogan: lambda2). No host transfer: graph-capturable. */
+eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
+                        const int32_t *perm_dev, eb_real mi_weight);
 /* The same loss without gradients (finite-difference tests). */
-eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
-                        const int32_t *perm_host, eb_real mi_weight);
+eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
+                        const int32_t *perm_dev, eb_real mi_weight);
 eb_status eb_gstep_read_terms(const eb_backend *be, const eb_gstep *gs, double out[EB_GTERM_COUNT]);
 
 #endif

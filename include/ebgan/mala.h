@@ -15,6 +15,8 @@ typedef struct eb_mala_cfg {
     int prior;         /* 1: + ½||z||² (the N(0, I) prior of z) */
     uint64_t seed;     /* Philox stream of the noise and the uniforms */
     uint64_t offset;   /* first counter of this run; it uses steps * total_chains * (dim + 1) counters */
+    const int64_t *clock; /* backend clock (training: the iteration) or NULL; counters move by stride per tick */
+    uint64_t stride;
 } eb_mala_cfg;
 
 /* Workspaces for chunks of up to max_chains chains; G may be NULL (z is the sample: known-law tests). */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include "ebgan/real.h"
 #include "ebgan/status.h"
+#include "ebgan/toy_formula.h"
 
 typedef enum eb_act_kind {
     EB_ACT_IDENTITY = 0,
@@ -38,6 +39,35 @@ typedef struct eb_conv_geom {
     int k_h, k_w;
     int stride, pad;
 } eb_conv_geom;
+
+/* Where a random draw reads the Philox stream `seed`: element i of the draw uses counter
+ *     offset + stride * (*clock) + i          (clock == NULL: offset + i)
+ * `clock` is an int64 in backend memory (the training iteration, advanced by clock_add). Captured into a CUDA
+ * graph, the same launch then reads fresh counters on every replay without any host involvement
+ * (DESIGN.md §4); outside training clock is NULL and offset alone positions the draw. */
+typedef struct eb_rng_pos {
+    uint64_t seed;
+    uint64_t offset;
+    const int64_t *clock; /* backend memory; may be NULL */
+    uint64_t stride;      /* counters per clock tick */
+} eb_rng_pos;
+
+static inline eb_rng_pos eb_rng_at(uint64_t seed, uint64_t offset) {
+    eb_rng_pos p = {seed, offset, 0, 0};
+    return p;
+}
+
+/* Learning rate and Adam bias corrections for one update, computed on the backend from the clock so a
+ * replayed graph follows the schedule (optim_hyper below):
+ *     s = clock ? *clock : 0;  t = s * t_mul + t_add  (1-based update number)
+ *     lr_s = decay_iters > 0 ? lr * (1 - s / decay_iters) : lr     (linear decay to 0, per iteration)
+ *     hyper = {lr_s, 1 - beta1^t, 1 - beta2^t}, each computed in double and rounded once. */
+typedef struct eb_optim_sched {
+    double lr, beta1, beta2;
+    const int64_t *clock; /* backend memory; may be NULL */
+    int64_t t_mul, t_add;
+    int64_t decay_iters;
+} eb_optim_sched;
 
 /* Gradient-penalty kinds (DESIGN.md §1): score = lambda * ||g||^2, wgan-gp = lambda * (||g|| - 1)^2. */
 typedef enum eb_penalty_kind { EB_PENALTY_NONE = 0, EB_PENALTY_SCORE, EB_PENALTY_WGAN_GP } eb_penalty_kind;
@@ -78,8 +108,18 @@ typedef struct eb_ops {
 
     /* ---- random numbers: Philox4x32-10 keyed by (seed, offset), element i uses counter offset + i,
      * so every backend produces the same stream (up to float rounding of the transform). ---- */
-    eb_status (*rng_normal)(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset);  /* N(0, 1) */
-    eb_status (*rng_uniform)(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset); /* U[0, 1) */
+    eb_status (*rng_normal)(void *ctx, eb_real *x, size_t n, eb_rng_pos p);  /* N(0, 1) */
+    eb_status (*rng_uniform)(void *ctx, eb_real *x, size_t n, eb_rng_pos p); /* U[0, 1) */
+    /* idx[i] = floor(u64_i * range / 2^64) in [0, range), u64_i = (w0 << 32) | w1 of counter i: minibatch
+     * indices with replacement (bias below range / 2^64). range >= 1. */
+    eb_status (*rng_index)(void *ctx, int32_t *idx, size_t n, uint32_t range, eb_rng_pos p);
+    /* A uniform random permutation of 0..n-1 (the paper's randperm): perm lists the indices in ascending
+     * order of the keys u64_i (counters i < n), ties by index. n <= 2^31 - 1. */
+    eb_status (*rng_perm)(void *ctx, int32_t *perm, size_t n, eb_rng_pos p);
+    /* n points x[n, 2] of a 2-D toy (toy_formula.h), point i from counters 3i, 3i + 1, 3i + 2. */
+    eb_status (*toy_sample)(void *ctx, eb_toy_kind kind, eb_real *x, size_t n, eb_rng_pos p);
+    /* *clock += v (one int64 in backend memory; the iteration counter of a captured graph) */
+    eb_status (*clock_add)(void *ctx, int64_t *clock, int64_t v);
 
     /* ---- linear: y[n, out] = x[n, in] * w[out, in]^T (+ b[out]) ---- */
     /* b may be NULL (the tangent of a linear layer is its forward without bias, DESIGN.md §2 step 4) */
@@ -169,7 +209,7 @@ typedef struct eb_ops {
      * depend on chunking. */
     /* z_prop = z - alpha * grad + sqrt(2 alpha) xi */
     eb_status (*mala_propose)(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n,
-                              size_t dim, eb_real alpha, uint64_t seed, uint64_t base);
+                              size_t dim, eb_real alpha, eb_rng_pos base);
     /* Per chain: log q(a | b) = -||a - b + alpha grad(b)||^2 / (4 alpha) (squared norm),
      * log gamma = -e_prop + e + log q(z | z_prop) - log q(z_prop | z); accept where log u < min(0, log gamma)
      * (a NaN log gamma rejects; always accept when ula != 0), u ~ U[0,1) from the stream; an accepted chain copies z_prop, e_prop, g_prop
@@ -177,15 +217,17 @@ typedef struct eb_ops {
      * the prior; g = grad_z e. */
     eb_status (*mala_accept)(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop,
                              const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha,
-                             int ula, uint64_t seed, uint64_t base, eb_real *accepted);
+                             int ula, eb_rng_pos base, eb_real *accepted);
 
     /* ---- optimisers over one flat parameter buffer (all of a net's parameters, one launch) ---- */
+    /* hyper[0..2] = {lr, bc1, bc2} of one update (eb_optim_sched above); hyper in backend memory */
+    eb_status (*optim_hyper)(void *ctx, eb_real *hyper, const eb_optim_sched *s);
     /* Adam (PyTorch semantics): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-     * p -= lr * (m / bc1) / (sqrt(v / bc2) + eps), with bc1 = 1 - b1^t, bc2 = 1 - b2^t given by the caller. */
+     * p -= lr * (m / bc1) / (sqrt(v / bc2) + eps), with {lr, bc1, bc2} = hyper[0..2] read on the backend. */
     eb_status (*adam_update)(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n,
-                             eb_real lr, eb_real b1, eb_real b2, eb_real eps, eb_real bc1, eb_real bc2);
-    /* p -= lr * g */
-    eb_status (*sgd_update)(void *ctx, eb_real *p, const eb_real *g, size_t n, eb_real lr);
+                             const eb_real *hyper, eb_real b1, eb_real b2, eb_real eps);
+    /* p -= hyper[0] * g */
+    eb_status (*sgd_update)(void *ctx, eb_real *p, const eb_real *g, size_t n, const eb_real *hyper);
 } eb_ops;
 
 /* A backend: its op table and its context. */

@@ -19,13 +19,26 @@ typedef struct eb_optim {
     eb_optim_cfg cfg;
     size_t n;
     int64_t step;       /* updates done (checkpointed) */
-    eb_real *m, *v;     /* [n] each, one allocation (Adam only) */
+    eb_real *hyper;     /* [3]: lr, bc1, bc2 of the update in flight (backend memory) */
+    eb_real *m, *v;     /* [n] each (Adam only); one allocation with hyper */
     void *arena;
 } eb_optim;
 
 eb_status eb_optim_init(eb_optim *o, const eb_backend *be, size_t n, const eb_optim_cfg *cfg);
 void eb_optim_free(eb_optim *o, const eb_backend *be);
-/* One update of params[n] from grads[n]. */
+/* Where an update takes its number and learning rate from the backend clock (a training iteration s):
+ * update t = s * t_mul + t_add; lr linearly decayed over decay_iters iterations (0: constant). */
+typedef struct eb_optim_clock {
+    const int64_t *clock; /* backend memory */
+    int64_t t_mul, t_add;
+    int64_t decay_iters;
+} eb_optim_clock;
+
+/* One update of params[n] from grads[n], update number step + 1 and lr cfg.lr; advances step. */
 eb_status eb_optim_step(eb_optim *o, const eb_backend *be, eb_real *params, const eb_real *grads);
+/* One update scheduled by `clk` (NULL: as eb_optim_step); does not advance step (the caller keeps the
+ * host count in line with the clock). Graph-capturable: no host value changes between replays. */
+eb_status eb_optim_update(eb_optim *o, const eb_backend *be, eb_real *params, const eb_real *grads,
+                          const eb_optim_clock *clk);
 
 #endif

@@ -13,6 +13,7 @@
 #include "ebgan/ustep.h"
 
 typedef struct eb_batch_source eb_batch_source;
+typedef struct eb_cuda_graph eb_cuda_graph;
 
 typedef struct eb_trainer {
     eb_train_cfg cfg;      /* resolved: preset defaults filled in */
@@ -26,12 +27,16 @@ typedef struct eb_trainer {
     eb_ustep us;
     eb_mala mala;          /* --train-mcmc only */
     eb_batch_source *src;
-    eb_rng rng;            /* the host stream: every random choice of the run (checkpointed) */
+    eb_rng rng;            /* the run's stream (checkpointed): counter = start + step * rng_stride */
+    uint64_t rng_stride;   /* counters one iteration takes */
     int64_t step;          /* completed G iterations */
+    int64_t *clock;        /* [1] on the backend: the iteration being run (random draws and schedules) */
+    int use_graph;         /* CUDA and --cuda-graph on */
+    int64_t eager_done;    /* iterations run without the graph in this session (the first warms up) */
+    eb_cuda_graph *graph;  /* one captured iteration, replayed */
     eb_real *x_real;       /* [B, x] on the backend */
     eb_real *t_interp;     /* [B] wgan-gp interpolation weights */
     void *arena;
-    int32_t *perm_host;    /* [B] */
     eb_penalty_kind penalty;
     eb_entropy_kind entropy;
     char run_dir[EB_CFG_PATH_MAX];
@@ -51,7 +56,8 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log);
 
 /* Wall-clock seconds of the run so far, earlier sessions of a resumed run included. */
 double eb_trainer_wall_s(const eb_trainer *t);
-/* One iteration (a G step and n_critic U steps); exposed for tests. */
+/* One iteration (a G step and n_critic U steps): eager on the CPU or with --cuda-graph off; on CUDA the
+ * first iteration of a session runs eagerly, the second is captured, and every later one replays it. */
 eb_status eb_trainer_iteration(eb_trainer *t);
 
 /* Checkpoints (src/host/train/checkpoint.c): <run>/ckpt-<step>.safetensors, atomic, the last `keep` kept. */

@@ -102,7 +102,7 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
     for (int c0 = 0; st == EB_OK && c0 < c->n; c0 += C) {
         int m = c->n - c0 < C ? c->n - c0 : C;
         /* chain i starts from z_i = the stream `seed` at i * z_dim: the same z as without MCMC */
-        st = be->ops->rng_normal(be->ctx, zbuf, (size_t)m * zd, c->seed, (uint64_t)c0 * zd);
+        st = be->ops->rng_normal(be->ctx, zbuf, (size_t)m * zd, eb_rng_at(c->seed, (uint64_t)c0 * zd));
         if (st == EB_OK && c0 < n_before) {
             int k = n_before - c0 < m ? n_before - c0 : m;
             float *tmp = malloc((size_t)m * xd * sizeof(float));
@@ -170,7 +170,7 @@ int eb_cli_sample(int argc, char **argv) {
         if (rc < 0) fprintf(stderr, "ebgan-gpu sample: %s\n", err);
         return rc > 0 ? 0 : 2;
     }
-    eb_mala_cfg mc = {EB_MCMC_NONE, c.steps, c.alpha, c.beta, 0, c.seed, (uint64_t)1 << 48};
+    eb_mala_cfg mc = {EB_MCMC_NONE, c.steps, c.alpha, c.beta, 0, c.seed, (uint64_t)1 << 48, NULL, 0};
     if (!strcmp(c.mcmc, "mala")) mc.kind = EB_MCMC_MALA;
     else if (!strcmp(c.mcmc, "ula")) mc.kind = EB_MCMC_ULA;
     else if (strcmp(c.mcmc, "none")) rc = fprintf(stderr, "ebgan-gpu sample: --mcmc '%s': expected none, mala or ula\n", c.mcmc);

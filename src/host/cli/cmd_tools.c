@@ -124,7 +124,7 @@ static eb_status grads_compute(eb_trainer *t, const float *xr, const float *xf, 
     eb_real *dr = buf, *df = dr + (size_t)B * xd, *ti = df + (size_t)B * xd;
     eb_status st = be->ops->mem_upload(be->ctx, dr, xr, (size_t)B * xd * sizeof(float));
     if (st == EB_OK) st = be->ops->mem_upload(be->ctx, df, xf, (size_t)B * xd * sizeof(float));
-    if (st == EB_OK) st = be->ops->rng_uniform(be->ctx, ti, (size_t)B, c->seed, 0);
+    if (st == EB_OK) st = be->ops->rng_uniform(be->ctx, ti, (size_t)B, eb_rng_at(c->seed, 0));
     eb_penalty_kind pk = t->penalty;
     eb_ustep_cfg none = {EB_PENALTY_NONE, 0}, with = {pk, (eb_real)t->cfg.lambda};
     if (st == EB_OK) st = eb_ustep_grad(be, U, us, dr, df, ti, B, &none);

@@ -41,6 +41,7 @@ static const eb_opt g_train_opts[] = {
     {"plot-every", EB_OPT_INT, F(plot_every), "500", "steps between pictures (and one at the end)"},
     {"device", EB_OPT_STR, F(device), "auto", "auto | cpu | cuda"},
     {"precision", EB_OPT_STR, F(precision), "tf32", "fp32 | tf32 | bf16 (CUDA)"},
+    {"cuda-graph", EB_OPT_STR, F(cuda_graph), "on", "on | off: capture one iteration as a CUDA graph and replay it (CUDA)"},
     {"progress", EB_OPT_INT, F(progress), "-1", "-1 auto (live line on a terminal), 0 log lines, 1 live line"},
 };
 #undef F

@@ -47,6 +47,22 @@ eb_status eb_cuda_mem_info(const eb_backend *be, size_t *free_bytes, size_t *tot
     *free_bytes = *total_bytes = 0;
     return EB_FAIL(EB_ERR_UNSUPPORTED, "this build has no CUDA backend");
 }
+eb_status eb_cuda_graph_begin(eb_backend *be) {
+    (void)be;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "CUDA graphs need the CUDA backend, which this build does not have");
+}
+eb_status eb_cuda_graph_end(eb_backend *be, int ok, eb_cuda_graph **g) {
+    (void)be;
+    (void)ok;
+    *g = NULL;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "CUDA graphs need the CUDA backend, which this build does not have");
+}
+eb_status eb_cuda_graph_launch(eb_backend *be, eb_cuda_graph *g) {
+    (void)be;
+    (void)g;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "CUDA graphs need the CUDA backend, which this build does not have");
+}
+void eb_cuda_graph_free(eb_cuda_graph *g) { (void)g; }
 void eb_nvtx_push(const char *name) { (void)name; }
 void eb_nvtx_pop(void) {}
 #endif

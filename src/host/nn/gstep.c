@@ -58,7 +58,7 @@ void eb_gstep_free(eb_gstep *gs, const eb_backend *be) {
 /* The surrogate of DESIGN.md §1, dim: BCE(T(G(z), z), 1) + BCE(T(G(z), z bar), 0), the mean of 2B terms.
  * The trunk runs once on the B fakes; the head runs on the 2B rows [f, z] and [f, z bar]. */
 static eb_status mi_dim(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n,
-                        const int32_t *perm_host, eb_real w, int want_grad) {
+                        const int32_t *perm_dev, eb_real w, int want_grad) {
     const eb_ops *o = be->ops;
     size_t zd = (size_t)m->z_dim, f = (size_t)trunk_width(m), ld = f + zd, N = (size_t)n;
     const eb_real *feat = xf;
@@ -66,8 +66,7 @@ static eb_status mi_dim(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_
         EB_TRY(eb_net_forward(be, &m->T_trunk, &gs->ws_T_trunk, xf, n, EB_MODE_TRAIN));
         feat = gs->ws_T_trunk.h[m->T_trunk.n_layers];
     }
-    EB_TRY(o->mem_upload(be->ctx, gs->perm, perm_host, N * sizeof(int32_t)));
-    EB_TRY(o->gather_rows(be->ctx, gs->z_perm, gs->z, gs->perm, N, zd));
+    EB_TRY(o->gather_rows(be->ctx, gs->z_perm, gs->z, perm_dev, N, zd));
     eb_real *pos = gs->head_in, *neg = gs->head_in + N * ld;
     EB_TRY(o->copy_2d(be->ctx, pos, ld, feat, f, N, f));
     EB_TRY(o->copy_2d(be->ctx, pos + f, ld, gs->z, zd, N, zd));
@@ -103,8 +102,8 @@ static eb_status mi_infogan(const eb_backend *be, eb_gan *m, eb_gstep *gs, const
     return eb_net_backward(be, &m->E, &gs->ws_E, dzh, n, EB_MODE_TRAIN, 1, gs->dx, 1);
 }
 
-static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
-                           const int32_t *perm_host, eb_real mi_weight, int want_grad) {
+static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
+                           const int32_t *perm_dev, eb_real mi_weight, int want_grad) {
     const eb_ops *o = be->ops;
     if (n <= 0 || n > gs->max_batch)
         return EB_FAIL(EB_ERR_ARG, "G step: batch %d outside 1..%d", n, gs->max_batch);
@@ -118,7 +117,8 @@ static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n,
             EB_TRY(o->fill(be->ctx, m->E.grads, 0, m->E.n_params));
         }
     }
-    EB_TRY(o->rng_normal(be->ctx, gs->z, N * zd, seed, z_offset));
+    if (m->entropy == EB_ENTROPY_DIM && !perm_dev) return EB_FAIL(EB_ERR_ARG, "G step: the dim surrogate needs a permutation");
+    EB_TRY(o->rng_normal(be->ctx, gs->z, N * zd, z_pos));
     EB_TRY(eb_net_forward(be, &m->G, &gs->ws_G, gs->z, n, EB_MODE_TRAIN));
     const eb_real *xf = gs->ws_G.h[m->G.n_layers];
     EB_TRY(eb_net_forward(be, &m->U, &gs->ws_U, xf, n, EB_MODE_TRAIN));
@@ -130,7 +130,7 @@ static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n,
         EB_TRY(eb_net_backward(be, &m->U, &gs->ws_U, gs->seed, n, EB_MODE_TRAIN, 0, gs->dx, 0));
     }
     if (m->entropy == EB_ENTROPY_DIM) {
-        EB_TRY(mi_dim(be, m, gs, xf, n, perm_host, mi_weight, want_grad));
+        EB_TRY(mi_dim(be, m, gs, xf, n, perm_dev, mi_weight, want_grad));
     } else if (m->entropy == EB_ENTROPY_INFOGAN) {
         EB_TRY(mi_infogan(be, m, gs, xf, n, mi_weight, want_grad));
     } else {
@@ -143,14 +143,14 @@ static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n,
     return eb_net_backward(be, &m->G, &gs->ws_G, gs->dx, n, EB_MODE_TRAIN, 1, NULL, 0);
 }
 
-eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
-                        const int32_t *perm_host, eb_real mi_weight) {
-    return gstep_run(be, m, gs, n, seed, z_offset, perm_host, mi_weight, 1);
+eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
+                        const int32_t *perm_dev, eb_real mi_weight) {
+    return gstep_run(be, m, gs, n, z_pos, perm_dev, mi_weight, 1);
 }
 
-eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, uint64_t seed, uint64_t z_offset,
-                        const int32_t *perm_host, eb_real mi_weight) {
-    return gstep_run(be, m, gs, n, seed, z_offset, perm_host, mi_weight, 0);
+eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
+                        const int32_t *perm_dev, eb_real mi_weight) {
+    return gstep_run(be, m, gs, n, z_pos, perm_dev, mi_weight, 0);
 }
 
 eb_status eb_gstep_read_terms(const eb_backend *be, const eb_gstep *gs, double out[EB_GTERM_COUNT]) {

@@ -126,10 +126,11 @@ static eb_status run_steps(const eb_backend *be, eb_mala *s, eb_net *G, eb_net *
         /* counters of (step t, global chain c): offset + (t * total_chains + c) * (dim + 1) + j, j < dim the
          * noise, j = dim the uniform (ops.h): independent of how the chains are chunked */
         uint64_t base = cfg->offset + ((uint64_t)t * (uint64_t)total_chains + (uint64_t)first_chain) * (D + 1);
-        EB_TRY(o->mala_propose(be->ctx, z, s->g, s->zp, N, D, (eb_real)cfg->alpha, cfg->seed, base));
+        const eb_rng_pos pos = {cfg->seed, base, cfg->clock, cfg->stride};
+        EB_TRY(o->mala_propose(be->ctx, z, s->g, s->zp, N, D, (eb_real)cfg->alpha, pos));
         EB_TRY(eb_mala_energy(be, s, G, U, s->zp, n, cfg, s->ep, s->gp));
         EB_TRY(o->mala_accept(be->ctx, z, s->e, s->g, s->zp, s->ep, s->gp, N, D, (eb_real)cfg->alpha,
-                              cfg->kind == EB_MCMC_ULA, cfg->seed, base, s->accepted));
+                              cfg->kind == EB_MCMC_ULA, pos, s->accepted));
         if (accept_per_step) { /* the chunk's total so far, differenced: a sync per step, on request only */
             eb_real tot;
             EB_TRY(o->reduce_sum(be->ctx, s->accepted, N, s->sq, 1, 0));

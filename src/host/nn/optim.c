@@ -1,5 +1,5 @@
-/* Adam and SGD over one flat parameter buffer: moments in one allocation, the step counter and bias
- * corrections on the host, one update launch per net. */
+/* Adam and SGD over one flat parameter buffer: moments and the {lr, bc1, bc2} slot in one allocation, two
+ * launches per net (schedule, update); the schedule reads the host's step or the backend clock. */
 #include "ebgan/optim.h"
 #include "net_internal.h"
 
@@ -17,11 +17,13 @@ eb_status eb_optim_init(eb_optim *o, const eb_backend *be, size_t n, const eb_op
                        cfg->beta1, cfg->beta2, cfg->eps);
     o->cfg = *cfg;
     o->n = n;
-    if (cfg->kind == EB_OPTIM_ADAM && n > 0) {
-        EB_TRY(EB_OP(be, mem_alloc, &o->arena, 2 * n * sizeof(eb_real)));
-        o->m = o->arena;
-        o->v = o->m + n;
-        eb_status st = EB_OP(be, fill, o->m, (eb_real)0, 2 * n);
+    if (n > 0) {
+        const size_t moments = cfg->kind == EB_OPTIM_ADAM ? 2 * n : 0;
+        EB_TRY(EB_OP(be, mem_alloc, &o->arena, (moments + 4) * sizeof(eb_real)));
+        o->hyper = o->arena;
+        o->m = cfg->kind == EB_OPTIM_ADAM ? o->hyper + 4 : NULL;
+        o->v = o->m ? o->m + n : NULL;
+        eb_status st = EB_OP(be, fill, o->hyper, (eb_real)0, moments + 4);
         if (st != EB_OK) {
             eb_optim_free(o, be);
             return st;
@@ -36,22 +38,27 @@ void eb_optim_free(eb_optim *o, const eb_backend *be) {
     memset(o, 0, sizeof *o);
 }
 
+eb_status eb_optim_update(eb_optim *o, const eb_backend *be, eb_real *params, const eb_real *grads,
+                          const eb_optim_clock *clk) {
+    if (o->n == 0) return EB_OK;
+    if (!o->hyper) return EB_FAIL(EB_ERR_ARG, "optimiser: not initialised (eb_optim_init)");
+    /* PyTorch's bias corrections for update t (1-based); with a clock, t and the decayed lr are computed
+     * on the backend from the iteration it holds */
+    eb_optim_sched sc = {o->cfg.lr, o->cfg.beta1, o->cfg.beta2, NULL, 0, o->step + 1, 0};
+    if (clk) {
+        sc.clock = clk->clock;
+        sc.t_mul = clk->t_mul;
+        sc.t_add = clk->t_add;
+        sc.decay_iters = clk->decay_iters;
+    }
+    EB_TRY(EB_OP(be, optim_hyper, o->hyper, &sc));
+    if (o->cfg.kind == EB_OPTIM_SGD) return EB_OP(be, sgd_update, params, grads, o->n, o->hyper);
+    return EB_OP(be, adam_update, params, grads, o->m, o->v, o->n, o->hyper, (eb_real)o->cfg.beta1,
+                 (eb_real)o->cfg.beta2, (eb_real)o->cfg.eps);
+}
+
 eb_status eb_optim_step(eb_optim *o, const eb_backend *be, eb_real *params, const eb_real *grads) {
-    if (o->n == 0) {
-        o->step++;
-        return EB_OK;
-    }
-    if (o->cfg.kind == EB_OPTIM_SGD) {
-        EB_TRY(EB_OP(be, sgd_update, params, grads, o->n, (eb_real)o->cfg.lr));
-        o->step++;
-        return EB_OK;
-    }
-    if (!o->m) return EB_FAIL(EB_ERR_ARG, "optimiser: not initialised (eb_optim_init)");
-    /* PyTorch's bias corrections for step t (1-based), computed in double on the host. */
-    const double t = (double)(o->step + 1);
-    const double bc1 = 1.0 - pow(o->cfg.beta1, t), bc2 = 1.0 - pow(o->cfg.beta2, t);
-    EB_TRY(EB_OP(be, adam_update, params, grads, o->m, o->v, o->n, (eb_real)o->cfg.lr, (eb_real)o->cfg.beta1,
-                 (eb_real)o->cfg.beta2, (eb_real)o->cfg.eps, (eb_real)bc1, (eb_real)bc2));
+    EB_TRY(eb_optim_update(o, be, params, grads, NULL));
     o->step++;
     return EB_OK;
 }

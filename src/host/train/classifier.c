@@ -121,9 +121,12 @@ static eb_status clf_check_data(const eb_classifier *c, const eb_dataset *ds) {
 static eb_status clf_step(eb_classifier *c, const eb_backend *be, eb_batch_source *src, eb_rng *rng, eb_optim *opt,
                           int B) {
     eb_net *net = &c->net;
-    EB_TRY(eb_batch_source_next(src, be, rng, B, c->x));
-    /* the source keeps the indices it drew: their labels are this batch's targets */
-    for (int i = 0; i < B; i++) c->y_host[i] = src->ds->labels[src->idx_host[i]];
+    const uint64_t off = eb_rng_reserve(rng, eb_batch_source_counters(src, B));
+    EB_TRY(eb_batch_source_next(src, be, eb_rng_at(rng->seed, off), B, c->x));
+    /* the source keeps the indices it drew on the backend: their labels are this batch's targets (a sync
+     * per step; the companion classifier is not the hot path) */
+    EB_TRY(be->ops->mem_download(be->ctx, c->y_host, src->idx_dev, (size_t)B * sizeof(int32_t)));
+    for (int i = 0; i < B; i++) c->y_host[i] = src->ds->labels[c->y_host[i]];
     EB_TRY(be->ops->mem_upload(be->ctx, c->y_dev, c->y_host, (size_t)B * sizeof(int32_t)));
     EB_TRY(eb_net_forward(be, net, &c->ws, c->x, B, EB_MODE_TRAIN));
     EB_TRY(be->ops->softmax_xent(be->ctx, c->ws.h[net->n_layers], c->y_dev, (size_t)B, (size_t)c->n_classes,

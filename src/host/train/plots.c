@@ -35,7 +35,7 @@ eb_status eb_trainer_samples(eb_trainer *t, int n, uint64_t seed, float *out) {
     size_t zd = (size_t)t->gan.z_dim;
     for (int i = 0; i < n; i += B) {
         int m = n - i < B ? n - i : B;
-        EB_TRY(be->ops->rng_normal(be->ctx, t->gs.z, (size_t)m * zd, seed, (uint64_t)i * zd));
+        EB_TRY(be->ops->rng_normal(be->ctx, t->gs.z, (size_t)m * zd, eb_rng_at(seed, (uint64_t)i * zd)));
         EB_TRY(eb_net_forward(be, &t->gan.G, &t->gs.ws_G, t->gs.z, m, EB_MODE_INFER));
         EB_TRY(be->ops->mem_download(be->ctx, out + (size_t)i * xd, t->gs.ws_G.h[t->gan.G.n_layers],
                                      (size_t)m * xd * sizeof(float)));

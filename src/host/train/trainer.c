@@ -70,6 +70,16 @@ static eb_status load_data(eb_trainer *t) {
     return EB_OK;
 }
 
+/* The counters of the run's stream one iteration takes (a function of the configuration only): iteration s
+ * draws from [start + s * stride, start + (s + 1) * stride), start = the counter after weight init. */
+static uint64_t iteration_stride(const eb_trainer *t) {
+    const eb_train_cfg *c = &t->cfg;
+    const uint64_t B = (uint64_t)c->batch, zn = B * (uint64_t)c->z_dim;
+    const uint64_t per_u = eb_batch_source_counters(t->src, c->batch) + zn +
+                           (uint64_t)c->train_mcmc * B * (uint64_t)(c->z_dim + 1) + B;
+    return B + zn + (uint64_t)c->n_critic * per_u;
+}
+
 eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **notice) {
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
@@ -108,18 +118,28 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     if ((st = eb_ustep_init(&t->us, &t->be, &t->gan.U, B)) != EB_OK) goto fail;
     if (c->train_mcmc > 0 && (st = eb_mala_init(&t->mala, &t->be, &t->gan.G, &t->gan.U, B)) != EB_OK) goto fail;
     t->src = calloc(1, sizeof *t->src);
-    t->perm_host = malloc((size_t)B * sizeof(int32_t));
-    if (!t->src || !t->perm_host) {
+    if (!t->src) {
         st = EB_FAIL(EB_ERR_OOM, "trainer: host buffers");
         goto fail;
     }
     if ((st = eb_batch_source_init(t->src, &t->be, t->is_toy ? NULL : &t->data, t->toy, B)) != EB_OK) goto fail;
     size_t xd = (size_t)eb_shape_numel(t->preset.data);
     size_t xbytes = (((size_t)B * xd * sizeof(eb_real)) + 63) & ~(size_t)63;
-    if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + (size_t)B * sizeof(eb_real))) != EB_OK) goto fail;
+    /* one allocation: [x_real | t_interp | clock] */
+    size_t tbytes = (((size_t)B * sizeof(eb_real)) + 63) & ~(size_t)63;
+    if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + tbytes + sizeof(int64_t))) != EB_OK) goto fail;
     t->x_real = t->arena;
     t->t_interp = (eb_real *)((char *)t->arena + xbytes);
+    t->clock = (int64_t *)((char *)t->arena + xbytes + tbytes);
+    t->rng_stride = iteration_stride(t);
     if (c->resume[0] && (st = eb_trainer_load(t, c->resume)) != EB_OK) goto fail;
+    /* the backend clock holds the iteration the next launch runs (DESIGN.md §4) */
+    if ((st = t->be.ops->mem_upload(t->be.ctx, t->clock, &t->step, sizeof t->step)) != EB_OK) goto fail;
+    if (strcmp(c->cuda_graph, "on") && strcmp(c->cuda_graph, "off")) {
+        st = EB_FAIL(EB_ERR_ARG, "--cuda-graph '%s': expected on or off", c->cuda_graph);
+        goto fail;
+    }
+    t->use_graph = eb_backend_is_cuda(&t->be) && !strcmp(c->cuda_graph, "on");
     return EB_OK;
 fail:
     eb_trainer_free(t);
@@ -128,6 +148,7 @@ fail:
 
 void eb_trainer_free(eb_trainer *t) {
     if (t->metrics) fclose(t->metrics);
+    eb_cuda_graph_free(t->graph);
     if (t->be.ops) {
         if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
         if (t->src) eb_batch_source_free(t->src, &t->be);
@@ -138,7 +159,6 @@ void eb_trainer_free(eb_trainer *t) {
         eb_backend_close(&t->be);
     }
     free(t->src);
-    free(t->perm_host);
     eb_dataset_free(&t->data);
     memset(t, 0, sizeof *t);
 }
@@ -177,81 +197,116 @@ eb_status eb_trainer_open_run(eb_trainer *t) {
     return EB_OK;
 }
 
-/* Fisher-Yates on the host stream: the paper's z[randperm(B)]. */
-static void draw_perm(eb_rng *r, int32_t *perm, int n) {
-    for (int i = 0; i < n; i++) perm[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)eb_rng_below(r, (uint32_t)(i + 1));
-        int32_t tmp = perm[i];
-        perm[i] = perm[j];
-        perm[j] = tmp;
-    }
+/* Hands out consecutive stream positions inside the iteration, all keyed to the backend clock. */
+typedef struct draw_cursor { uint64_t seed, next, stride; const int64_t *clock; } draw_cursor;
+
+static eb_rng_pos draw(draw_cursor *d, uint64_t n) {
+    eb_rng_pos p = {d->seed, d->next, d->clock, d->stride};
+    d->next += n;
+    return p;
 }
 
-eb_status eb_trainer_iteration(eb_trainer *t) {
+/* Issues one iteration's work on the backend: only backend ops, every random draw and every schedule value
+ * read from the clock, no host transfer and no host-side value that changes between iterations, so the
+ * same launches captured once into a CUDA graph replay any iteration exactly (DESIGN.md §4). */
+static eb_status iteration_launch(eb_trainer *t) {
     const eb_backend *be = &t->be;
     const eb_ops *o = be->ops;
     eb_gan *m = &t->gan;
     const eb_train_cfg *c = &t->cfg;
-    int B = c->batch;
-    size_t zn = (size_t)B * (size_t)c->z_dim;
-    /* the schedule is a function of the step alone, so a resumed run follows it exactly */
-    if (!strcmp(c->lr_decay, "linear") && c->iters > 0) {
-        double lr = c->lr * (1.0 - (double)t->step / (double)c->iters);
-        eb_optim *opts[5];
-        eb_net *nets[5];
-        int k = eb_gan_nets(m, nets, opts);
-        for (int i = 0; i < k; i++) opts[i]->cfg.lr = lr;
-    }
-    /* G step (NVTX ranges name the phases for Nsight Systems; ranges are left open on an error return,
-     * which ends the run) */
+    const int B = c->batch;
+    const size_t zn = (size_t)B * (size_t)c->z_dim;
+    const int64_t decay = !strcmp(c->lr_decay, "linear") && c->iters > 0 ? c->iters : 0;
+    draw_cursor d = {t->rng.seed, t->rng.counter - (uint64_t)t->step * t->rng_stride, t->rng_stride, t->clock};
+
+    /* G step (NVTX ranges name the phases for Nsight Systems; in graph mode they mark the capture) */
     eb_nvtx_push("G step");
-    draw_perm(&t->rng, t->perm_host, B);
-    uint64_t z_off = eb_rng_reserve(&t->rng, zn);
-    EB_TRY(eb_gstep_grad(be, m, &t->gs, B, c->seed, z_off, t->perm_host, (eb_real)c->mi_weight));
+    EB_TRY(o->rng_perm(be->ctx, t->gs.perm, (size_t)B, draw(&d, (uint64_t)B))); /* the paper's randperm */
+    EB_TRY(eb_gstep_grad(be, m, &t->gs, B, draw(&d, zn), t->gs.perm, (eb_real)c->mi_weight));
     eb_nvtx_push("optimiser");
-    EB_TRY(eb_optim_step(&m->opt_G, be, m->G.params, m->G.grads));
+    const eb_optim_clock once = {t->clock, 1, 1, decay};
+    EB_TRY(eb_optim_update(&m->opt_G, be, m->G.params, m->G.grads, &once));
     if (t->entropy == EB_ENTROPY_DIM) {
-        if (m->has_trunk) EB_TRY(eb_optim_step(&m->opt_T_trunk, be, m->T_trunk.params, m->T_trunk.grads));
-        EB_TRY(eb_optim_step(&m->opt_T_head, be, m->T_head.params, m->T_head.grads));
+        if (m->has_trunk) EB_TRY(eb_optim_update(&m->opt_T_trunk, be, m->T_trunk.params, m->T_trunk.grads, &once));
+        EB_TRY(eb_optim_update(&m->opt_T_head, be, m->T_head.params, m->T_head.grads, &once));
     } else if (t->entropy == EB_ENTROPY_INFOGAN) {
-        EB_TRY(eb_optim_step(&m->opt_E, be, m->E.params, m->E.grads));
+        EB_TRY(eb_optim_update(&m->opt_E, be, m->E.params, m->E.grads, &once));
     }
     eb_nvtx_pop();
     eb_nvtx_pop();
     /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code) */
-    eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
+    const eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
     for (int k = 0; k < c->n_critic; k++) {
         eb_nvtx_push("U step");
         eb_nvtx_push("data");
-        EB_TRY(eb_batch_source_next(t->src, be, &t->rng, B, t->x_real));
+        EB_TRY(eb_batch_source_next(t->src, be, draw(&d, eb_batch_source_counters(t->src, B)), B, t->x_real));
         eb_nvtx_pop();
-        z_off = eb_rng_reserve(&t->rng, zn);
-        EB_TRY(o->rng_normal(be->ctx, t->gs.z, zn, c->seed, z_off));
+        EB_TRY(o->rng_normal(be->ctx, t->gs.z, zn, draw(&d, zn)));
+        const eb_rng_pos mp = draw(&d, (uint64_t)c->train_mcmc * (uint64_t)B * (uint64_t)(c->z_dim + 1));
         if (c->train_mcmc > 0) {
             /* refine the negatives' latents by MALA on beta U(G(z)) + ½||z||² (DESIGN.md §3), G in
-             * inference mode for the chains; the counters come from the run's stream (resume stays exact) */
+             * inference mode for the chains */
             eb_nvtx_push("MALA");
-            uint64_t off = eb_rng_reserve(&t->rng, (uint64_t)c->train_mcmc * (uint64_t)B * (uint64_t)(c->z_dim + 1));
-            eb_mala_cfg mc = {EB_MCMC_MALA, c->train_mcmc, c->train_mcmc_alpha, 1.0, 1, c->seed, off};
+            eb_mala_cfg mc = {EB_MCMC_MALA, c->train_mcmc, c->train_mcmc_alpha, 1.0, 1, c->seed, mp.offset,
+                              mp.clock, mp.stride};
             EB_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->gs.z, B, 0, B, &mc, NULL));
             eb_nvtx_pop();
         }
         EB_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, B, EB_MODE_TRAIN));
         const eb_real *x_fake = t->gs.ws_G.h[m->G.n_layers];
+        const eb_rng_pos tp = draw(&d, (uint64_t)B);
         const eb_real *interp = NULL;
         if (t->penalty == EB_PENALTY_WGAN_GP) {
-            uint64_t t_off = eb_rng_reserve(&t->rng, (uint64_t)B);
-            EB_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)B, c->seed, t_off));
+            EB_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)B, tp));
             interp = t->t_interp;
         }
         EB_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, B, &uc));
         eb_nvtx_push("optimiser");
-        EB_TRY(eb_optim_step(&m->opt_U, be, m->U.params, m->U.grads));
+        const eb_optim_clock uk = {t->clock, c->n_critic, k + 1, decay};
+        EB_TRY(eb_optim_update(&m->opt_U, be, m->U.params, m->U.grads, &uk));
         eb_nvtx_pop();
         eb_nvtx_pop();
     }
+    return o->clock_add(be->ctx, t->clock, 1);
+}
+
+/* The host's side of a finished iteration: the counts the clock and the optimisers' schedules follow. */
+static void iteration_advance(eb_trainer *t) {
+    eb_gan *m = &t->gan;
+    m->opt_G.step++;
+    if (t->entropy == EB_ENTROPY_DIM) {
+        if (m->has_trunk) m->opt_T_trunk.step++;
+        m->opt_T_head.step++;
+    } else if (t->entropy == EB_ENTROPY_INFOGAN) {
+        m->opt_E.step++;
+    }
+    m->opt_U.step += t->cfg.n_critic;
+    t->rng.counter += t->rng_stride;
     t->step++;
+}
+
+eb_status eb_trainer_iteration(eb_trainer *t) {
+    if (t->use_graph && !t->graph && t->eager_done > 0) {
+        /* capture once, after an eager iteration chose the convolution algorithms (cuDNN's search
+         * synchronises and allocates, which a capture cannot hold) */
+        EB_TRY(eb_cuda_graph_begin(&t->be));
+        eb_status st = iteration_launch(t);
+        eb_cuda_graph *g = NULL;
+        eb_status st_end = eb_cuda_graph_end(&t->be, st == EB_OK, &g);
+        if (st != EB_OK) return st;
+        if (st_end != EB_OK) return st_end;
+        t->graph = g;
+    }
+    if (t->graph) {
+        eb_nvtx_push("iteration (CUDA graph)");
+        eb_status st = eb_cuda_graph_launch(&t->be, t->graph);
+        eb_nvtx_pop();
+        EB_TRY(st);
+    } else {
+        EB_TRY(iteration_launch(t));
+        t->eager_done++;
+    }
+    iteration_advance(t);
     return EB_OK;
 }
 

@@ -1,7 +1,6 @@
 /* CPU reference of the elementwise, data-movement, reduction and random-number ops of eb_ops.
  * Reductions accumulate in double so the float build is an accurate oracle for the CUDA parity tests. */
 #include "cpu_ops.h"
-#include "ebgan/rng.h"
 
 #include <math.h>
 #include <string.h>
@@ -94,25 +93,3 @@ eb_status eb_cpu_row_sqnorm(void *ctx, const eb_real *x, size_t rows, size_t col
     return EB_OK;
 }
 
-/* Element i is a pure function of (seed, offset + i): chunked draws concatenate to one stream
- * (the exact mapping from Philox words is documented in rng.h). */
-eb_status eb_cpu_rng_normal(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset) {
-    (void)ctx;
-    for (size_t i = 0; i < n; i++) x[i] = (eb_real)eb_rng_normal_at(seed, offset + i);
-    return EB_OK;
-}
-
-eb_status eb_cpu_rng_uniform(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset) {
-    (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        double u = eb_rng_uniform_at(seed, offset + i);
-#ifdef EB_REAL_F64
-        x[i] = u;
-#else
-        /* Truncate to the top 24 bits (= word 0 >> 8, scaled by 2^-24): rounding to nearest could give
-         * 1.0f, and truncation is what the CUDA kernel computes from the same integer. */
-        x[i] = (float)(floor(u * 0x1p24) * 0x1p-24);
-#endif
-    }
-    return EB_OK;
-}

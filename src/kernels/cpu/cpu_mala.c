@@ -8,8 +8,9 @@
 #include "ebgan/rng.h"
 
 eb_status eb_cpu_mala_propose(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n,
-                              size_t dim, eb_real alpha, uint64_t seed, uint64_t base) {
+                              size_t dim, eb_real alpha, eb_rng_pos pos) {
     (void)ctx;
+    const uint64_t seed = pos.seed, base = eb_cpu_rng_base(pos);
     if (!(alpha > 0)) return EB_FAIL(EB_ERR_ARG, "mala_propose: step size alpha must be > 0, got %g", (double)alpha);
     const double s = sqrt(2.0 * (double)alpha);
     for (size_t c = 0; c < n; c++)
@@ -23,8 +24,9 @@ eb_status eb_cpu_mala_propose(void *ctx, const eb_real *z, const eb_real *grad, 
 
 eb_status eb_cpu_mala_accept(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop,
                              const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha,
-                             int ula, uint64_t seed, uint64_t base, eb_real *accepted) {
+                             int ula, eb_rng_pos pos, eb_real *accepted) {
     (void)ctx;
+    const uint64_t seed = pos.seed, base = eb_cpu_rng_base(pos);
     if (!(alpha > 0)) return EB_FAIL(EB_ERR_ARG, "mala_accept: step size alpha must be > 0, got %g", (double)alpha);
     const double a = (double)alpha;
     for (size_t c = 0; c < n; c++) {

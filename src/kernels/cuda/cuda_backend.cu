@@ -26,6 +26,10 @@ static const eb_ops g_cuda_ops = {
     .row_sqnorm = eb_cuda_row_sqnorm,
     .rng_normal = eb_cuda_rng_normal,
     .rng_uniform = eb_cuda_rng_uniform,
+    .rng_index = eb_cuda_rng_index,
+    .rng_perm = eb_cuda_rng_perm,
+    .toy_sample = eb_cuda_toy_sample,
+    .clock_add = eb_cuda_clock_add,
     .linear_forward = eb_cuda_linear_forward,
     .linear_backward_data = eb_cuda_linear_backward_data,
     .linear_backward_weight = eb_cuda_linear_backward_weight,
@@ -48,6 +52,7 @@ static const eb_ops g_cuda_ops = {
     .softmax_xent = eb_cuda_softmax_xent,
     .mala_propose = eb_cuda_mala_propose,
     .mala_accept = eb_cuda_mala_accept,
+    .optim_hyper = eb_cuda_optim_hyper,
     .adam_update = eb_cuda_adam_update,
     .sgd_update = eb_cuda_sgd_update,
 };
@@ -198,6 +203,67 @@ extern "C" eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes) {
     for (int i = 0; i < c->conv_count; i++)
         c->conv_cache[i].have_fwd = c->conv_cache[i].have_bwd_data = c->conv_cache[i].have_bwd_filter = 0;
     return EB_OK;
+}
+
+/* ---- CUDA graphs of the backend's stream (DESIGN.md §4: one graph per training iteration) ---- */
+struct eb_cuda_graph {
+    cudaGraphExec_t exec;
+};
+
+extern "C" eb_status eb_cuda_graph_begin(eb_backend *be) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "CUDA graphs need the CUDA backend");
+    EB_CUDA_CHECK(cudaSetDevice(c->device));
+    /* Global mode: a cudaMalloc or a synchronising call anywhere in the process fails the capture, so
+     * nothing that cannot be replayed slips into the graph unnoticed. */
+    EB_CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeGlobal));
+    return EB_OK;
+}
+
+extern "C" eb_status eb_cuda_graph_end(eb_backend *be, int ok, eb_cuda_graph **g) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    *g = NULL;
+    if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "CUDA graphs need the CUDA backend");
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    if (!ok) { /* the caller's op failed while capturing: drop the capture, keep its error */
+        if (graph) cudaGraphDestroy(graph);
+        (void)cudaGetLastError();
+        return EB_OK;
+    }
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return EB_FAIL(EB_ERR_DEVICE, "cudaStreamEndCapture: %s (something in the iteration cannot be captured; "
+                       "run with --cuda-graph off and report it)", cudaGetErrorString(e));
+    }
+    cudaGraphExec_t exec = NULL;
+    e = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return EB_FAIL(EB_ERR_DEVICE, "cudaGraphInstantiate: %s (try --cuda-graph off)", cudaGetErrorString(e));
+    }
+    eb_cuda_graph *r = (eb_cuda_graph *)calloc(1, sizeof *r);
+    if (!r) {
+        cudaGraphExecDestroy(exec);
+        return EB_FAIL(EB_ERR_OOM, "CUDA graph: host handle");
+    }
+    r->exec = exec;
+    *g = r;
+    return EB_OK;
+}
+
+extern "C" eb_status eb_cuda_graph_launch(eb_backend *be, eb_cuda_graph *g) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    if (!c || !g) return EB_FAIL(EB_ERR_ARG, "eb_cuda_graph_launch: no CUDA backend or no graph");
+    EB_CUDA_CHECK(cudaGraphLaunch(g->exec, c->stream));
+    return EB_OK;
+}
+
+extern "C" void eb_cuda_graph_free(eb_cuda_graph *g) {
+    if (!g) return;
+    cudaGraphExecDestroy(g->exec);
+    free(g);
 }
 
 extern "C" void eb_nvtx_push(const char *name) { nvtxRangePushA(name); }

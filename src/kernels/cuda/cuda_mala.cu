@@ -4,7 +4,8 @@
 #include "cuda_philox.cuh"
 
 static __global__ void eb_k_mala_propose(const eb_real *z, const eb_real *grad, eb_real *zp, size_t n, size_t dim,
-                                         double alpha, uint64_t seed, uint64_t base) {
+                                         double alpha, eb_rng_pos pos) {
+    const uint64_t seed = pos.seed, base = eb_cuda_rng_base(pos);
     const double s = sqrt(2.0 * alpha);
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n * dim; i += (size_t)gridDim.x * blockDim.x) {
         size_t c = i / dim, j = i % dim;
@@ -14,8 +15,9 @@ static __global__ void eb_k_mala_propose(const eb_real *z, const eb_real *grad, 
 }
 
 static __global__ void eb_k_mala_accept(eb_real *z, eb_real *e, eb_real *g, const eb_real *zp, const eb_real *ep,
-                                        const eb_real *gp, size_t n, size_t dim, double a, int ula, uint64_t seed,
-                                        uint64_t base, eb_real *accepted) {
+                                        const eb_real *gp, size_t n, size_t dim, double a, int ula, eb_rng_pos pos,
+                                        eb_real *accepted) {
+    const uint64_t seed = pos.seed, base = eb_cuda_rng_base(pos);
     for (size_t c = (size_t)blockIdx.x * blockDim.x + threadIdx.x; c < n; c += (size_t)gridDim.x * blockDim.x) {
         const eb_real *zc = z + c * dim, *pc = zp + c * dim, *gc = g + c * dim, *qc = gp + c * dim;
         bool take = true;
@@ -42,24 +44,24 @@ static __global__ void eb_k_mala_accept(eb_real *z, eb_real *e, eb_real *g, cons
 }
 
 eb_status eb_cuda_mala_propose(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n,
-                               size_t dim, eb_real alpha, uint64_t seed, uint64_t base) {
+                               size_t dim, eb_real alpha, eb_rng_pos base) {
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     if (!(alpha > 0)) return EB_FAIL(EB_ERR_ARG, "mala_propose: step size alpha must be > 0, got %g", (double)alpha);
     if (n * dim == 0) return EB_OK;
     eb_k_mala_propose<<<eb_cuda_grid(c, n * dim), EB_CUDA_THREADS, 0, c->stream>>>(z, grad, z_prop, n, dim,
-                                                                                  (double)alpha, seed, base);
+                                                                                  (double)alpha, base);
     EB_CUDA_LAUNCHED("eb_k_mala_propose");
     return EB_OK;
 }
 
 eb_status eb_cuda_mala_accept(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop,
                               const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha,
-                              int ula, uint64_t seed, uint64_t base, eb_real *accepted) {
+                              int ula, eb_rng_pos base, eb_real *accepted) {
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     if (!(alpha > 0)) return EB_FAIL(EB_ERR_ARG, "mala_accept: step size alpha must be > 0, got %g", (double)alpha);
     if (n == 0) return EB_OK;
     eb_k_mala_accept<<<eb_cuda_grid(c, n), EB_CUDA_THREADS, 0, c->stream>>>(z, e, g, z_prop, e_prop, g_prop, n, dim,
-                                                                           (double)alpha, ula, seed, base, accepted);
+                                                                           (double)alpha, ula, base, accepted);
     EB_CUDA_LAUNCHED("eb_k_mala_accept");
     return EB_OK;
 }

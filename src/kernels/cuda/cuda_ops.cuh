@@ -99,8 +99,16 @@ eb_status eb_cuda_gather_rows_u8(void *ctx, eb_real *dst, const uint8_t *src, co
 eb_status eb_cuda_lerp_rows(void *ctx, eb_real *out, const eb_real *t, const eb_real *x, const eb_real *y, size_t rows, size_t cols);
 eb_status eb_cuda_reduce_sum(void *ctx, const eb_real *x, size_t n, eb_real *out_dev, eb_real alpha, eb_real beta);
 eb_status eb_cuda_row_sqnorm(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out);
-eb_status eb_cuda_rng_normal(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset);
-eb_status eb_cuda_rng_uniform(void *ctx, eb_real *x, size_t n, uint64_t seed, uint64_t offset);
+/* The first counter of a draw on the device: offset + stride * (*clock) (ops.h). */
+static __device__ __forceinline__ uint64_t eb_cuda_rng_base(const eb_rng_pos &p) {
+    return p.offset + (p.clock ? p.stride * (uint64_t)*p.clock : 0);
+}
+eb_status eb_cuda_rng_normal(void *ctx, eb_real *x, size_t n, eb_rng_pos p);
+eb_status eb_cuda_rng_uniform(void *ctx, eb_real *x, size_t n, eb_rng_pos p);
+eb_status eb_cuda_rng_index(void *ctx, int32_t *idx, size_t n, uint32_t range, eb_rng_pos p);
+eb_status eb_cuda_rng_perm(void *ctx, int32_t *perm, size_t n, eb_rng_pos p);
+eb_status eb_cuda_toy_sample(void *ctx, eb_toy_kind kind, eb_real *x, size_t n, eb_rng_pos p);
+eb_status eb_cuda_clock_add(void *ctx, int64_t *clock, int64_t v);
 eb_status eb_cuda_linear_forward(void *ctx, const eb_real *x, const eb_real *w, const eb_real *b, eb_real *y, int n, int in, int out);
 eb_status eb_cuda_linear_backward_data(void *ctx, const eb_real *dy, const eb_real *w, eb_real *dx, int n, int in, int out, eb_real alpha, eb_real beta);
 eb_status eb_cuda_linear_backward_weight(void *ctx, const eb_real *x, const eb_real *dy, eb_real *dw, int n, int in, int out, eb_real alpha, eb_real beta);
@@ -121,10 +129,11 @@ eb_status eb_cuda_bce_logits(void *ctx, const eb_real *logit, eb_real target, si
 eb_status eb_cuda_sqdiff(void *ctx, const eb_real *a, const eb_real *b, size_t n, eb_real scale, eb_real *loss_dev, eb_real *da);
 eb_status eb_cuda_penalty_seed(void *ctx, eb_penalty_kind k, const eb_real *g, size_t rows, size_t cols, eb_real lambda, eb_real *gbar, eb_real *loss_dev);
 eb_status eb_cuda_softmax_xent(void *ctx, const eb_real *logits, const int32_t *labels, size_t rows, size_t k, eb_real scale, eb_real *loss_dev, eb_real *dlogit);
-eb_status eb_cuda_mala_propose(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n, size_t dim, eb_real alpha, uint64_t seed, uint64_t base);
-eb_status eb_cuda_mala_accept(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop, const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha, int ula, uint64_t seed, uint64_t base, eb_real *accepted);
-eb_status eb_cuda_adam_update(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n, eb_real lr, eb_real b1, eb_real b2, eb_real eps, eb_real bc1, eb_real bc2);
-eb_status eb_cuda_sgd_update(void *ctx, eb_real *p, const eb_real *g, size_t n, eb_real lr);
+eb_status eb_cuda_mala_propose(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n, size_t dim, eb_real alpha, eb_rng_pos base);
+eb_status eb_cuda_mala_accept(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop, const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha, int ula, eb_rng_pos base, eb_real *accepted);
+eb_status eb_cuda_optim_hyper(void *ctx, eb_real *hyper, const eb_optim_sched *s);
+eb_status eb_cuda_adam_update(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n, const eb_real *hyper, eb_real b1, eb_real b2, eb_real eps);
+eb_status eb_cuda_sgd_update(void *ctx, eb_real *p, const eb_real *g, size_t n, const eb_real *hyper);
 }
 
 #endif
