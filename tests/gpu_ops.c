@@ -958,6 +958,24 @@ EB_TEST(penalty_seed) {
 
 /* ---- optimisers ---- */
 
+/* Fused bias + activation against the CPU's: dense and NCHW, every kind, b == NULL. */
+EB_TEST(bias_act_forward) {
+    FX_OPEN();
+    const eb_act_kind kinds[6] = {EB_ACT_IDENTITY, EB_ACT_RELU, EB_ACT_LEAKY_RELU, EB_ACT_TANH, EB_ACT_SOFTPLUS, EB_ACT_SIGMOID};
+    for (int k = 0; k < 6; k++)
+        for (int layout = 0; layout < 3; layout++) {
+            const int n = fx_int(1, 64), c = fx_int(1, 300), hw = layout == 0 ? 1 : fx_int(2, 1024);
+            const size_t total = (size_t)n * c * hw;
+            float *a = fx_rand(total, -3, 3), *b = layout == 2 ? NULL : fx_rand((size_t)c, -1, 1), *y = fx_hnan(total);
+            float *da = FX_UPF(a, total), *db = b ? FX_UPF(b, (size_t)c) : NULL, *dy = fx_nan(total);
+            EB_CHECK_OK(CPU(bias_act_forward, a, b, kinds[k], 0.2f, y, n, c, hw));
+            EB_CHECK_OK(GPU(bias_act_forward, da, db, kinds[k], 0.2f, dy, n, c, hw));
+            FX_CMP("bias_act_forward a", da, a, total, TOL_ELEM);
+            FX_CMP("bias_act_forward y", dy, y, total, TOL_ELEM);
+        }
+    return EB_TEST_PASS;
+}
+
 EB_TEST(adam_update) {
     FX_OPEN();
     size_t n = (size_t)fx_int(1, 300000);

@@ -188,6 +188,29 @@ EB_TEST(act_forward_formulas) {
 }
 
 /* softplus and its derivatives stay finite and correct where exp(|a|) overflows or underflows. */
+/* The fused bias + activation is, bit for bit, bias_add then act_forward (the same float sum, the same
+ * activation formula): dense (hw = 1) and NCHW, every kind, and b == NULL (activation only). */
+EB_TEST(bias_act_forward_equals_bias_add_then_act) {
+    const eb_act_kind kinds[6] = {EB_ACT_IDENTITY, EB_ACT_RELU, EB_ACT_LEAKY_RELU, EB_ACT_TANH, EB_ACT_SOFTPLUS, EB_ACT_SIGMOID};
+    for (int k = 0; k < 6; k++)
+        for (int layout = 0; layout < 3; layout++) {
+            tctx t;
+            if (!t_open(&t, 160 + 3 * (uint64_t)k + (uint64_t)layout)) return EB_TEST_FAIL;
+            const eb_ops *o = t.be.ops;
+            const int n = t_int(&t, 1, 5), c = t_int(&t, 1, 7), hw = layout == 0 ? 1 : t_int(&t, 2, 20);
+            const size_t total = (size_t)n * c * hw;
+            double *a0 = t_randn(&t, total, 2.0, 0.0), *b = layout == 2 ? NULL : t_randn(&t, (size_t)c, 1.0, 0.0);
+            double *a1 = t_copy(&t, a0, total), *a2 = t_copy(&t, a0, total), *y1 = t_buf(&t, total), *y2 = t_buf(&t, total);
+            if (b) EB_CHECK_OK(o->bias_add(t.be.ctx, a1, b, n, c, hw));
+            EB_CHECK_OK(o->act_forward(t.be.ctx, kinds[k], 0.2, a1, y1, total));
+            EB_CHECK_OK(o->bias_act_forward(t.be.ctx, a2, b, kinds[k], 0.2, y2, n, c, hw));
+            EB_CHECK(!memcmp(a1, a2, total * sizeof *a1), "kind %d layout %d: pre-activations differ", (int)kinds[k], layout);
+            EB_CHECK(!memcmp(y1, y2, total * sizeof *y1), "kind %d layout %d: activations differ", (int)kinds[k], layout);
+            t_close(&t);
+        }
+    return EB_TEST_PASS;
+}
+
 EB_TEST(softplus_stable_large_inputs) {
     tctx t;
     if (!t_open(&t, 121)) return EB_TEST_FAIL;

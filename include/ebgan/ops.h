@@ -147,6 +147,11 @@ typedef struct eb_ops {
 
     /* ---- activations: a = pre-activation (the layer input), y = act(a) ---- */
     eb_status (*act_forward)(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, eb_real *y, size_t n);
+    /* Bias and activation in one pass (the layer's bias add and the following activation, which a
+     * framework launches separately): a[n, c, hw] += b[c] in place (b may be NULL), then y = act(a).
+     * a keeps the pre-activation, as the backward and tangent passes need it. */
+    eb_status (*bias_act_forward)(void *ctx, eb_real *a, const eb_real *b, eb_act_kind k, eb_real slope,
+                                  eb_real *y, int n, int c, int hw);
     /* dx = sigma'(a) ⊙ dy + beta * dx. Also the tangent: sigma' is diagonal (DESIGN.md §2 step 4). */
     eb_status (*act_backward)(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *y,
                               const eb_real *dy, eb_real *dx, size_t n, eb_real beta);

@@ -19,12 +19,14 @@ static eb_status check_call(const eb_net *net, const eb_net_ws *ws, int l, int n
 
 /* -------------------------------------------------------------- layers ---- */
 
-eb_status eb_layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, int l, const eb_real *x, eb_real *y,
-                           int n, eb_net_mode mode) {
+/* The layer's forward; with_bias == 0 leaves the bias of linear / conv / convT layers to the caller
+ * (eb_net_forward fuses it with the activation that follows). */
+static eb_status layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, int l, const eb_real *x, eb_real *y,
+                               int n, eb_net_mode mode, int with_bias) {
     EB_TRY(check_call(net, ws, l, n));
     const eb_layer *L = &net->layers[l];
     const eb_real *W = net->params + L->w_off;
-    const eb_real *b = L->b_len ? net->params + L->b_off : NULL;
+    const eb_real *b = L->b_len && (with_bias || L->kind == EB_LAYER_BATCHNORM) ? net->params + L->b_off : NULL;
     eb_conv_geom g;
     switch (L->kind) {
     case EB_LAYER_LINEAR:
@@ -54,6 +56,11 @@ eb_status eb_layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, int
         return x == y ? EB_OK : EB_OP(be, mem_copy, y, x, (size_t)n * eb_layer_in_numel(L) * sizeof(eb_real));
     }
     return EB_FAIL(EB_ERR_ARG, "%s layer %d: unknown layer kind %d", net->name, l, (int)L->kind);
+}
+
+eb_status eb_layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, int l, const eb_real *x, eb_real *y,
+                           int n, eb_net_mode mode) {
+    return layer_forward(be, net, ws, l, x, y, n, mode, 1);
 }
 
 /* bn's parameter gradient accumulates as d = result + beta_acc * d (no alpha in the op): with
@@ -186,7 +193,20 @@ eb_status eb_net_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, const
             ws->h[l + 1] = ws->h[l]; /* a view: same memory, new per-sample shape */
             continue;
         }
-        EB_TRY(eb_layer_forward(be, net, ws, l, ws->h[l], ws->h[l + 1], n, mode));
+        const eb_layer *L = &net->layers[l];
+        const int fuse = (L->kind == EB_LAYER_LINEAR || L->kind == EB_LAYER_CONV2D || L->kind == EB_LAYER_CONVT2D) &&
+                         L->b_len && l + 1 < net->n_layers && net->layers[l + 1].kind == EB_LAYER_ACT;
+        if (fuse) {
+            /* matmul / conv without its bias, then bias + activation in one pass: h[l+1] gets the
+             * pre-activation (the backward and tangent read it), h[l+2] the activation */
+            const eb_layer *A = &net->layers[l + 1];
+            EB_TRY(layer_forward(be, net, ws, l, ws->h[l], ws->h[l + 1], n, mode, 0));
+            EB_TRY(EB_OP(be, bias_act_forward, ws->h[l + 1], net->params + L->b_off, A->act, A->slope, ws->h[l + 2],
+                         n, L->out.c, shape_hw(L->out)));
+            l++;
+            continue;
+        }
+        EB_TRY(layer_forward(be, net, ws, l, ws->h[l], ws->h[l + 1], n, mode, 1));
     }
     return EB_OK;
 }

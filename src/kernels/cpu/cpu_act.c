@@ -73,6 +73,24 @@ eb_status eb_cpu_act_forward(void *ctx, eb_act_kind k, eb_real slope, const eb_r
     return EB_OK;
 }
 
+eb_status eb_cpu_bias_act_forward(void *ctx, eb_real *a, const eb_real *b, eb_act_kind k, eb_real slope, eb_real *y,
+                                  int n, int c, int hw) {
+    (void)ctx;
+    EB_TRY(act_check_kind("bias_act_forward", k));
+    if (n < 0 || c < 1 || hw < 1)
+        return EB_FAIL(EB_ERR_ARG, "bias_act_forward: bad shape n=%d c=%d hw=%d", n, c, hw);
+    for (int s = 0; s < n; s++)
+        for (int ch = 0; ch < c; ch++) {
+            const size_t at = ((size_t)s * c + ch) * hw;
+            const eb_real v = b ? b[ch] : (eb_real)0;
+            for (int i = 0; i < hw; i++) {
+                if (b) a[at + i] += v; /* the same float sum as bias_add */
+                y[at + i] = (eb_real)act_value(k, (double)slope, (double)a[at + i]);
+            }
+        }
+    return EB_OK;
+}
+
 /* y is not read: derivatives come from a (y may be NULL on the CPU backend). dx may alias dy. */
 eb_status eb_cpu_act_backward(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *y,
                               const eb_real *dy, eb_real *dx, size_t n, eb_real beta) {

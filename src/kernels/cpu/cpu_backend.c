@@ -38,6 +38,7 @@ static const eb_ops g_cpu_ops = {
     .conv2d_backward_data = eb_cpu_conv2d_backward_data,
     .conv2d_backward_filter = eb_cpu_conv2d_backward_filter,
     .act_forward = eb_cpu_act_forward,
+    .bias_act_forward = eb_cpu_bias_act_forward,
     .act_backward = eb_cpu_act_backward,
     .act_curvature = eb_cpu_act_curvature,
     .bn_forward_train = eb_cpu_bn_forward_train,

@@ -66,6 +66,19 @@ static __global__ void eb_k_act_forward(eb_act_kind k, float slope, const float 
     EB_GRID_STRIDE(i, n) y[i] = eb_act(k, slope, a[i]);
 }
 
+/* a += b[channel] (b may be NULL), y = act(a): one pass instead of bias_add + act_forward */
+static __global__ void eb_k_bias_act_forward(float *a, const float *b, eb_act_kind k, float slope, float *y, size_t n,
+                                             int c, int hw) {
+    EB_GRID_STRIDE(i, n) {
+        float v = a[i];
+        if (b) {
+            v += b[(i / (size_t)hw) % (size_t)c];
+            a[i] = v;
+        }
+        y[i] = eb_act(k, slope, v);
+    }
+}
+
 /* dx = sigma'(a) dy + beta dx; beta == 0 does not read dx. */
 static __global__ void eb_k_act_backward(eb_act_kind k, float slope, const float *a, const float *dy, float *dx,
                                          size_t n, float beta) {
@@ -103,6 +116,19 @@ eb_status eb_cuda_act_forward(void *ctx, eb_act_kind k, eb_real slope, const eb_
     if (n == 0) return EB_OK;
     eb_k_act_forward<<<eb_cuda_grid(c, n), EB_CUDA_THREADS, 0, c->stream>>>(k, slope, a, y, n);
     EB_CUDA_LAUNCHED("eb_k_act_forward");
+    return EB_OK;
+}
+
+eb_status eb_cuda_bias_act_forward(void *ctx, eb_real *a, const eb_real *b, eb_act_kind k, eb_real slope, eb_real *y,
+                                   int n, int c, int hw) {
+    eb_cuda_ctx *cx = (eb_cuda_ctx *)ctx;
+    EB_TRY(eb_act_kind_check("bias_act_forward", k));
+    if (n < 0 || c < 1 || hw < 1)
+        return EB_FAIL(EB_ERR_ARG, "bias_act_forward: bad shape n=%d c=%d hw=%d", n, c, hw);
+    const size_t total = (size_t)n * (size_t)c * (size_t)hw;
+    if (total == 0) return EB_OK;
+    eb_k_bias_act_forward<<<eb_cuda_grid(cx, total), EB_CUDA_THREADS, 0, cx->stream>>>(a, b, k, slope, y, total, c, hw);
+    EB_CUDA_LAUNCHED("eb_k_bias_act_forward");
     return EB_OK;
 }
 

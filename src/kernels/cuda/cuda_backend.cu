@@ -39,6 +39,7 @@ static const eb_ops g_cuda_ops = {
     .conv2d_backward_data = eb_cuda_conv2d_backward_data,
     .conv2d_backward_filter = eb_cuda_conv2d_backward_filter,
     .act_forward = eb_cuda_act_forward,
+    .bias_act_forward = eb_cuda_bias_act_forward,
     .act_backward = eb_cuda_act_backward,
     .act_curvature = eb_cuda_act_curvature,
     .bn_forward_train = eb_cuda_bn_forward_train,

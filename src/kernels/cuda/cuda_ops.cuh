@@ -118,6 +118,7 @@ eb_status eb_cuda_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real
 eb_status eb_cuda_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w, eb_real *dx, eb_real alpha, eb_real beta);
 eb_status eb_cuda_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy, eb_real *dw, eb_real alpha, eb_real beta);
 eb_status eb_cuda_act_forward(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, eb_real *y, size_t n);
+eb_status eb_cuda_bias_act_forward(void *ctx, eb_real *a, const eb_real *b, eb_act_kind k, eb_real slope, eb_real *y, int n, int c, int hw);
 eb_status eb_cuda_act_backward(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *y, const eb_real *dy, eb_real *dx, size_t n, eb_real beta);
 eb_status eb_cuda_act_curvature(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *y, const eb_real *g, const eb_real *t, eb_real *c, size_t n, eb_real beta);
 eb_status eb_cuda_bn_forward_train(void *ctx, const eb_real *x, const eb_real *gamma, const eb_real *beta, eb_real *y, eb_real *save_mean, eb_real *save_invstd, eb_real *run_mean, eb_real *run_var, eb_real momentum, eb_real eps, int n, int c, int hw);
