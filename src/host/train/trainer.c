@@ -24,7 +24,10 @@ double eb_trainer_wall_s(const eb_trainer *t) {
 }
 
 static eb_status parse_method(eb_trainer *t) {
-    const eb_train_cfg *c = &t->cfg;
+    eb_train_cfg *c = &t->cfg;
+    if (!c->cuda_graph[0]) snprintf(c->cuda_graph, sizeof c->cuda_graph, "on"); /* a config from before the option */
+    if (strcmp(c->cuda_graph, "on") && strcmp(c->cuda_graph, "off"))
+        return EB_FAIL(EB_ERR_ARG, "--cuda-graph '%s': expected on or off", c->cuda_graph);
     if (!strcmp(c->penalty, "score")) t->penalty = EB_PENALTY_SCORE;
     else if (!strcmp(c->penalty, "wgan-gp")) t->penalty = EB_PENALTY_WGAN_GP;
     else if (!strcmp(c->penalty, "none")) t->penalty = EB_PENALTY_NONE;
@@ -135,10 +138,6 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     if (c->resume[0] && (st = eb_trainer_load(t, c->resume)) != EB_OK) goto fail;
     /* the backend clock holds the iteration the next launch runs (DESIGN.md §4) */
     if ((st = t->be.ops->mem_upload(t->be.ctx, t->clock, &t->step, sizeof t->step)) != EB_OK) goto fail;
-    if (strcmp(c->cuda_graph, "on") && strcmp(c->cuda_graph, "off")) {
-        st = EB_FAIL(EB_ERR_ARG, "--cuda-graph '%s': expected on or off", c->cuda_graph);
-        goto fail;
-    }
     t->use_graph = eb_backend_is_cuda(&t->be) && !strcmp(c->cuda_graph, "on");
     return EB_OK;
 fail:
