@@ -3,7 +3,7 @@
  * bench/ref_pytorch.py (scripts/bench_compare.sh runs both). Toy data: the built-in 25gaussians; mnist
  * ([3,28,28], StackedMNIST's shape) and cifar ([3,32,32]): a small random uint8 .npy in a temp directory.
  * Usage: bench_train [cpu|cuda|auto] [model ...]
- * Env: EBGAN_BENCH_STEPS (timed iterations; default cuda 50, cpu toy 20 / mnist 2 / cifar 1),
+ * Env: EBGAN_BENCH_STEPS (timed iterations; default cuda 50, cpu toy 20 / mnist 3 / cifar 2),
  *      EBGAN_BENCH_BATCH (default 64; 0 = the preset's), EBGAN_BENCH_PRECISION (CUDA: fp32 | tf32 | bf16, default tf32).
  * One JSON line per model: {"impl":"ebgan","model","device","batch","it_per_s","ms_per_it",...}. */
 #define _POSIX_C_SOURCE 200809L
@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     static const struct { const char *model; int c, hw, cpu_steps; } runs[] = {
-        {"toy", 0, 0, 20}, {"mnist", 3, 28, 2}, {"cifar", 3, 32, 1}};
+        {"toy", 0, 0, 20}, {"mnist", 3, 28, 3}, {"cifar", 3, 32, 2}};
     int rc = 0;
     for (int i = 0; i < 3; i++) {
         int wanted = argc <= first;

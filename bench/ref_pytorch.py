@@ -56,7 +56,7 @@ PRESETS = {
     "mnist": dict(data=(3, 28, 28), z_dim=128, dim=512, batch=64, n_critic=5, lam=10.0 / (28 * 28), slope=0.2),
     "cifar": dict(data=(3, 32, 32), z_dim=128, dim=512, batch=64, n_critic=5, lam=10.0 / (32 * 32), slope=0.1),
 }
-CPU_STEPS = {"toy": 20, "mnist": 2, "cifar": 1}
+CPU_STEPS = {"toy": 20, "mnist": 3, "cifar": 2}
 
 
 def mlp(n_in, dim, n_out, act):
@@ -226,7 +226,7 @@ def main():
     ap.add_argument("--variant", nargs="+", choices=["paper", "lean"], default=["paper"])
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch", type=int, default=0, help="batch size (0: the preset's, toy 256, images 64)")
-    ap.add_argument("--steps", type=int, default=0, help="timed iterations (0: cuda 50; cpu toy 20, mnist 2, cifar 1)")
+    ap.add_argument("--steps", type=int, default=0, help="timed iterations (0: cuda 50; cpu toy 20, mnist 3, cifar 2)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     ap.add_argument("--tf32", choices=["on", "off"], default="on", help="TF32 matmuls / convolutions on CUDA")
     ap.add_argument("--cudnn-benchmark", choices=["on", "off"], default="on")
