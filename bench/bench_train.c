@@ -1,0 +1,153 @@
+/* Benchmark of one full training iteration (a G step with the dim surrogate + n_critic U steps with the score
+ * penalty, Adam on every net) through the public trainer API, on the paper's presets; the counterpart of
+ * bench/ref_pytorch.py (scripts/bench_compare.sh runs both). Toy data: the built-in 25gaussians; mnist
+ * ([3,28,28], StackedMNIST's shape) and cifar ([3,32,32]): a small random uint8 .npy in a temp directory.
+ * Usage: bench_train [cpu|cuda|auto] [model ...]
+ * Env: EBGAN_BENCH_STEPS (timed iterations; default cuda 50, cpu toy 20 / mnist 3 / cifar 2),
+ *      EBGAN_BENCH_BATCH (default 64; 0 = the preset's), EBGAN_BENCH_PRECISION (CUDA: fp32 | tf32 | bf16, default tf32).
+ * One JSON line per model: {"impl":"ebgan","model","device","batch","it_per_s","ms_per_it",...}. */
+#define _POSIX_C_SOURCE 200809L
+#include "ebgan/data.h"
+#include "ebgan/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The defaults of `ebgan-gpu train` (src/host/cli/cmd_train.c), no run directory. */
+static void default_cfg(eb_train_cfg *c, const char *model, const char *dataset, const char *device, int batch) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "%s", model);
+    snprintf(c->dataset, sizeof c->dataset, "%s", dataset);
+    snprintf(c->penalty, sizeof c->penalty, "score");
+    snprintf(c->entropy, sizeof c->entropy, "dim");
+    snprintf(c->lr_decay, sizeof c->lr_decay, "none");
+    snprintf(c->device, sizeof c->device, "%s", device);
+    const char *prec = getenv("EBGAN_BENCH_PRECISION");
+    snprintf(c->precision, sizeof c->precision, "%s", prec && prec[0] ? prec : "tf32");
+    c->lambda = -1;
+    c->mi_weight = 1;
+    c->n_critic = 5;
+    c->train_mcmc_alpha = 0.01;
+    c->batch = batch;
+    c->iters = 100000;
+    c->lr = 1e-4;
+    c->beta1 = 0.5;
+    c->beta2 = 0.9;
+    c->eps = 1e-8;
+    c->seed = 1;
+    c->log_every = 50;
+    c->ckpt_every = 500;
+    c->keep = 3;
+    c->plot_every = 500;
+}
+
+/* A random uint8 image set [n, c, h, w] at path. */
+static int write_images(const char *path, int n, int c, int h, int w) {
+    size_t k = (size_t)n * c * h * w;
+    uint8_t *px = malloc(k);
+    if (!px) return 1;
+    uint32_t s = 12345;
+    for (size_t i = 0; i < k; i++) {
+        s = s * 1664525u + 1013904223u;
+        px[i] = (uint8_t)(s >> 24);
+    }
+    int64_t shape[4] = {n, c, h, w};
+    eb_status st = eb_npy_write(path, EB_U8, 4, shape, px);
+    free(px);
+    if (st != EB_OK) fprintf(stderr, "bench_train: %s\n", eb_error_message());
+    return st != EB_OK;
+}
+
+#define BENCH_TRY(expr)                                                                                  \
+    do {                                                                                                 \
+        if ((expr) != EB_OK) {                                                                           \
+            fprintf(stderr, "bench_train: %s: %s\n", #expr, eb_error_message());                         \
+            eb_trainer_free(&t);                                                                         \
+            return 1;                                                                                    \
+        }                                                                                                \
+    } while (0)
+
+static int bench_model(const char *model, const char *dataset, const char *device, int batch, int steps) {
+    eb_train_cfg cfg;
+    default_cfg(&cfg, model, dataset, device, batch);
+    eb_trainer t;
+    const char *notice = NULL;
+    if (eb_trainer_init(&t, &cfg, &notice) != EB_OK) {
+        fprintf(stderr, "bench_train: %s: %s\n", model, eb_error_message());
+        return 1;
+    }
+    if (notice) fprintf(stderr, "bench_train: %s\n", notice);
+    const eb_backend *be = &t.be;
+    BENCH_TRY(eb_trainer_iteration(&t)); /* warm-up: scratch growth, caches, cuDNN plans */
+    BENCH_TRY(be->ops->sync(be->ctx));
+    double total = 0, best = 1e30; /* per iteration, synchronised: the mean and the best (busy machines) */
+    for (int s = 0; s < steps; s++) {
+        double t0 = now_s();
+        BENCH_TRY(eb_trainer_iteration(&t));
+        BENCH_TRY(be->ops->sync(be->ctx));
+        double d = now_s() - t0;
+        total += d;
+        if (d < best) best = d;
+    }
+    double dt = total / steps;
+    double u[EB_UTERM_COUNT];
+    BENCH_TRY(eb_ustep_read_terms(be, &t.us, u));
+    const eb_shape x = t.preset.data;
+    printf("{\"impl\":\"ebgan\",\"model\":\"%s\",\"device\":\"%s\",\"batch\":%d,\"it_per_s\":%.5f,"
+           "\"ms_per_it\":%.3f,\"min_ms_per_it\":%.3f,\"backend\":\"%s\",\"precision\":\"%s\",\"steps\":%d,\"n_critic\":%d,\"dim\":%d,"
+           "\"z_dim\":%d,\"data\":[%d,%d,%d],\"lambda\":%.9g,\"u_loss\":%.6g}\n",
+           model, eb_backend_is_cuda(be) ? "cuda" : "cpu", t.cfg.batch, 1.0 / dt, 1e3 * dt, 1e3 * best, be->ops->name,
+           eb_backend_is_cuda(be) ? t.cfg.precision : "fp32", steps, t.cfg.n_critic, t.cfg.dim, t.cfg.z_dim, x.c,
+           x.h, x.w, t.cfg.lambda, u[EB_UTERM_LOSS]);
+    fflush(stdout);
+    eb_trainer_free(&t);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *device = "cpu";
+    int first = 1;
+    if (argc > 1 && (!strcmp(argv[1], "cpu") || !strcmp(argv[1], "cuda") || !strcmp(argv[1], "auto"))) {
+        device = argv[1];
+        first = 2;
+    }
+    const char *env_steps = getenv("EBGAN_BENCH_STEPS"), *env_batch = getenv("EBGAN_BENCH_BATCH");
+    int batch = env_batch && env_batch[0] ? atoi(env_batch) : 64;
+    char dir[] = "/tmp/ebgan_bench_train_XXXXXX", path[2][64];
+    if (!mkdtemp(dir)) {
+        perror("bench_train: mkdtemp");
+        return 1;
+    }
+    static const struct { const char *model; int c, hw, cpu_steps; } runs[] = {
+        {"toy", 0, 0, 20}, {"mnist", 3, 28, 3}, {"cifar", 3, 32, 2}};
+    int rc = 0;
+    for (int i = 0; i < 3; i++) {
+        int wanted = argc <= first;
+        for (int a = first; a < argc; a++) wanted |= !strcmp(argv[a], runs[i].model);
+        if (!wanted) continue;
+        const char *data = "25gaussians";
+        if (runs[i].c) {
+            snprintf(path[i - 1], sizeof path[0], "%s/%s.npy", dir, runs[i].model);
+            if (write_images(path[i - 1], 256, runs[i].c, runs[i].hw, runs[i].hw)) {
+                rc = 1;
+                continue;
+            }
+            data = path[i - 1];
+        }
+        int gpu = !strcmp(device, "cuda"); /* auto on a GPU machine: set EBGAN_BENCH_STEPS */
+        int steps = env_steps && env_steps[0] ? atoi(env_steps) : gpu ? 50 : runs[i].cpu_steps;
+        rc |= bench_model(runs[i].model, data, device, batch, steps < 1 ? 1 : steps);
+        if (runs[i].c) unlink(path[i - 1]);
+    }
+    rmdir(dir);
+    return rc;
+}

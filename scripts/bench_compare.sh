@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Full MEG iteration, ours (build/bench_train) against the PyTorch reference (bench/ref_pytorch.py), on this
+# machine in one run, same batch and thread count; prints the JSON lines and a table of ratios
+# (ours it/s / pytorch it/s, > 1: we are faster).
+# Usage: scripts/bench_compare.sh [cpu|cuda] [model ...]          (models: toy mnist cifar; default all)
+# Env:   BATCH (64), THREADS (CPU threads for both: OpenBLAS/OMP and torch.set_num_threads; default nproc),
+#        STEPS (timed iterations for both; default: each tool's own), VARIANTS ("paper lean"),
+#        BUILD (build), PYTHON (python3), TF32 (on: TF32 on for both on CUDA; off: fp32 for both),
+#        REPEAT (1): rounds of the whole comparison, ours and theirs interleaved per model; the table takes
+#        each side's best round (mean it/s) and its best single iteration (min ms), for a shared, busy machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+device=${1:-cpu}
+[ $# -gt 0 ] && shift
+models=("$@")
+[ ${#models[@]} -eq 0 ] && models=(toy mnist cifar)
+BATCH=${BATCH:-64}
+THREADS=${THREADS:-$(nproc)}
+VARIANTS=${VARIANTS:-paper lean}
+BUILD=${BUILD:-build}
+PYTHON=${PYTHON:-python3}
+TF32=${TF32:-on}
+[ -x "$BUILD/bench_train" ] || { echo "bench_compare: $BUILD/bench_train missing: build first (scripts/build.sh)" >&2; exit 2; }
+"$PYTHON" -c "import torch" 2>/dev/null || { echo "bench_compare: PyTorch not importable by $PYTHON" >&2; exit 2; }
+
+export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+export EBGAN_BENCH_BATCH=$BATCH
+[ -n "${STEPS:-}" ] && export EBGAN_BENCH_STEPS=$STEPS
+if [ "$TF32" = on ]; then export EBGAN_BENCH_PRECISION=tf32; else export EBGAN_BENCH_PRECISION=fp32; fi
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores; device $device, batch $BATCH, threads $THREADS" \
+     "$( [ "$device" = cuda ] && nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+echo "# command: $0 $device ${models[*]} (BATCH=$BATCH THREADS=$THREADS STEPS=${STEPS:-default} VARIANTS=\"$VARIANTS\")"
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+# one model at a time, ours then theirs, so both see the same machine state
+for ((r = 1; r <= ${REPEAT:-1}; r++)); do
+    for m in "${models[@]}"; do
+        "$BUILD/bench_train" "$device" "$m" | tee -a "$out"
+        # shellcheck disable=SC2086
+        "$PYTHON" bench/ref_pytorch.py --model "$m" --variant $VARIANTS --device "$device" --batch "$BATCH" \
+            --threads "$THREADS" --tf32 "$TF32" ${STEPS:+--steps "$STEPS"} | tee -a "$out"
+    done
+done
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+"$PYTHON" - "$out" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+best = {}  # (model, impl-variant) -> (max it/s over rounds, min single-iteration ms)
+for r in rows:
+    k = (r["model"], r.get("variant", "ebgan") if r["impl"] == "pytorch" else "ebgan")
+    its, mn = best.get(k, (0.0, float("inf")))
+    best[k] = (max(its, r["it_per_s"]), min(mn, r["min_ms_per_it"]))
+print("\n%-6s %-6s %11s %11s %11s %13s %13s %11s" % ("model", "ref", "ours it/s", "torch it/s", "ours/torch",
+                                                    "ours best ms", "torch best ms", "ours/torch"))
+print("%-6s %-6s %11s %11s %11s %13s %13s %11s" % ("", "", "(mean)", "(mean)", "(mean)", "(1 iter)", "(1 iter)",
+                                                    "(best)"))
+for (m, v), (its, mn) in best.items():
+    if v == "ebgan" or (m, "ebgan") not in best:
+        continue
+    o_its, o_mn = best[(m, "ebgan")]
+    print("%-6s %-6s %11.4g %11.4g %10.2fx %13.1f %13.1f %10.2fx" % (m, v, o_its, its, o_its / its, o_mn, mn, mn / o_mn))
+print("(ratio > 1: ours is faster; threads %s)" % sorted({r.get("threads") for r in rows if "threads" in r}))
+EOF
