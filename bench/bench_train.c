@@ -33,6 +33,8 @@ static void default_cfg(eb_train_cfg *c, const char *model, const char *dataset,
     snprintf(c->device, sizeof c->device, "%s", device);
     const char *prec = getenv("EBGAN_BENCH_PRECISION");
     snprintf(c->precision, sizeof c->precision, "%s", prec && prec[0] ? prec : "tf32");
+    const char *graph = getenv("EBGAN_BENCH_GRAPH"); /* on (default) | off: the CUDA graph of the iteration */
+    snprintf(c->cuda_graph, sizeof c->cuda_graph, "%s", graph && graph[0] ? graph : "on");
     c->lambda = -1;
     c->mi_weight = 1;
     c->n_critic = 5;

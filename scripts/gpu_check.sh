@@ -64,13 +64,12 @@ if want demo; then
 fi
 if want bench; then
     # iterations per second at batch 64, ours and the PyTorch reference, on this GPU in one run
-    if [ -x $C/bin/bench_train ]; then
-        EBGAN_BENCH_BATCH=64 step bench-train 300 $C/bin/bench_train cuda toy mnist cifar
-    fi
+    # scripts/bench_compare.sh: ours (graph on) against both PyTorch variants, batch 64, TF32 on both sides
+    step bench-compare 420 env BUILD=$C/bin BATCH=64 REPEAT=2 bash scripts/bench_compare.sh cuda toy mnist cifar
+    export EBGAN_BENCH_BATCH=64 EBGAN_BENCH_GRAPH=off
+    step bench-train-nograph 200 $C/bin/bench_train cuda toy mnist cifar
+    unset EBGAN_BENCH_GRAPH
     step bench-ustep 120 $C/bin/bench_ustep cuda
-    if [ -f bench/ref_pytorch.py ]; then
-        step bench-pytorch 300 python3 bench/ref_pytorch.py --device cuda --batch 64 --model toy mnist cifar
-    fi
 fi
 if want mala; then
     step bench-mala 300 $C/bin/bench_mala 5 cuda
