@@ -133,98 +133,100 @@ static eb_status eb_capturing(eb_cuda_ctx *c, int *yes) {
 
 #define EB_ALGO_MAX 16
 
-static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
-    cudnnConvolutionFwdAlgoPerf_t perf[EB_ALGO_MAX];
+/* One direction's algorithm choice, shared by forward, backward-data and backward-filter (they differ only in
+ * which cuDNN calls search, suggest and size): search with cudnnFind* outside a capture, else (or when the
+ * search fails) the heuristics; pick with eb_pick_algo; fix the math type; check the workspace. */
+template <typename Perf, typename Algo, typename Find, typename Heur, typename WsSize>
+static eb_status eb_choose_algo(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const char *what, Find find, Heur heur,
+                                WsSize ws_size, Algo *algo, cudnnMathType_t *math, size_t *ws) {
+    Perf perf[EB_ALGO_MAX];
     int count = 0, pick = -1, capturing = 0;
     EB_TRY(eb_capturing(c, &capturing));
     EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
-    if (!capturing &&
-        cudnnFindConvolutionForwardAlgorithm(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc, EB_ALGO_MAX,
-                                             &count, perf) == CUDNN_STATUS_SUCCESS)
+    if (!capturing && find(perf, &count) == CUDNN_STATUS_SUCCESS)
         pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
     (void)cudaGetLastError(); /* a failed search (e.g. its own allocation) falls back to the heuristics */
     if (pick < 0) {
-        EB_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
-                                                              EB_ALGO_MAX, &count, perf));
+        const cudnnStatus_t hs = heur(perf, &count);
+        if (hs != CUDNN_STATUS_SUCCESS)
+            return EB_FAIL(EB_ERR_DEVICE, "cudnnGetConvolution*Algorithm_v7 (conv2d %s) failed: %s (%s)", what,
+                           cudnnGetErrorString(hs), eb_cudnn_hint(hs));
         pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
     }
     if (pick < 0)
         return EB_FAIL(EB_ERR_UNSUPPORTED,
-                       "conv2d forward: cuDNN offers no algorithm for this geometry within the %zu-byte workspace "
+                       "conv2d %s: cuDNN offers no algorithm for this geometry within the %zu-byte workspace "
                        "(raise it with eb_cuda_set_conv_workspace)",
-                       c->conv_ws_bytes);
-    e->fwd_algo = perf[pick].algo;
-    e->fwd_math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->fwd_math));
-    EB_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
-                                                           e->fwd_algo, &e->fwd_ws));
-    if (e->fwd_ws > c->conv_ws_bytes)
-        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d: the chosen algorithm needs %zu workspace bytes, more than the %zu "
-                       "allocated (raise it with eb_cuda_set_conv_workspace)", e->fwd_ws, c->conv_ws_bytes);
+                       what, c->conv_ws_bytes);
+    *algo = perf[pick].algo;
+    *math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
+    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, *math));
+    const cudnnStatus_t ss = ws_size(*algo, ws);
+    if (ss != CUDNN_STATUS_SUCCESS)
+        return EB_FAIL(EB_ERR_DEVICE, "cudnnGetConvolution*WorkspaceSize (conv2d %s) failed: %s (%s)", what,
+                       cudnnGetErrorString(ss), eb_cudnn_hint(ss));
+    if (*ws > c->conv_ws_bytes)
+        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d %s: the chosen algorithm needs %zu workspace bytes, more than the "
+                       "%zu allocated (raise it with eb_cuda_set_conv_workspace)", what, *ws, c->conv_ws_bytes);
+    return EB_OK;
+}
+
+static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
+    EB_TRY((eb_choose_algo<cudnnConvolutionFwdAlgoPerf_t>(
+        c, e, "forward",
+        [&](cudnnConvolutionFwdAlgoPerf_t *p, int *n) {
+            return cudnnFindConvolutionForwardAlgorithm(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
+                                                        EB_ALGO_MAX, n, p);
+        },
+        [&](cudnnConvolutionFwdAlgoPerf_t *p, int *n) {
+            return cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
+                                                          EB_ALGO_MAX, n, p);
+        },
+        [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+            return cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
+                                                           a, b);
+        },
+        &e->fwd_algo, &e->fwd_math, &e->fwd_ws)));
     e->have_fwd = 1;
     return EB_OK;
 }
 
 static eb_status eb_choose_bwd_data(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[EB_ALGO_MAX];
-    int count = 0, pick = -1, capturing = 0;
-    EB_TRY(eb_capturing(c, &capturing));
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
-    if (!capturing &&
-        cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, e->w_desc, e->y_desc, e->conv_desc, e->x_desc,
-                                                  EB_ALGO_MAX, &count, perf) == CUDNN_STATUS_SUCCESS)
-        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
-    (void)cudaGetLastError();
-    if (pick < 0) {
-        EB_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
-                                                                   e->x_desc, EB_ALGO_MAX, &count, perf));
-        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
-    }
-    if (pick < 0)
-        return EB_FAIL(EB_ERR_UNSUPPORTED,
-                       "conv2d backward-data: cuDNN offers no algorithm for this geometry within the %zu-byte "
-                       "workspace (raise it with eb_cuda_set_conv_workspace)",
-                       c->conv_ws_bytes);
-    e->bwd_data_algo = perf[pick].algo;
-    e->bwd_data_math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_data_math));
-    EB_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
-                                                                e->x_desc, e->bwd_data_algo, &e->bwd_data_ws));
-    if (e->bwd_data_ws > c->conv_ws_bytes)
-        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d: the chosen algorithm needs %zu workspace bytes, more than the %zu "
-                       "allocated (raise it with eb_cuda_set_conv_workspace)", e->bwd_data_ws, c->conv_ws_bytes);
+    EB_TRY((eb_choose_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
+        c, e, "backward-data",
+        [&](cudnnConvolutionBwdDataAlgoPerf_t *p, int *n) {
+            return cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, e->w_desc, e->y_desc, e->conv_desc, e->x_desc,
+                                                             EB_ALGO_MAX, n, p);
+        },
+        [&](cudnnConvolutionBwdDataAlgoPerf_t *p, int *n) {
+            return cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
+                                                               e->x_desc, EB_ALGO_MAX, n, p);
+        },
+        [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+            return cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
+                                                                e->x_desc, a, b);
+        },
+        &e->bwd_data_algo, &e->bwd_data_math, &e->bwd_data_ws)));
     e->have_bwd_data = 1;
     return EB_OK;
 }
 
 static eb_status eb_choose_bwd_filter(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[EB_ALGO_MAX];
-    int count = 0, pick = -1, capturing = 0;
-    EB_TRY(eb_capturing(c, &capturing));
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
-    if (!capturing &&
-        cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, e->x_desc, e->y_desc, e->conv_desc, e->w_desc,
-                                                    EB_ALGO_MAX, &count, perf) == CUDNN_STATUS_SUCCESS)
-        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
-    (void)cudaGetLastError();
-    if (pick < 0) {
-        EB_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
-                                                                     e->w_desc, EB_ALGO_MAX, &count, perf));
-        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
-    }
-    if (pick < 0)
-        return EB_FAIL(EB_ERR_UNSUPPORTED,
-                       "conv2d backward-filter: cuDNN offers no algorithm for this geometry within the %zu-byte "
-                       "workspace (raise it with eb_cuda_set_conv_workspace)",
-                       c->conv_ws_bytes);
-    e->bwd_filter_algo = perf[pick].algo;
-    e->bwd_filter_math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_filter_math));
-    EB_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
-                                                                  e->w_desc, e->bwd_filter_algo, &e->bwd_filter_ws));
-    if (e->bwd_filter_ws > c->conv_ws_bytes)
-        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d: the chosen algorithm needs %zu workspace bytes, more than the %zu "
-                       "allocated (raise it with eb_cuda_set_conv_workspace)", e->bwd_filter_ws, c->conv_ws_bytes);
+    EB_TRY((eb_choose_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
+        c, e, "backward-filter",
+        [&](cudnnConvolutionBwdFilterAlgoPerf_t *p, int *n) {
+            return cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
+                                                               e->w_desc, EB_ALGO_MAX, n, p);
+        },
+        [&](cudnnConvolutionBwdFilterAlgoPerf_t *p, int *n) {
+            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
+                                                                 e->w_desc, EB_ALGO_MAX, n, p);
+        },
+        [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+            return cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
+                                                                  e->w_desc, a, b);
+        },
+        &e->bwd_filter_algo, &e->bwd_filter_math, &e->bwd_filter_ws)));
     e->have_bwd_filter = 1;
     return EB_OK;
 }
