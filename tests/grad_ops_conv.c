@@ -1,7 +1,8 @@
 /* Float64 checks of the CPU conv2d ops through the op table: forward against a direct loop, the data and
  * filter gradients against central differences and adjoint identities, (alpha, beta), the transposed conv
  * composition of the net layer against a direct ConvTranspose2d loop, and geometry errors. */
-#include "harness.h"
+#define XS_SEED 0x9E3779B97F4A7C15ull
+#include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
 
@@ -11,26 +12,6 @@
 
 /* Host buffers: the CPU backend's memory is host memory, so tests pass malloc'd pointers to its ops. */
 
-/* ---- a small local generator (xorshift64*), so every case draws fresh, reproducible inputs ---- */
-static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint64_t rng_next(void) {
-    g_rng ^= g_rng >> 12;
-    g_rng ^= g_rng << 25;
-    g_rng ^= g_rng >> 27;
-    return g_rng * 0x2545F4914F6CDD1Dull;
-}
-static double rng_unit(void) { return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0); }
-static int rng_int(int lo, int hi) { return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1)); } /* [lo, hi] */
-static double *rand_buf(size_t n) {
-    double *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = 2.0 * rng_unit() - 1.0; /* U[-1, 1): never all zeros */
-    return p;
-}
-static double *nan_buf(size_t n) {
-    double *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = NAN;
-    return p;
-}
 
 /* ---- geometry helpers ---- */
 static size_t x_elems(const eb_conv_geom *g) { return (size_t)g->n * g->c_in * g->h_in * g->w_in; }

@@ -1,7 +1,8 @@
 /* Float64 checks of the CPU dense ops through the op table: linear forward (with and without bias) against
  * a direct loop, its data and weight gradients against central differences, (alpha, beta), and the
  * per-channel bias add / reduction. */
-#include "harness.h"
+#define XS_SEED 0xD1B54A32D192ED03ull
+#include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
 
@@ -11,26 +12,6 @@
 
 /* Host buffers: the CPU backend's memory is host memory, so tests pass malloc'd pointers to its ops. */
 
-/* ---- a small local generator (xorshift64*), so every case draws fresh, reproducible inputs ---- */
-static uint64_t g_rng = 0xD1B54A32D192ED03ull;
-static uint64_t rng_next(void) {
-    g_rng ^= g_rng >> 12;
-    g_rng ^= g_rng << 25;
-    g_rng ^= g_rng >> 27;
-    return g_rng * 0x2545F4914F6CDD1Dull;
-}
-static double rng_unit(void) { return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0); }
-static int rng_int(int lo, int hi) { return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1)); } /* [lo, hi] */
-static double *rand_buf(size_t n) {
-    double *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = 2.0 * rng_unit() - 1.0; /* U[-1, 1): never all zeros */
-    return p;
-}
-static double *nan_buf(size_t n) {
-    double *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = NAN;
-    return p;
-}
 
 /* Shapes: a few fixed (single row, single input / output, a hidden-512-like width) and random draws. */
 #define N_SHAPES 8

@@ -1,6 +1,6 @@
 /* Float64 oracle checks of the CPU pointwise ops through the op table: activations, batch norm, losses
  * and optimisers against central finite differences and direct formulas; data movement bit-exact. */
-#include "harness.h"
+#include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
 #include "ebgan/rng.h"
@@ -12,63 +12,6 @@
 /* Central-difference step. For a function of size |f| the difference quotient carries a rounding error
  * ~ eps |f| / h = 2.2e-16 |f| / 1e-6 ~ 2e-10 |f| and a truncation error ~ h^2 |f'''| / 6 ~ 1e-13 |f'''|. */
 #define FD_H 1e-6
-#define T_MAX_BUFS 32
-
-/* Each case: a CPU backend, a host Philox stream for its inputs, and the buffers it allocated. */
-typedef struct tctx {
-    eb_backend be;
-    eb_rng rng;
-    double *bufs[T_MAX_BUFS];
-    int nbufs;
-} tctx;
-
-/* Inputs are random but reproducible; EBGAN_TEST_SEED picks another draw (every case must pass for any). */
-static int t_open(tctx *t, uint64_t salt) {
-    memset(t, 0, sizeof *t);
-    const char *s = getenv("EBGAN_TEST_SEED");
-    uint64_t base = s ? strtoull(s, NULL, 10) : 20240611u;
-    eb_rng_init(&t->rng, base * 0x9E3779B97F4A7C15ull ^ salt);
-    if (eb_cpu_backend_init(&t->be) != EB_OK) {
-        fprintf(stderr, "cpu backend: %s\n", eb_error_message());
-        return 0;
-    }
-    return 1;
-}
-
-static void t_close(tctx *t) {
-    for (int i = 0; i < t->nbufs; i++) t->be.ops->mem_free(t->be.ctx, t->bufs[i]);
-    eb_cpu_backend_free(&t->be);
-}
-
-/* A backend buffer of n doubles (CPU backend memory is host memory, so the test reads it directly),
- * filled with NaN so that a read of an unwritten element shows. */
-static double *t_buf(tctx *t, size_t n) {
-    void *p = NULL;
-    if (t->nbufs == T_MAX_BUFS || t->be.ops->mem_alloc(t->be.ctx, &p, (n ? n : 1) * sizeof(double)) != EB_OK) {
-        fprintf(stderr, "test buffer of %zu doubles: %s\n", n, eb_error_message());
-        exit(EB_TEST_FAIL);
-    }
-    t->bufs[t->nbufs++] = p;
-    double *d = p;
-    for (size_t i = 0; i < n; i++) d[i] = NAN;
-    return d;
-}
-
-static double t_unif(tctx *t, double lo, double hi) { return lo + (hi - lo) * eb_rng_uniform(&t->rng); }
-static double t_normal(tctx *t) { return eb_rng_normal_at(t->rng.seed, eb_rng_reserve(&t->rng, 1)); }
-static int t_int(tctx *t, int lo, int hi) { return lo + (int)eb_rng_below(&t->rng, (uint32_t)(hi - lo + 1)); }
-
-static double *t_randn(tctx *t, size_t n, double scale, double shift) {
-    double *d = t_buf(t, n);
-    for (size_t i = 0; i < n; i++) d[i] = shift + scale * t_normal(t);
-    return d;
-}
-
-static double *t_copy(tctx *t, const double *src, size_t n) {
-    double *d = t_buf(t, n);
-    memcpy(d, src, n * sizeof *d);
-    return d;
-}
 
 /* ---------------------------------------------------------------- activations */
 

@@ -1,6 +1,6 @@
 /* Float64 oracle checks of the softmax cross-entropy op (ops.h softmax_xent) on the CPU backend: the loss
  * against the direct formula, dlogit against central differences, stability at |logit| = 1000, NULL outputs. */
-#include "harness.h"
+#include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
 #include "ebgan/rng.h"
@@ -12,53 +12,9 @@
 /* Central-difference step: rounding error ~ 2.2e-16 |L| / h, truncation ~ h^2 |L'''| / 6 (both << 1e-9 here). */
 #define FD_H 1e-6
 
-typedef struct xctx {
-    eb_backend be;
-    eb_rng rng;
-    void *bufs[32];
-    int nbufs;
-} xctx;
 
-/* Inputs are random but reproducible; EBGAN_TEST_SEED picks another draw (every case must pass for any). */
-static int x_open(xctx *t, uint64_t salt) {
-    memset(t, 0, sizeof *t);
-    const char *s = getenv("EBGAN_TEST_SEED");
-    uint64_t base = s ? strtoull(s, NULL, 10) : 20240611u;
-    eb_rng_init(&t->rng, base * 0x9E3779B97F4A7C15ull ^ salt);
-    if (eb_cpu_backend_init(&t->be) != EB_OK) {
-        fprintf(stderr, "cpu backend: %s\n", eb_error_message());
-        return 0;
-    }
-    return 1;
-}
-
-static void x_close(xctx *t) {
-    for (int i = 0; i < t->nbufs; i++) t->be.ops->mem_free(t->be.ctx, t->bufs[i]);
-    eb_cpu_backend_free(&t->be);
-}
-
-/* Backend memory (host memory on the CPU backend, so the test reads it directly), NaN-filled for doubles. */
-static void *x_alloc(xctx *t, size_t bytes) {
-    void *p = NULL;
-    if (t->nbufs == 32 || t->be.ops->mem_alloc(t->be.ctx, &p, bytes ? bytes : 1) != EB_OK) {
-        fprintf(stderr, "test buffer of %zu bytes: %s\n", bytes, eb_error_message());
-        exit(EB_TEST_FAIL);
-    }
-    t->bufs[t->nbufs++] = p;
-    return p;
-}
-
-static double *x_buf(xctx *t, size_t n) {
-    double *d = x_alloc(t, n * sizeof(double));
-    for (size_t i = 0; i < n; i++) d[i] = NAN;
-    return d;
-}
-
-static double x_normal(xctx *t) { return eb_rng_normal_at(t->rng.seed, eb_rng_reserve(&t->rng, 1)); }
-static int x_int(xctx *t, int lo, int hi) { return lo + (int)eb_rng_below(&t->rng, (uint32_t)(hi - lo + 1)); }
-
-static int32_t *x_labels(xctx *t, size_t rows, size_t k) {
-    int32_t *y = x_alloc(t, rows * sizeof(int32_t));
+static int32_t *x_labels(tctx *t, size_t rows, size_t k) {
+    int32_t *y = t_alloc(t, rows * sizeof(int32_t));
     for (size_t r = 0; r < rows; r++) y[r] = (int32_t)eb_rng_below(&t->rng, (uint32_t)k);
     return y;
 }
@@ -77,15 +33,15 @@ static double xent_loss(const eb_ops *o, void *ctx, const double *l, const int32
  * bound 1e-7 relative to max(|grad|, scale)). Each row of dlogit sums to 0 up to the rounding of k <= 15 terms
  * of size <= scale <= 1.5: bound 1e-14. */
 EB_TEST(softmax_xent_fd_and_formula) {
-    xctx t;
-    if (!x_open(&t, 401)) return EB_TEST_FAIL;
+    tctx t;
+    if (!t_open(&t, 401)) return EB_TEST_FAIL;
     const eb_ops *o = t.be.ops;
     for (int rep = 0; rep < 3; rep++) {
-        size_t rows = (size_t)x_int(&t, 1, 12), k = (size_t)x_int(&t, 2, 15), n = rows * k;
-        double *l = x_buf(&t, n), *dl = x_buf(&t, n), *ref = x_buf(&t, n), *scratch = x_buf(&t, n), *acc = x_buf(&t, 1);
-        for (size_t i = 0; i < n; i++) l[i] = 3.0 * x_normal(&t);
+        size_t rows = (size_t)t_int(&t, 1, 12), k = (size_t)t_int(&t, 2, 15), n = rows * k;
+        double *l = t_buf(&t, n), *dl = t_buf(&t, n), *ref = t_buf(&t, n), *scratch = t_buf(&t, n), *acc = t_buf(&t, 1);
+        for (size_t i = 0; i < n; i++) l[i] = 3.0 * t_normal(&t);
         int32_t *y = x_labels(&t, rows, k);
-        const double scale = (0.5 + eb_rng_uniform(&t.rng)) / (double)rows, acc0 = x_normal(&t);
+        const double scale = (0.5 + eb_rng_uniform(&t.rng)) / (double)rows, acc0 = t_normal(&t);
         acc[0] = acc0;
         EB_CHECK_OK(o->softmax_xent(t.be.ctx, l, y, rows, k, scale, acc, dl));
         double direct = 0;
@@ -118,7 +74,7 @@ EB_TEST(softmax_xent_fd_and_formula) {
         EB_CHECK(lerr < 1e-12 && gerr < 1e-7 && rowsum < 1e-14, "loss %.3e dlogit %.3e rowsum %.3e", lerr, gerr,
                  rowsum);
     }
-    x_close(&t);
+    t_close(&t);
     return EB_TEST_PASS;
 }
 
@@ -127,12 +83,12 @@ EB_TEST(softmax_xent_fd_and_formula) {
  * relative to the terms it is added to; lse = 1000 + log 2 carries the rounding of a number of size 1000
  * (ulp 1.1e-13), which passes into the loss and into softmax = e^{l - lse}. Bound 1e-12 * max(|ref|, 1). */
 EB_TEST(softmax_xent_stable_large_logits) {
-    xctx t;
-    if (!x_open(&t, 402)) return EB_TEST_FAIL;
+    tctx t;
+    if (!t_open(&t, 402)) return EB_TEST_FAIL;
     const eb_ops *o = t.be.ops;
     const size_t rows = 3, k = 4;
-    double *l = x_buf(&t, rows * k), *dl = x_buf(&t, rows * k), *acc = x_buf(&t, 1);
-    int32_t *y = x_alloc(&t, rows * sizeof(int32_t));
+    double *l = t_buf(&t, rows * k), *dl = t_buf(&t, rows * k), *acc = t_buf(&t, 1);
+    int32_t *y = t_alloc(&t, rows * sizeof(int32_t));
     const double in[3][4] = {{1000, -1000, 1000, -1000}, {-1000, -1000, -1000, -1000}, {1000, 0, -1000, 0}};
     const int32_t lab[3] = {1, 0, 0};
     /* row 0: lse = 1000 + log 2, label -1000 -> 2000 + log 2; softmax (1/2, 0, 1/2, 0)
@@ -160,19 +116,19 @@ EB_TEST(softmax_xent_stable_large_logits) {
     double tot = 1.0 + 0.5 * (loss_ref[0] + loss_ref[1] + loss_ref[2]);
     printf("softmax_xent |logit| = 1000: loss %.17g, expected %.17g\n", acc[0], tot);
     EB_CHECK(fabs(acc[0] - tot) <= 1e-12 * tot, "batched loss %.17g vs %.17g", acc[0], tot);
-    x_close(&t);
+    t_close(&t);
     return EB_TEST_PASS;
 }
 
 /* dlogit == NULL adds the same loss (bit for bit) and writes nothing; loss_dev == NULL still gives dlogit;
  * a label outside [0, k) is EB_ERR_ARG naming it. */
 EB_TEST(softmax_xent_null_outputs_and_bad_label) {
-    xctx t;
-    if (!x_open(&t, 403)) return EB_TEST_FAIL;
+    tctx t;
+    if (!t_open(&t, 403)) return EB_TEST_FAIL;
     const eb_ops *o = t.be.ops;
-    size_t rows = (size_t)x_int(&t, 2, 20), k = (size_t)x_int(&t, 2, 12), n = rows * k;
-    double *l = x_buf(&t, n), *dl = x_buf(&t, n), *dl2 = x_buf(&t, n), *acc = x_buf(&t, 2);
-    for (size_t i = 0; i < n; i++) l[i] = 2.0 * x_normal(&t);
+    size_t rows = (size_t)t_int(&t, 2, 20), k = (size_t)t_int(&t, 2, 12), n = rows * k;
+    double *l = t_buf(&t, n), *dl = t_buf(&t, n), *dl2 = t_buf(&t, n), *acc = t_buf(&t, 2);
+    for (size_t i = 0; i < n; i++) l[i] = 2.0 * t_normal(&t);
     int32_t *y = x_labels(&t, rows, k);
     acc[0] = acc[1] = 0.5;
     EB_CHECK_OK(o->softmax_xent(t.be.ctx, l, y, rows, k, 0.25, acc, dl));
@@ -186,6 +142,6 @@ EB_TEST(softmax_xent_null_outputs_and_bad_label) {
     eb_status st = o->softmax_xent(t.be.ctx, l, y, rows, k, 0.25, acc, dl);
     printf("label %zu of %zu classes: %s\n", k, k, eb_error_message());
     EB_CHECK(st == EB_ERR_ARG && strstr(eb_error_message(), "outside"), "status %d: %s", (int)st, eb_error_message());
-    x_close(&t);
+    t_close(&t);
     return EB_TEST_PASS;
 }
