@@ -849,11 +849,14 @@ EB_TEST(sample_indices_and_gather) {
         ds.u8[2 * i] = (uint8_t)i;
         ds.u8[2 * i + 1] = (uint8_t)(255 - i);
     }
-    eb_rng rng;
-    eb_rng_init(&rng, 8);
+    /* minibatch indices as training draws them: the rng_index op (uniform with replacement, as the paper's
+     * np.random.randint) */
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
     enum { B = 25600 };
     static int32_t idx[B];
-    eb_dataset_sample_indices(&ds, &rng, idx, B);
+    EB_CHECK_OK(be.ops->rng_index(be.ctx, idx, B, (uint32_t)ds.n, eb_rng_at(8, 0)));
+    eb_cpu_backend_free(&be);
     long count[256] = {0};
     for (int i = 0; i < B; i++) {
         EB_CHECK(idx[i] >= 0 && idx[i] < 256, "index %d", idx[i]);

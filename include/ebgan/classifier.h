@@ -52,7 +52,7 @@ void eb_classifier_free(eb_classifier *c, const eb_backend *be);
 eb_status eb_classifier_init_weights(eb_classifier *c, const eb_backend *be, eb_rng *rng);
 
 /* cfg->steps minibatch steps of softmax cross-entropy + Adam on `train` (uint8 images of the net's input shape
- * with labels in [0, n_classes)): minibatches by eb_dataset_sample_indices, gathered and mapped to [-1, 1] on
+ * with labels in [0, n_classes)): minibatches by the rng_index op (with replacement), gathered and mapped to [-1, 1] on
  * the backend (gather_rows_u8). The dataset is copied to the backend once, at the start. */
 eb_status eb_classifier_train(eb_classifier *c, const eb_backend *be, const eb_dataset *train,
                               const eb_classifier_train_cfg *cfg, FILE *log);

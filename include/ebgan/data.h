@@ -64,9 +64,6 @@ eb_status eb_dataset_open(eb_dataset *ds, const char *spec);
  * (linear layers flatten CHW rows; same memory). */
 eb_status eb_dataset_check_shape(const eb_dataset *ds, eb_shape model_in, const char *model_name);
 
-/* n minibatch indices, uniform with replacement in [0, ds->n) (the paper's np.random.randint). */
-void eb_dataset_sample_indices(const eb_dataset *ds, eb_rng *rng, int32_t *idx, size_t n);
-
 /* Host gather: out[r, :] = row idx[r] as float ([n, c*h*w]); uint8 rows mapped to [-1, 1] exactly as the
  * device's gather_rows_u8 does (x * 2/255 - 1). For the CPU path, tests and evaluation. EB_ERR_ARG for an
  * index out of range. */

@@ -66,10 +66,6 @@ eb_status eb_dataset_check_shape(const eb_dataset *ds, eb_shape model_in, const 
                    eb_shape_str(model_in, b, sizeof b));
 }
 
-void eb_dataset_sample_indices(const eb_dataset *ds, eb_rng *rng, int32_t *idx, size_t n) {
-    for (size_t i = 0; i < n; i++) idx[i] = (int32_t)eb_rng_below(rng, (uint32_t)ds->n);
-}
-
 eb_status eb_dataset_gather(const eb_dataset *ds, const int32_t *idx, size_t n, float *out) {
     size_t row = (size_t)eb_dataset_row_elems(ds);
     for (size_t r = 0; r < n; r++) {
