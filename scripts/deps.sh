@@ -3,6 +3,8 @@
 # The CUDA toolkit (nvcc, cuBLAS, cuDNN, NCCL) is optional and is not installed here.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libpng-dev zlib1g-dev)
+# OpenBLAS on OpenMP threads, the pool the CPU kernels' loops use (CMakeLists.txt)
+pkgs+=(libopenblas-openmp-dev)
 # Fashion-MNIST for the image presets (DESIGN.md §5); the tests skip what needs it when absent.
 pkgs+=(dataset-fashion-mnist)
 missing=()

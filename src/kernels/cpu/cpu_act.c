@@ -2,6 +2,7 @@
  * step 4) and second derivative (the curvature injection of §2 step 5). Evaluated in double from `a`. */
 #include "cpu_ops.h"
 
+#include "cpu_parallel.h"
 #include <math.h>
 
 /* Logistic function without overflow: exp of a non-positive argument only. */
@@ -66,10 +67,52 @@ static eb_status act_check_kind(const char *op, eb_act_kind k) {
     return EB_OK;
 }
 
+/* The piecewise-linear kinds, whose value and derivative times dy are one float operation: a float product
+ * of two floats is the double product rounded once, so these equal act_value / act_d1 in double exactly,
+ * and they vectorise. */
+static int act_is_linear(eb_act_kind k) {
+    return k == EB_ACT_IDENTITY || k == EB_ACT_RELU || k == EB_ACT_LEAKY_RELU;
+}
+
+/* Each *_range function switches on the kind once and runs a loop with the kind a constant, so the switch
+ * of act_value / act_d1 / act_d2 folds away; the callers split [0, n) over the threads. */
+#define ACT_EACH_KIND(K, LOOP)                                                                                \
+    switch (K) {                                                                                              \
+    case EB_ACT_IDENTITY: { const eb_act_kind kc = EB_ACT_IDENTITY; LOOP; } break;                          \
+    case EB_ACT_RELU: { const eb_act_kind kc = EB_ACT_RELU; LOOP; } break;                                  \
+    case EB_ACT_LEAKY_RELU: { const eb_act_kind kc = EB_ACT_LEAKY_RELU; LOOP; } break;                      \
+    case EB_ACT_TANH: { const eb_act_kind kc = EB_ACT_TANH; LOOP; } break;                                  \
+    case EB_ACT_SOFTPLUS: { const eb_act_kind kc = EB_ACT_SOFTPLUS; LOOP; } break;                          \
+    case EB_ACT_SIGMOID: { const eb_act_kind kc = EB_ACT_SIGMOID; LOOP; } break;                            \
+    }
+
+/* y = sigma(a), elementwise over n. */
+static void act_forward_range(eb_act_kind k, eb_real slope, const eb_real *a, eb_real *y, size_t n) {
+    if (k == EB_ACT_IDENTITY) {
+        for (size_t i = 0; i < n; i++) y[i] = a[i];
+    } else if (k == EB_ACT_RELU) {
+        for (size_t i = 0; i < n; i++) y[i] = a[i] > 0 ? a[i] : (eb_real)0;
+    } else if (k == EB_ACT_LEAKY_RELU) {
+        for (size_t i = 0; i < n; i++) y[i] = a[i] > 0 ? a[i] : slope * a[i];
+    } else {
+        ACT_EACH_KIND(k, for (size_t i = 0; i < n; i++) y[i] = (eb_real)act_value(kc, (double)slope, (double)a[i]))
+    }
+}
+
+/* Threads for n elements of kind k: the transcendental kinds are worth splitting much sooner. */
+static int act_threads(eb_act_kind k, size_t n) {
+    return eb_cpu_threads(n, act_is_linear(k) ? EB_CPU_PAR_CHEAP : EB_CPU_PAR_COSTLY);
+}
+
 eb_status eb_cpu_act_forward(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, eb_real *y, size_t n) {
     (void)ctx;
     EB_TRY(act_check_kind("act_forward", k));
-    for (size_t i = 0; i < n; i++) y[i] = (eb_real)act_value(k, (double)slope, (double)a[i]);
+#pragma omp parallel num_threads(act_threads(k, n))
+    {
+        size_t lo, hi;
+        eb_cpu_split(n, &lo, &hi);
+        act_forward_range(k, slope, a + lo, y + lo, hi - lo);
+    }
     return EB_OK;
 }
 
@@ -79,16 +122,53 @@ eb_status eb_cpu_bias_act_forward(void *ctx, eb_real *a, const eb_real *b, eb_ac
     EB_TRY(act_check_kind("bias_act_forward", k));
     if (n < 0 || c < 1 || hw < 1)
         return EB_FAIL(EB_ERR_ARG, "bias_act_forward: bad shape n=%d c=%d hw=%d", n, c, hw);
-    for (int s = 0; s < n; s++)
-        for (int ch = 0; ch < c; ch++) {
-            const size_t at = ((size_t)s * c + ch) * hw;
-            const eb_real v = b ? b[ch] : (eb_real)0;
-            for (int i = 0; i < hw; i++) {
-                if (b) a[at + i] += v; /* the same float sum as bias_add */
-                y[at + i] = (eb_real)act_value(k, (double)slope, (double)a[at + i]);
+    const size_t rows = (size_t)n * (size_t)c, total = rows * (size_t)hw;
+    if (hw == 1 && b) { /* dense [n, c]: split the rows, each row a vector of c biases */
+#pragma omp parallel num_threads(act_threads(k, total))
+        {
+            size_t lo, hi;
+            eb_cpu_split((size_t)n, &lo, &hi);
+            for (size_t s = lo; s < hi; s++) {
+                eb_real *ar = a + s * (size_t)c;
+                for (int ch = 0; ch < c; ch++) ar[ch] += b[ch]; /* the same float sum as bias_add */
+                act_forward_range(k, slope, ar, y + s * (size_t)c, (size_t)c);
             }
         }
+        return EB_OK;
+    }
+#pragma omp parallel num_threads(act_threads(k, total))
+    {
+        size_t lo, hi;
+        eb_cpu_split(rows, &lo, &hi); /* rows (sample, channel) of hw values, one bias each */
+        for (size_t r = lo; r < hi; r++) {
+            eb_real *ar = a + r * (size_t)hw;
+            if (b) {
+                const eb_real v = b[r % (size_t)c];
+                for (int i = 0; i < hw; i++) ar[i] += v;
+            }
+            act_forward_range(k, slope, ar, y + r * (size_t)hw, (size_t)hw);
+        }
+    }
     return EB_OK;
+}
+
+/* dx = sigma'(a) dy + beta dx (beta == 0 overwrites: dx may hold NaN). */
+static void act_backward_range(eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *dy, eb_real *dx,
+                               size_t n, eb_real beta) {
+    if (beta == 0 && k == EB_ACT_IDENTITY) {
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i];
+    } else if (beta == 0 && k == EB_ACT_RELU) {
+        for (size_t i = 0; i < n; i++) dx[i] = a[i] > 0 ? dy[i] : (eb_real)0;
+    } else if (beta == 0 && k == EB_ACT_LEAKY_RELU) {
+        for (size_t i = 0; i < n; i++) dx[i] = a[i] > 0 ? dy[i] : slope * dy[i];
+    } else if (beta == 0) {
+        ACT_EACH_KIND(k, for (size_t i = 0; i < n; i++) dx[i] =
+                             (eb_real)(act_d1(kc, (double)slope, (double)a[i]) * (double)dy[i]))
+    } else {
+        ACT_EACH_KIND(k, for (size_t i = 0; i < n; i++) dx[i] =
+                             (eb_real)(act_d1(kc, (double)slope, (double)a[i]) * (double)dy[i] +
+                                       (double)beta * (double)dx[i]))
+    }
 }
 
 /* y is not read: derivatives come from a (y may be NULL on the CPU backend). dx may alias dy. */
@@ -97,10 +177,11 @@ eb_status eb_cpu_act_backward(void *ctx, eb_act_kind k, eb_real slope, const eb_
     (void)ctx;
     (void)y;
     EB_TRY(act_check_kind("act_backward", k));
-    for (size_t i = 0; i < n; i++) {
-        double r = act_d1(k, (double)slope, (double)a[i]) * (double)dy[i];
-        if (beta != 0) r += (double)beta * (double)dx[i]; /* beta == 0 overwrites (dx may hold NaN) */
-        dx[i] = (eb_real)r;
+#pragma omp parallel num_threads(act_threads(k, n))
+    {
+        size_t lo, hi;
+        eb_cpu_split(n, &lo, &hi);
+        act_backward_range(k, slope, a + lo, dy + lo, dx + lo, hi - lo, beta);
     }
     return EB_OK;
 }
@@ -110,15 +191,20 @@ eb_status eb_cpu_act_curvature(void *ctx, eb_act_kind k, eb_real slope, const eb
     (void)ctx;
     (void)y;
     EB_TRY(act_check_kind("act_curvature", k));
-    if (k == EB_ACT_IDENTITY || k == EB_ACT_RELU || k == EB_ACT_LEAKY_RELU) {
+    if (act_is_linear(k)) {
         /* sigma'' == 0: write beta * c without reading g or t (0 * Inf would be NaN) */
         for (size_t i = 0; i < n; i++) c[i] = beta != 0 ? beta * c[i] : (eb_real)0;
         return EB_OK;
     }
-    for (size_t i = 0; i < n; i++) {
-        double r = act_d2(k, (double)slope, (double)a[i]) * (double)g[i] * (double)t[i];
-        if (beta != 0) r += (double)beta * (double)c[i];
-        c[i] = (eb_real)r;
+#pragma omp parallel num_threads(act_threads(k, n))
+    {
+        size_t lo, hi;
+        eb_cpu_split(n, &lo, &hi);
+        ACT_EACH_KIND(k, for (size_t i = lo; i < hi; i++) {
+            double r = act_d2(kc, (double)slope, (double)a[i]) * (double)g[i] * (double)t[i];
+            if (beta != 0) r += (double)beta * (double)c[i];
+            c[i] = (eb_real)r;
+        })
     }
     return EB_OK;
 }

@@ -3,6 +3,7 @@
 #include "cpu_ops.h"
 
 #include "cpu_gemm.h"
+#include "cpu_parallel.h"
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
@@ -11,7 +12,7 @@
  * packed output / output gradient [c_out, nb * HWo]. 8M elements (32 MiB in f32) keeps a whole batch
  * of 64 of the paper's CIFAR / MNIST conv layers in one GEMM (the widest, 3->64 k4 on 32x32, needs
  * 7.3M); larger shapes are cut into chunks of samples, at least one sample per chunk. (One padded input
- * plane is taken on top.) */
+ * plane per thread is taken on top.) */
 static const size_t conv_chunk_elems = (size_t)8 << 20;
 
 /* Sizes derived from a validated geometry, and the chunking of the batch. */
@@ -22,8 +23,9 @@ typedef struct conv_plan {
     int nb;       /* samples per chunk */
     eb_real *col; /* [k, nb * hwo] */
     eb_real *pk;  /* [c_out, nb * hwo]: packed y (forward) or dy (backward) */
-    eb_real *plane; /* [h_in + 2 pad, w_in + 2 pad]: one zero-bordered input plane */
+    eb_real *plane; /* [threads][h_in + 2 pad, w_in + 2 pad]: one zero-bordered input plane per thread */
     size_t plane_elems;
+    int threads;  /* OpenMP threads of the loops around the GEMM (samples / planes are independent) */
 } conv_plan;
 
 /* Checks the geometry (positive sizes, h_out / w_out consistent with the floor formula of ops.h,
@@ -66,7 +68,9 @@ static eb_status conv_plan_init(conv_plan *p, void *ctx, const char *op, const e
     if (nb * (size_t)hwo > INT_MAX) nb = (size_t)INT_MAX / (size_t)hwo;
     p->nb = (int)nb;
     p->plane_elems = ((size_t)g->h_in + 2 * (size_t)g->pad) * ((size_t)g->w_in + 2 * (size_t)g->pad);
-    eb_real *s = eb_cpu_scratch(ctx, nb * per_sample + p->plane_elems);
+    /* the gathers move ~K * hwo elements per sample: split them once a chunk has a few thousand */
+    p->threads = eb_cpu_threads(nb * per_sample, EB_CPU_PAR_COSTLY);
+    eb_real *s = eb_cpu_scratch(ctx, nb * per_sample + (size_t)p->threads * p->plane_elems);
     if (!s) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
     p->col = s;
     p->pk = s + (size_t)kk * nb * (size_t)hwo;
@@ -98,22 +102,28 @@ static inline void conv_scatter_add(eb_real *dst, const eb_real *src, int len, i
 
 /* col[(c, i, j), (s, oh, ow)] = x[s0 + s, c, oh * stride - pad + i, ow * stride - pad + j] (0 in padding),
  * for samples s < nb of the chunk starting at s0 (row length ld = nb * hwo). Each input plane is first
- * copied into the zero-bordered plane p->plane [h_in + 2 pad, w_in + 2 pad] so that every column row is a
- * branch-free strided gather (the maps are small, 4x4 to 16x16, so per-row bounds logic would dominate). */
+ * copied into a zero-bordered plane [h_in + 2 pad, w_in + 2 pad] so that every column row is a
+ * branch-free strided gather (the maps are small, 4x4 to 16x16, so per-row bounds logic would dominate).
+ * The (sample, channel) planes are split over the threads, each with its own bordered plane. */
 static void conv_im2col(const eb_conv_geom *g, const conv_plan *p, const eb_real *x, int s0, int nb,
                         eb_real *col) {
     const size_t ld = (size_t)nb * p->hwo;
     const int wp = g->w_in + 2 * g->pad;
-    if (g->pad > 0) memset(p->plane, 0, p->plane_elems * sizeof *p->plane); /* the border stays zero */
-    for (int s = 0; s < nb; s++) {
-        for (int c = 0; c < g->c_in; c++) {
+#pragma omp parallel num_threads(p->threads)
+    {
+        eb_real *plane = p->plane + (size_t)eb_cpu_thread() * p->plane_elems;
+        if (g->pad > 0) memset(plane, 0, p->plane_elems * sizeof *plane); /* the border stays zero */
+        size_t lo, hi;
+        eb_cpu_split((size_t)nb * (size_t)g->c_in, &lo, &hi);
+        for (size_t sc = lo; sc < hi; sc++) {
+            const int s = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
             const eb_real *src = x + ((size_t)(s0 + s) * g->c_in + c) * p->hwi;
             const eb_real *pl = src;
             if (g->pad > 0) {
                 for (int ih = 0; ih < g->h_in; ih++)
-                    memcpy(p->plane + (size_t)(ih + g->pad) * wp + g->pad, src + (size_t)ih * g->w_in,
+                    memcpy(plane + (size_t)(ih + g->pad) * wp + g->pad, src + (size_t)ih * g->w_in,
                            (size_t)g->w_in * sizeof *src);
-                pl = p->plane;
+                pl = plane;
             }
             for (int i = 0; i < g->k_h; i++) {
                 for (int j = 0; j < g->k_w; j++) {
@@ -135,20 +145,25 @@ static void conv_col2im(const eb_conv_geom *g, const conv_plan *p, const eb_real
                         eb_real *dx, eb_real beta) {
     const size_t ld = (size_t)nb * p->hwo;
     const int wp = g->w_in + 2 * g->pad;
-    for (int s = 0; s < nb; s++) {
-        for (int c = 0; c < g->c_in; c++) {
-            memset(p->plane, 0, p->plane_elems * sizeof *p->plane);
+#pragma omp parallel num_threads(p->threads)
+    {
+        eb_real *plane = p->plane + (size_t)eb_cpu_thread() * p->plane_elems;
+        size_t lo, hi;
+        eb_cpu_split((size_t)nb * (size_t)g->c_in, &lo, &hi); /* each (sample, channel) plane on one thread */
+        for (size_t sc = lo; sc < hi; sc++) {
+            const int s = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
+            memset(plane, 0, p->plane_elems * sizeof *plane);
             for (int i = 0; i < g->k_h; i++) {
                 for (int j = 0; j < g->k_w; j++) {
                     const eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)s * p->hwo;
                     for (int oh = 0; oh < g->h_out; oh++)
-                        conv_scatter_add(p->plane + (size_t)(oh * g->stride + i) * wp + j, d + (size_t)oh * g->w_out,
+                        conv_scatter_add(plane + (size_t)(oh * g->stride + i) * wp + j, d + (size_t)oh * g->w_out,
                                          g->w_out, g->stride);
                 }
             }
             eb_real *dst = dx + ((size_t)(s0 + s) * g->c_in + c) * p->hwi;
             for (int ih = 0; ih < g->h_in; ih++) {
-                const eb_real *v = p->plane + (size_t)(ih + g->pad) * wp + g->pad;
+                const eb_real *v = plane + (size_t)(ih + g->pad) * wp + g->pad;
                 eb_real *drow = dst + (size_t)ih * g->w_in;
                 if (beta == 0) {
                     memcpy(drow, v, (size_t)g->w_in * sizeof *drow);
@@ -172,8 +187,12 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
         conv_im2col(g, &p, x, s0, nb, p.col);
         eb_cpu_gemm(CblasNoTrans, CblasNoTrans, g->c_out, cols, p.k, alpha, w, p.k, p.col, cols, (eb_real)0,
                   p.pk, cols);
-        for (int s = 0; s < nb; s++) {
-            for (int co = 0; co < g->c_out; co++) {
+#pragma omp parallel num_threads(p.threads)
+        {
+            size_t lo, hi;
+            eb_cpu_split((size_t)nb * (size_t)g->c_out, &lo, &hi); /* (sample, channel) rows of y */
+            for (size_t r = lo; r < hi; r++) {
+                const int s = (int)(r / (size_t)g->c_out), co = (int)(r % (size_t)g->c_out);
                 const eb_real *src = p.pk + (size_t)co * cols + (size_t)s * p.hwo;
                 eb_real *dst = y + ((size_t)(s0 + s) * g->c_out + co) * p.hwo;
                 if (beta == 0) {
@@ -191,10 +210,16 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
 static void conv_pack_dy(const eb_conv_geom *g, const conv_plan *p, const eb_real *dy, int s0, int nb,
                          eb_real *pk) {
     const size_t cols = (size_t)nb * p->hwo;
-    for (int s = 0; s < nb; s++)
-        for (int co = 0; co < g->c_out; co++)
+#pragma omp parallel num_threads(p->threads)
+    {
+        size_t lo, hi;
+        eb_cpu_split((size_t)nb * (size_t)g->c_out, &lo, &hi);
+        for (size_t r = lo; r < hi; r++) {
+            const int s = (int)(r / (size_t)g->c_out), co = (int)(r % (size_t)g->c_out);
             memcpy(pk + (size_t)co * cols + (size_t)s * p->hwo, dy + ((size_t)(s0 + s) * g->c_out + co) * p->hwo,
                    (size_t)p->hwo * sizeof *pk);
+        }
+    }
 }
 
 /* dx = alpha * conv^T(dy, w) + beta * dx: dcol[K, cols] = alpha * w^T * dy, then col2im into dx

@@ -3,6 +3,7 @@
 #include "cpu_ops.h"
 
 #include "cpu_gemm.h"
+#include "cpu_parallel.h"
 #include <limits.h>
 #include <stddef.h>
 
@@ -69,10 +70,14 @@ eb_status eb_cpu_bias_add(void *ctx, eb_real *y, const eb_real *b, int n, int c,
     EB_TRY(bias_check("bias_add", n, c, hw));
     if (n == 0) return EB_OK;
     if (!y || !b) return EB_FAIL(EB_ERR_ARG, "bias_add: NULL buffer");
-    for (int s = 0; s < n; s++) {
-        for (int ch = 0; ch < c; ch++) {
-            eb_real *p = y + ((size_t)s * c + ch) * hw;
-            const eb_real v = b[ch];
+    const size_t rows = (size_t)n * (size_t)c;
+#pragma omp parallel num_threads(eb_cpu_threads(rows * (size_t)hw, EB_CPU_PAR_CHEAP))
+    {
+        size_t lo, hi;
+        eb_cpu_split(rows, &lo, &hi); /* (sample, channel) rows */
+        for (size_t r = lo; r < hi; r++) {
+            eb_real *p = y + r * (size_t)hw;
+            const eb_real v = b[r % (size_t)c];
             for (int i = 0; i < hw; i++) p[i] += v;
         }
     }
@@ -85,6 +90,8 @@ eb_status eb_cpu_bias_backward(void *ctx, const eb_real *dy, eb_real *db, int n,
                                eb_real alpha, eb_real beta) {
     EB_TRY(bias_check("bias_backward", n, c, hw));
     if (!db || (n > 0 && !dy)) return EB_FAIL(EB_ERR_ARG, "bias_backward: NULL buffer");
+    /* channels are independent sums, each in the same order on any thread count */
+#pragma omp parallel for schedule(static) num_threads(eb_cpu_threads((size_t)n * (size_t)c * (size_t)hw, EB_CPU_PAR_CHEAP))
     for (int ch = 0; ch < c; ch++) {
         double acc = 0.0;
         for (int s = 0; s < n; s++) {

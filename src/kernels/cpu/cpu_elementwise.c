@@ -2,20 +2,25 @@
  * Reductions accumulate in double so the float build is an accurate oracle for the CUDA parity tests. */
 #include "cpu_ops.h"
 
+#include "cpu_parallel.h"
 #include <math.h>
 #include <string.h>
 
 eb_status eb_cpu_fill(void *ctx, eb_real *x, eb_real v, size_t n) {
     (void)ctx;
+#pragma omp parallel for schedule(static) num_threads(eb_cpu_threads(n, EB_CPU_PAR_CHEAP))
     for (size_t i = 0; i < n; i++) x[i] = v;
     return EB_OK;
 }
 
 eb_status eb_cpu_axpby(void *ctx, eb_real *y, eb_real a, const eb_real *x, eb_real b, size_t n) {
     (void)ctx;
+    const int nt = eb_cpu_threads(n, EB_CPU_PAR_CHEAP);
     if (b == 0) { /* overwrite: y may hold garbage (ops.h conventions) */
+#pragma omp parallel for schedule(static) num_threads(nt)
         for (size_t i = 0; i < n; i++) y[i] = a * x[i];
     } else {
+#pragma omp parallel for schedule(static) num_threads(nt)
         for (size_t i = 0; i < n; i++) y[i] = a * x[i] + b * y[i];
     }
     return EB_OK;
@@ -23,6 +28,7 @@ eb_status eb_cpu_axpby(void *ctx, eb_real *y, eb_real a, const eb_real *x, eb_re
 
 eb_status eb_cpu_mul(void *ctx, eb_real *y, const eb_real *a, const eb_real *b, size_t n) {
     (void)ctx;
+#pragma omp parallel for schedule(static) num_threads(eb_cpu_threads(n, EB_CPU_PAR_CHEAP))
     for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
     return EB_OK;
 }
