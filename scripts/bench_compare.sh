@@ -7,7 +7,9 @@
 #        STEPS (timed iterations for both; default: each tool's own), VARIANTS ("paper lean"),
 #        BUILD (build), PYTHON (python3), TF32 (on: TF32 on for both on CUDA; off: fp32 for both),
 #        REPEAT (1): rounds of the whole comparison, ours and theirs interleaved per model; the table takes
-#        each side's best round (mean it/s) and its best single iteration (min ms), for a shared, busy machine.
+#        each side's best round (mean it/s) and its best single iteration (min ms), for a shared, busy machine;
+#        WAIT (unset): OMP_WAIT_POLICY for both (both run their loops on libgomp threads); passive on a
+#        machine shared with other jobs, where spinning at a join burns the core the partner thread needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}
@@ -24,6 +26,7 @@ TF32=${TF32:-on}
 "$PYTHON" -c "import torch" 2>/dev/null || { echo "bench_compare: PyTorch not importable by $PYTHON" >&2; exit 2; }
 
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+[ -n "${WAIT:-}" ] && export OMP_WAIT_POLICY=$WAIT
 export EBGAN_BENCH_BATCH=$BATCH
 [ -n "${STEPS:-}" ] && export EBGAN_BENCH_STEPS=$STEPS
 if [ "$TF32" = on ]; then export EBGAN_BENCH_PRECISION=tf32; else export EBGAN_BENCH_PRECISION=fp32; fi
@@ -32,7 +35,8 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores; device $device, batch $BATCH, threads $THREADS" \
      "$( [ "$device" = cuda ] && nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
-echo "# command: $0 $device ${models[*]} (BATCH=$BATCH THREADS=$THREADS STEPS=${STEPS:-default} VARIANTS=\"$VARIANTS\")"
+echo "# command: $0 $device ${models[*]} (BATCH=$BATCH THREADS=$THREADS STEPS=${STEPS:-default} VARIANTS=\"$VARIANTS\"" \
+     "REPEAT=${REPEAT:-1} WAIT=${WAIT:-default})"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 # one model at a time, ours then theirs, so both see the same machine state
 for ((r = 1; r <= ${REPEAT:-1}; r++)); do
