@@ -68,8 +68,10 @@ static eb_status act_check_kind(const char *op, eb_act_kind k) {
 }
 
 /* The piecewise-linear kinds, whose value and derivative times dy are one float operation: a float product
- * of two floats is the double product rounded once, so these equal act_value / act_d1 in double exactly,
- * and they vectorise. */
+ * of two floats is the double product rounded once, so these equal act_value / act_d1 in double exactly.
+ * They are written as a product by a selected factor (1 * v == v exactly, NaN and -0 included): a product
+ * in one branch only would not be if-converted (it could raise an FP exception the other branch does not),
+ * and the loop would not vectorise. */
 static int act_is_linear(eb_act_kind k) {
     return k == EB_ACT_IDENTITY || k == EB_ACT_RELU || k == EB_ACT_LEAKY_RELU;
 }
@@ -93,7 +95,7 @@ static void act_forward_range(eb_act_kind k, eb_real slope, const eb_real *a, eb
     } else if (k == EB_ACT_RELU) {
         for (size_t i = 0; i < n; i++) y[i] = a[i] > 0 ? a[i] : (eb_real)0;
     } else if (k == EB_ACT_LEAKY_RELU) {
-        for (size_t i = 0; i < n; i++) y[i] = a[i] > 0 ? a[i] : slope * a[i];
+        for (size_t i = 0; i < n; i++) y[i] = (a[i] > 0 ? (eb_real)1 : slope) * a[i];
     } else {
         ACT_EACH_KIND(k, for (size_t i = 0; i < n; i++) y[i] = (eb_real)act_value(kc, (double)slope, (double)a[i]))
     }
@@ -158,9 +160,9 @@ static void act_backward_range(eb_act_kind k, eb_real slope, const eb_real *a, c
     if (beta == 0 && k == EB_ACT_IDENTITY) {
         for (size_t i = 0; i < n; i++) dx[i] = dy[i];
     } else if (beta == 0 && k == EB_ACT_RELU) {
-        for (size_t i = 0; i < n; i++) dx[i] = a[i] > 0 ? dy[i] : (eb_real)0;
+        for (size_t i = 0; i < n; i++) dx[i] = (a[i] > 0 ? (eb_real)1 : (eb_real)0) * dy[i];
     } else if (beta == 0 && k == EB_ACT_LEAKY_RELU) {
-        for (size_t i = 0; i < n; i++) dx[i] = a[i] > 0 ? dy[i] : slope * dy[i];
+        for (size_t i = 0; i < n; i++) dx[i] = (a[i] > 0 ? (eb_real)1 : slope) * dy[i];
     } else if (beta == 0) {
         ACT_EACH_KIND(k, for (size_t i = 0; i < n; i++) dx[i] =
                              (eb_real)(act_d1(kc, (double)slope, (double)a[i]) * (double)dy[i]))
