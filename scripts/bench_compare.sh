@@ -8,8 +8,11 @@
 #        BUILD (build), PYTHON (python3), TF32 (on: TF32 on for both on CUDA; off: fp32 for both),
 #        REPEAT (1): rounds of the whole comparison, ours and theirs interleaved per model; the table takes
 #        each side's best round (mean it/s) and its best single iteration (min ms), for a shared, busy machine;
-#        WAIT (unset): OMP_WAIT_POLICY for both (both run their loops on libgomp threads); passive on a
-#        machine shared with other jobs, where spinning at a join burns the core the partner thread needs.
+#        BASE (unset): a second build folder (e.g. the commit before a change) whose bench_train runs right
+#        before ours in every round: the table adds its ratio, a before / after from the same run;
+#        WAIT (passive): OMP_WAIT_POLICY for both (both run their loops on libgomp threads; "" leaves
+#        OpenMP's default, active spinning): on a machine shared with other jobs, spinning at a join burns
+#        the core the partner thread needs, and both sides slow down ~10x (README: threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}
@@ -26,7 +29,8 @@ TF32=${TF32:-on}
 "$PYTHON" -c "import torch" 2>/dev/null || { echo "bench_compare: PyTorch not importable by $PYTHON" >&2; exit 2; }
 
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-[ -n "${WAIT:-}" ] && export OMP_WAIT_POLICY=$WAIT
+WAIT=${WAIT-passive}
+[ -n "$WAIT" ] && export OMP_WAIT_POLICY=$WAIT
 export EBGAN_BENCH_BATCH=$BATCH
 [ -n "${STEPS:-}" ] && export EBGAN_BENCH_STEPS=$STEPS
 if [ "$TF32" = on ]; then export EBGAN_BENCH_PRECISION=tf32; else export EBGAN_BENCH_PRECISION=fp32; fi
@@ -41,6 +45,9 @@ echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 # one model at a time, ours then theirs, so both see the same machine state
 for ((r = 1; r <= ${REPEAT:-1}; r++)); do
     for m in "${models[@]}"; do
+        if [ -n "${BASE:-}" ]; then
+            "$BASE/bench_train" "$device" "$m" | sed 's/"impl":"ebgan"/"impl":"ebgan-base"/' | tee -a "$out"
+        fi
         "$BUILD/bench_train" "$device" "$m" | tee -a "$out"
         # shellcheck disable=SC2086
         "$PYTHON" bench/ref_pytorch.py --model "$m" --variant $VARIANTS --device "$device" --batch "$BATCH" \
@@ -49,12 +56,12 @@ for ((r = 1; r <= ${REPEAT:-1}; r++)); do
 done
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$PYTHON" - "$out" <<'EOF'
+"$PYTHON" - "$out" "${BASE:-}" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 best = {}  # (model, impl-variant) -> (max it/s over rounds, min single-iteration ms)
 for r in rows:
-    k = (r["model"], r.get("variant", "ebgan") if r["impl"] == "pytorch" else "ebgan")
+    k = (r["model"], r.get("variant", "ebgan") if r["impl"] == "pytorch" else r["impl"])
     its, mn = best.get(k, (0.0, float("inf")))
     best[k] = (max(its, r["it_per_s"]), min(mn, r["min_ms_per_it"]))
 print("\n%-6s %-6s %11s %11s %11s %13s %13s %11s" % ("model", "ref", "ours it/s", "torch it/s", "ours/torch",
@@ -62,9 +69,13 @@ print("\n%-6s %-6s %11s %11s %11s %13s %13s %11s" % ("model", "ref", "ours it/s"
 print("%-6s %-6s %11s %11s %11s %13s %13s %11s" % ("", "", "(mean)", "(mean)", "(mean)", "(1 iter)", "(1 iter)",
                                                     "(best)"))
 for (m, v), (its, mn) in best.items():
-    if v == "ebgan" or (m, "ebgan") not in best:
+    if v.startswith("ebgan") or (m, "ebgan") not in best:
         continue
     o_its, o_mn = best[(m, "ebgan")]
     print("%-6s %-6s %11.4g %11.4g %10.2fx %13.1f %13.1f %10.2fx" % (m, v, o_its, its, o_its / its, o_mn, mn, mn / o_mn))
+    if (m, "ebgan-base") in best:
+        b_its, b_mn = best[(m, "ebgan-base")]
+        print("%-6s %-6s %11.4g %11s %10.2fx %13.1f %13s %10.2fx   <- BASE=%s" % ("", "(base)", b_its, "", b_its / its, b_mn,
+              "", mn / b_mn, sys.argv[2]))
 print("(ratio > 1: ours is faster; threads %s)" % sorted({r.get("threads") for r in rows if "threads" in r}))
 EOF

@@ -1,9 +1,22 @@
 /* ebgan-gpu: the command-line entry point; dispatches to the subcommands.
  * Library code returns statuses; only this layer prints them and exits. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+/* The CPU kernels and OpenBLAS run on OpenMP threads. OpenMP's default is to spin at every join; on a machine
+ * shared with other jobs the spinning thread burns the core its partner needs and an iteration takes ~10x
+ * longer (bench/PROFILE.md). libgomp reads OMP_WAIT_POLICY once, as it loads, before main: when the user has
+ * not chosen, run this program again with passive waiting (same pid and arguments; on failure, carry on). */
+static void threads_wait_passive(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ebgan-gpu <command> [options]   (ebgan-gpu <command> --help for its options)\n"
@@ -38,6 +51,7 @@ static int demo(int argc, char **argv, int announce) {
 }
 
 int main(int argc, char **argv) {
+    threads_wait_passive(argv);
     if (argc < 2) return demo(argc, argv, 1);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "train")) return eb_cli_train(argc - 1, argv + 1);
