@@ -649,3 +649,25 @@ EB_TEST(infinite_lr_is_reported_as_not_finite) {
     EB_CHECK(refuses_quickly(args, "--lr inf: must be a finite positive number") == EB_TEST_PASS, "lr inf");
     return EB_TEST_PASS;
 }
+
+EB_TEST(config_txt_follows_the_resumed_session_and_companions_survive_its_loss) {
+    if (!setup()) return EB_TEST_SKIP;
+    char a[2200], log[2300], args[3000], p[2400], cmd[9000];
+    EB_CHECK(fresh_dir("cfg-follow", a, sizeof a), "dir");
+    snprintf(log, sizeof log, "%s.log", a);
+    snprintf(args, sizeof args, SMALL " --iters 3 --ckpt-every 3 --out %s", a);
+    EB_CHECK(run_train(args, log) == 0, "first run");
+    snprintf(args, sizeof args, "--resume %s --iters 6", a);
+    EB_CHECK(run_train(args, log) == 0, "resume to 6 (see %s)", log);
+    snprintf(p, sizeof p, "%s/config.txt", a);
+    EB_CHECK(file_has(p, "\niters = 6\n"), "config.txt does not record the session's --iters 6");
+    /* the run's own length now: a resume without --iters finds nothing to do, and is not an error */
+    snprintf(args, sizeof args, "--resume %s", a);
+    EB_CHECK(run_train(args, log) == 0, "resume without --iters after an extension (see %s)", log);
+    EB_CHECK(unlink(p) == 0, "remove config.txt");
+    snprintf(cmd, sizeof cmd, "%s eval --run %s --n 500 --device cpu > %s 2>&1", g_exe, a, log);
+    EB_CHECK(system(cmd) == 0, "eval without config.txt (see %s)", log);
+    EB_CHECK(file_has(log, "config.txt is missing; using the configuration embedded") &&
+             file_has(log, "\"step\":6"), "eval did not say it used the checkpoint's configuration");
+    return EB_TEST_PASS;
+}

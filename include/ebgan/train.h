@@ -52,6 +52,7 @@ typedef struct eb_trainer {
     char last_ckpt[EB_CFG_PATH_MAX + 64];
     char resume_note[1400]; /* why another checkpoint than the newest was resumed ("" normally) */
     int stop_signo;        /* the signal that stopped eb_trainer_run early (0: ran to --iters) */
+    char *config_text;     /* this session's config.txt (owned; NULL: checkpoints read the file) */
     double wall_start, wall_offset; /* seconds; offset carries the time of earlier sessions on resume */
 } eb_trainer;
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "ebgan/atomic_file.h"
@@ -111,14 +112,14 @@ static int resume_config(int argc, char **argv, eb_train_cfg *cfg) {
         FILE *f = fopen(path, "rb");
         if (rc == 0 && !f) {
             fprintf(stderr, "ebgan-gpu train: --resume %s: config.txt is missing; using the configuration embedded "
-                            "in %s\n", dir, ck);
+                            "in %s (config.txt is written again from it)\n", dir, ck);
         } else if (rc == 0) {
             size_t n = strlen(embedded);
             char *txt = malloc(n + 2);
             size_t got = txt ? fread(txt, 1, n + 1, f) : 0;
             if (!txt || got != n || memcmp(txt, embedded, n))
                 fprintf(stderr, "ebgan-gpu train: --resume %s: config.txt differs from the configuration embedded in "
-                                "%s (edited after the run began?); using the checkpoint's\n", dir, ck);
+                                "%s (edited after the run began?); using the checkpoint's (config.txt is written again from it)\n", dir, ck);
             free(txt);
         }
         if (f) fclose(f);
@@ -176,7 +177,7 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
     return 0;
 }
 
-static int write_config(const eb_trainer *t) {
+static int write_config(eb_trainer *t) {
     char path[EB_CFG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/config.txt", t->run_dir);
     char *buf = NULL;
@@ -189,7 +190,8 @@ static int write_config(const eb_trainer *t) {
     eb_opts_print(g_train_opts, N_TRAIN_OPTS, &c, m, "");
     fclose(m);
     eb_status st = eb_atomic_write_file(path, buf, len);
-    free(buf);
+    free(t->config_text);
+    t->config_text = buf; /* what every checkpoint of this session embeds */
     if (st != EB_OK) {
         fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
         return -1;
@@ -240,7 +242,8 @@ int eb_cli_train(int argc, char **argv) {
            t.preset.t_trunk_spec, t.preset.t_trunk_spec[0] ? " -> " : "", t.preset.t_head_spec, t.preset.e_spec);
     if (t.step > 0) printf("  resuming at step %lld\n", (long long)t.step);
     fflush(stdout);
-    if (!cfg.resume[0] && write_config(&t)) {
+    /* on resume too: config.txt describes the run as of this session (a longer --iters, a new cadence) */
+    if (write_config(&t)) {
         eb_trainer_free(&t);
         return 1;
     }
@@ -272,7 +275,24 @@ int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
     memset(&cfg, 0, sizeof cfg);
     snprintf(path, sizeof path, "%s/config.txt", dir);
     int rc = eb_opts_parse(g_train_opts, N_TRAIN_OPTS, &cfg, 1, argv0, USAGE, err, sizeof err);
-    if (rc == 0) rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, &cfg, path, err, sizeof err);
+    struct stat sb;
+    char ck[EB_CFG_PATH_MAX + 80];
+    eb_safetensors st;
+    if (rc == 0 && stat(path, &sb) != 0 && eb_trainer_find_checkpoint(dir, ck, sizeof ck) == EB_OK &&
+        eb_safetensors_open(&st, ck) == EB_OK) {
+        /* config.txt lost: the checkpoint embeds the same settings */
+        const char *emb = eb_safetensors_meta(&st, "config");
+        if (emb && emb[0]) {
+            fprintf(stderr, "ebgan-gpu: --run %s: config.txt is missing; using the configuration embedded in %s\n",
+                    dir, ck);
+            rc = eb_opts_load_text(g_train_opts, N_TRAIN_OPTS, &cfg, emb, strlen(emb), ck, err, sizeof err);
+        } else {
+            rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, &cfg, path, err, sizeof err);
+        }
+        eb_safetensors_close(&st);
+    } else if (rc == 0) {
+        rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, &cfg, path, err, sizeof err);
+    }
     if (rc) {
         fprintf(stderr, "ebgan-gpu: --run %s: %s\n", dir, err);
         return -1;

@@ -230,7 +230,7 @@ eb_status eb_trainer_save(eb_trainer *t) {
     snprintf(wall, sizeof wall, "%.3f", eb_trainer_wall_s(t));
     char cfg_path[EB_CFG_PATH_MAX + 32];
     snprintf(cfg_path, sizeof cfg_path, "%s/config.txt", t->run_dir);
-    char *cfg_text = read_text(cfg_path);
+    char *cfg_text = t->config_text ? strdup(t->config_text) : read_text(cfg_path);
     eb_st_meta meta[18];
     int nm = 0;
     meta[nm++] = (eb_st_meta){"format", CKPT_FORMAT};
@@ -378,11 +378,6 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
     if (why) {
         const char *v = eb_safetensors_meta(&st, key);
         rc = EB_FAIL(EB_ERR_FORMAT, "checkpoint %s: metadata '%s' = '%.40s' is %s", path, key, v ? v : "", why);
-        goto out;
-    }
-    if (step > t->cfg.iters) {
-        rc = EB_FAIL(EB_ERR_ARG, "checkpoint %s is at step %lld, beyond --iters %lld: pass --iters >= %lld to continue",
-                     path, step, (long long)t->cfg.iters, step);
         goto out;
     }
     if ((uint64_t)seed != t->rng.seed ||

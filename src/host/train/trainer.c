@@ -163,6 +163,7 @@ void eb_trainer_free(eb_trainer *t) {
         eb_backend_close(&t->be);
     }
     free(t->src);
+    free(t->config_text);
     eb_dataset_free(&t->data);
     memset(t, 0, sizeof *t);
     t->metrics.fd = -1;
