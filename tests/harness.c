@@ -1,4 +1,4 @@
-/* The test runner behind EB_TEST: `exe` runs every case, `exe NAME` runs one.
+/* The test runner behind EB_TEST: `exe` runs every case, `exe NAME` runs one, `exe --list` names them.
  * A run of several cases fails if any fails and is skipped only if all are skipped. */
 #include "harness.h"
 
@@ -45,6 +45,10 @@ int eb_test_has_nonfinite(const double *a, size_t n) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--list")) { /* the case names, one per line (scripts/gpu_check.sh) */
+        for (int i = 0; i < g_count; i++) printf("%s\n", g_names[i]);
+        return 0;
+    }
     int failed = 0, skipped = 0, ran = 0;
     for (int i = 0; i < g_count; i++) {
         if (argc > 1 && strcmp(argv[1], g_names[i]) != 0) continue;
