@@ -58,7 +58,8 @@ static const eb_opt g_train_opts[] = {
 /* The options that may differ on --resume: the run's length, cadence and execution, none of which changes
  * the method or the data stream. Every other option given with --resume must equal the run's value. */
 static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "device",
-                                          "precision", "cuda-graph", "progress", "requeue-signal", "resume-intact"};
+                                          "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
+                                          "resume-intact"};
 
 static int resume_ok(const char *name) {
     for (size_t i = 0; i < sizeof k_resume_ok / sizeof k_resume_ok[0]; i++)
@@ -70,12 +71,13 @@ static const char *USAGE =
     "usage: ebgan-gpu train [options]\n"
     "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.\n"
     "With --resume DIR only these may change: --iters (not below the current step), --log-every, --ckpt-every,\n"
-    "--keep, --plot-every, --device, --precision, --cuda-graph, --progress, --requeue-signal, --resume-intact;\n"
-    "any other option must equal the run's value. SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue\n"
-    "signal: checkpoint and exit 4; a second SIGINT: exit 130 at once.";
+    "--keep, --plot-every, --device, --precision, --cuda-graph, --conv-algo, --progress, --requeue-signal,\n"
+    "--resume-intact; any other option must equal the run's value.\n"
+    "SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue signal: checkpoint and exit 4; a second SIGINT:\n"
+    "exit 130 at once.";
 
 /* --resume: the run's own settings (as its newest checkpoint embeds them), then the options that may change on
- * resume (resume_ok in the table); any other option given with a different value is an error, since the run
+ * resume (k_resume_ok); any other option given with a different value is an error, since the run
  * could not continue exactly (README "Output formats"). */
 static int resume_config(int argc, char **argv, eb_train_cfg *cfg) {
     eb_train_cfg cl = *cfg;
