@@ -9,6 +9,7 @@
 #include "ebgan/gstep.h"
 #include "ebgan/mala.h"
 #include "ebgan/presets.h"
+#include "ebgan/tfevents.h"
 #include "ebgan/train_cfg.h"
 #include "ebgan/ustep.h"
 
@@ -41,6 +42,9 @@ typedef struct eb_trainer {
     eb_entropy_kind entropy;
     char run_dir[EB_CFG_PATH_MAX];
     FILE *metrics;         /* <run>/metrics.jsonl, appended */
+    eb_tfevents *tb;       /* TensorBoard event file (tb_log.c); NULL with --tensorboard off */
+    int holdout_class;     /* --holdout-class resolved; -1 = none */
+    eb_dataset holdout_test; /* its anomaly test split (labels = classes; anomaly.h); else empty */
     double wall_start, wall_offset; /* seconds; offset carries the time of earlier sessions on resume */
 } eb_trainer;
 
@@ -66,6 +70,15 @@ eb_status eb_trainer_save(eb_trainer *t);
 eb_status eb_trainer_load(eb_trainer *t, const char *path);
 /* The newest checkpoint file of a run directory, or `path` itself when it names a .safetensors file. */
 eb_status eb_trainer_find_checkpoint(const char *path, char *out, size_t cap);
+/* --holdout-class (src/host/train/holdout.c): parses cfg.holdout_class into t->holdout_class; then, given the
+ * opened data (ownership passes), makes t->data the training split and t->holdout_test the test split. */
+eb_status eb_trainer_holdout_parse(eb_trainer *t);
+eb_status eb_trainer_holdout_split(eb_trainer *t, eb_dataset *raw);
+/* TensorBoard (src/host/train/tb_log.c): opens the event file per cfg.tensorboard (on resume also marks the
+ * restart), logs one step's scalars, closes. */
+eb_status eb_trainer_tb_open(eb_trainer *t);
+eb_status eb_trainer_tb_scalars(eb_trainer *t, int64_t step, const eb_tb_scalar *v, int n);
+void eb_trainer_tb_close(eb_trainer *t);
 /* Pictures (src/host/train/plots.c): <run>/samples.png (+ energy heat map for 2-D data). */
 eb_status eb_trainer_plot(eb_trainer *t);
 /* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */
