@@ -34,8 +34,9 @@ eb_status eb_tfevents_scalars(eb_tfevents *w, int64_t step, double wall_time, co
  * (channels 1 gray, 3 RGB). */
 eb_status eb_tfevents_image(eb_tfevents *w, int64_t step, double wall_time, const char *tag, const void *png,
                             size_t png_bytes, int width, int height, int channels);
-/* A SessionLog START event at `step`: written when a run resumes, so TensorBoard drops the events an
- * interrupted session logged past its last checkpoint (they are replayed). */
+/* A SessionLog START event at `step`: TensorBoard then drops every event at a step >= `step` logged before it.
+ * A run resuming from a checkpoint at step S writes it at S + 1: what an interrupted session logged past its
+ * checkpoint is replayed, and shown once. */
 eb_status eb_tfevents_session_start(eb_tfevents *w, int64_t step, double wall_time);
 /* Closes the file (safe on a zeroed struct). */
 void eb_tfevents_close(eb_tfevents *w);

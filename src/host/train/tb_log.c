@@ -14,9 +14,9 @@ eb_status eb_trainer_tb_open(eb_trainer *t) {
     if (!t->tb) return EB_FAIL(EB_ERR_OOM, "TensorBoard writer: out of memory");
     double now = eb_tfevents_now();
     eb_status st = eb_tfevents_open(t->tb, dir, now);
-    /* a resumed session replays the steps after the last checkpoint: START tells TensorBoard to drop
-     * what the interrupted session logged past it */
-    if (st == EB_OK && t->step > 0) st = eb_tfevents_session_start(t->tb, t->step, now);
+    /* a resumed session replays the steps after its checkpoint: START at step + 1 tells TensorBoard to drop
+     * what an interrupted session logged from there on (and keep the checkpoint's own step) */
+    if (st == EB_OK && t->step > 0) st = eb_tfevents_session_start(t->tb, t->step + 1, now);
     if (st != EB_OK) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", eb_error_message());
