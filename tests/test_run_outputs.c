@@ -117,6 +117,31 @@ EB_TEST(train_writes_tensorboard_events_matching_metrics_and_pictures) {
     return EB_TEST_PASS;
 }
 
+/* A session interrupted after logging past its last checkpoint (here: the step-20 checkpoint lost), resumed:
+ * it replays steps 11..20 and logs 15 and 20 again; TensorBoard shows each step once, with the replay's values
+ * (the SessionLog START of the resumed session). */
+EB_TEST(resumed_run_after_a_lost_checkpoint_shows_each_step_once) {
+    if (!setup()) return EB_TEST_SKIP;
+    if (!have_py("tensorboard")) {
+        printf("  python3 with the tensorboard package not importable: skipped\n");
+        return EB_TEST_SKIP;
+    }
+    char args[6000], cmd[9000];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/tb-replay'", g_tmp);
+    EB_CHECK(system(cmd) == 0, "rm");
+    snprintf(args, sizeof args, TOY " --iters 20 --out '%s/tb-replay'", g_tmp);
+    EB_CHECK(run("tb-replay.log", args) == 0, "train failed");
+    snprintf(cmd, sizeof cmd, "rm '%s/tb-replay/ckpt-00000020.safetensors' && sleep 1", g_tmp);
+    EB_CHECK(system(cmd) == 0, "drop the last checkpoint");
+    snprintf(args, sizeof args, "train --resume '%s/tb-replay' --iters 20 --log-every 5", g_tmp);
+    EB_CHECK(run("tb-replay-resume.log", args) == 0, "resume failed");
+    snprintf(cmd, sizeof cmd, "test $(grep -c '\"step\": 15,' '%s/tb-replay/metrics.jsonl') = 2", g_tmp);
+    EB_CHECK(system(cmd) == 0, "step 15 should be logged twice in metrics.jsonl");
+    snprintf(cmd, sizeof cmd, "python3 '%s/tests/py/check_run_events.py' '%s/tb-replay' 10,20 two_d", g_src, g_tmp);
+    EB_CHECK(system(cmd) == 0, "TensorBoard's view of the replayed steps is wrong (see above)");
+    return EB_TEST_PASS;
+}
+
 EB_TEST(tensorboard_off_writes_no_event_file) {
     if (!setup()) return EB_TEST_SKIP;
     char args[6000], cmd[9000];

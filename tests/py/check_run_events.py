@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A training run's event file read by TensorBoard's EventAccumulator against the run's own files: every
 scalar of every metrics.jsonl line at its step (tags loss/, energy/, grad/, speed/ + the metrics name),
-equal to the JSON's value up to the digits metrics.jsonl prints; images/samples at each plot step, the last
+equal to the JSON's value up to the digits metrics.jsonl prints (a step a resumed run replayed: its last
+line, and TensorBoard must show that step once); images/samples at each plot step, the last
 one byte for byte samples.png; for 2-D data also images/energy.
 usage: check_run_events.py RUN_DIR PLOT_STEP[,PLOT_STEP...] two_d|images"""
 import json
@@ -21,7 +22,11 @@ REL = {"grad_norm_u": 1e-5, "grad_norm_g": 1e-5, "grad_norm_mi": 1e-5, "it_per_s
 def main(run, plot_steps, kind):
     acc = ea.EventAccumulator(run, size_guidance={ea.SCALARS: 0, ea.IMAGES: 0})
     acc.Reload()
-    lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+    by_step = {}
+    for l in open(os.path.join(run, "metrics.jsonl")):
+        rec = json.loads(l)
+        by_step[rec["step"]] = rec  # a step logged twice (replayed after a resume): the last one counts
+    lines = [by_step[k] for k in sorted(by_step)]
     assert lines, "metrics.jsonl is empty"
     tags = acc.Tags()
     want_tags = sorted("%s/%s" % (GROUP[k], k) for k in lines[0] if k != "step")
