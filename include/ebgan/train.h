@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include "ebgan/backend.h"
+#include "ebgan/conv_algo.h"
 #include "ebgan/data.h"
 #include "ebgan/gstep.h"
 #include "ebgan/mala.h"
@@ -39,6 +40,7 @@ typedef struct eb_trainer {
     eb_real *t_interp;     /* [B] wgan-gp interpolation weights */
     void *arena;
     eb_penalty_kind penalty;
+    eb_conv_algo_mode conv_algo; /* --conv-algo (CUDA) */
     eb_entropy_kind entropy;
     char run_dir[EB_CFG_PATH_MAX];
     FILE *metrics;         /* <run>/metrics.jsonl, appended */

@@ -29,6 +29,8 @@ static eb_status parse_method(eb_trainer *t) {
     if (!c->cuda_graph[0]) snprintf(c->cuda_graph, sizeof c->cuda_graph, "on"); /* a config from before the option */
     if (strcmp(c->cuda_graph, "on") && strcmp(c->cuda_graph, "off"))
         return EB_FAIL(EB_ERR_ARG, "--cuda-graph '%s': expected on or off", c->cuda_graph);
+    if (!c->conv_algo[0]) snprintf(c->conv_algo, sizeof c->conv_algo, "heuristic"); /* a config from before it */
+    EB_TRY(eb_conv_algo_mode_parse(c->conv_algo, &t->conv_algo));
     if (!strcmp(c->penalty, "score")) t->penalty = EB_PENALTY_SCORE;
     else if (!strcmp(c->penalty, "wgan-gp")) t->penalty = EB_PENALTY_WGAN_GP;
     else if (!strcmp(c->penalty, "none")) t->penalty = EB_PENALTY_NONE;
@@ -113,6 +115,7 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     if ((st = eb_cuda_precision_parse(c->precision, &prec)) != EB_OK) goto fail;
     if ((st = eb_backend_open(&t->be, bk, notice)) != EB_OK) goto fail;
     if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_precision(&t->be, prec)) != EB_OK) goto fail;
+    if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_conv_algo_mode(&t->be, t->conv_algo)) != EB_OK) goto fail;
 
     eb_gan_specs specs = {t->preset.u_spec, t->preset.g_spec, t->preset.t_trunk_spec, t->preset.t_head_spec,
                           t->preset.e_spec};
@@ -131,9 +134,9 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     }
     if ((st = eb_batch_source_init(t->src, &t->be, t->is_toy ? NULL : &t->data, t->toy, B)) != EB_OK) goto fail;
     size_t xd = (size_t)eb_shape_numel(t->preset.data);
-    size_t xbytes = (((size_t)B * xd * sizeof(eb_real)) + 63) & ~(size_t)63;
-    /* one allocation: [x_real | t_interp | clock] */
-    size_t tbytes = (((size_t)B * sizeof(eb_real)) + 63) & ~(size_t)63;
+    size_t xbytes = eb_align_elems((size_t)B * xd) * sizeof(eb_real);
+    /* one allocation: [x_real | t_interp | clock], each aligned (align.h) */
+    size_t tbytes = eb_align_elems((size_t)B) * sizeof(eb_real);
     if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + tbytes + sizeof(int64_t))) != EB_OK) goto fail;
     t->x_real = t->arena;
     t->t_interp = (eb_real *)((char *)t->arena + xbytes);
