@@ -46,6 +46,10 @@ static const eb_opt g_train_opts[] = {
     {"ckpt-every", EB_OPT_INT, F(ckpt_every), "500", "steps between checkpoints (and one at the end)"},
     {"keep", EB_OPT_INT, F(keep), "3", "checkpoints kept"},
     {"plot-every", EB_OPT_INT, F(plot_every), "500", "steps between pictures (and one at the end)"},
+    {"tensorboard", EB_OPT_STR, F(tensorboard), "on",
+     "on (event file in the run directory) | off | DIR (event file in DIR)"},
+    {"holdout-class", EB_OPT_STR, F(holdout_class), "",
+     "anomaly protocol: hold this class out, train on 80% of the others (see README; \"\": off)"},
     {"device", EB_OPT_STR, F(device), "auto", "auto | cpu | cuda"},
     {"precision", EB_OPT_STR, F(precision), "tf32", "fp32 | tf32 | bf16 (CUDA)"},
     {"cuda-graph", EB_OPT_STR, F(cuda_graph), "on", "on | off: capture one iteration as a CUDA graph and replay it (CUDA)"},
@@ -57,7 +61,7 @@ static const eb_opt g_train_opts[] = {
 
 /* The options that may differ on --resume: the run's length, cadence and execution, none of which changes
  * the method or the data stream. Every other option given with --resume must equal the run's value. */
-static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "device",
+static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "tensorboard", "device",
                                           "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
                                           "resume-intact"};
 
@@ -71,8 +75,8 @@ static const char *USAGE =
     "usage: ebgan-gpu train [options]\n"
     "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.\n"
     "With --resume DIR only these may change: --iters (not below the current step), --log-every, --ckpt-every,\n"
-    "--keep, --plot-every, --device, --precision, --cuda-graph, --conv-algo, --progress, --requeue-signal,\n"
-    "--resume-intact; any other option must equal the run's value.\n"
+    "--keep, --plot-every, --tensorboard, --device, --precision, --cuda-graph, --conv-algo, --progress,\n"
+    "--requeue-signal, --resume-intact; any other option must equal the run's value.\n"
     "SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue signal: checkpoint and exit 4; a second SIGINT:\n"
     "exit 130 at once.";
 
