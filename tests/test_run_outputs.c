@@ -135,8 +135,9 @@ EB_TEST(resumed_run_after_a_lost_checkpoint_shows_each_step_once) {
     EB_CHECK(system(cmd) == 0, "drop the last checkpoint");
     snprintf(args, sizeof args, "train --resume '%s/tb-replay' --iters 20 --log-every 5", g_tmp);
     EB_CHECK(run("tb-replay-resume.log", args) == 0, "resume failed");
-    snprintf(cmd, sizeof cmd, "test $(grep -c '\"step\": 15,' '%s/tb-replay/metrics.jsonl') = 2", g_tmp);
-    EB_CHECK(system(cmd) == 0, "step 15 should be logged twice in metrics.jsonl");
+    /* the resume drops the records after the checkpoint's step (README "The run directory's rules") */
+    snprintf(cmd, sizeof cmd, "test $(grep -c '\"step\": *15,' '%s/tb-replay/metrics.jsonl') = 1", g_tmp);
+    EB_CHECK(system(cmd) == 0, "step 15 should be logged once in metrics.jsonl");
     snprintf(cmd, sizeof cmd, "python3 '%s/tests/py/check_run_events.py' '%s/tb-replay' 10,20 two_d", g_src, g_tmp);
     EB_CHECK(system(cmd) == 0, "TensorBoard's view of the replayed steps is wrong (see above)");
     return EB_TEST_PASS;
