@@ -5,10 +5,14 @@
 
 #include <stdio.h>
 #include "ebgan/backend.h"
+#include "ebgan/conv_algo.h"
 #include "ebgan/data.h"
 #include "ebgan/gstep.h"
 #include "ebgan/mala.h"
+#include "ebgan/json.h"
 #include "ebgan/presets.h"
+#include "ebgan/run_dir.h"
+#include "ebgan/tfevents.h"
 #include "ebgan/train_cfg.h"
 #include "ebgan/ustep.h"
 
@@ -38,9 +42,23 @@ typedef struct eb_trainer {
     eb_real *t_interp;     /* [B] wgan-gp interpolation weights */
     void *arena;
     eb_penalty_kind penalty;
+    eb_conv_algo_mode conv_algo; /* --conv-algo (CUDA) */
     eb_entropy_kind entropy;
     char run_dir[EB_CFG_PATH_MAX];
-    FILE *metrics;         /* <run>/metrics.jsonl, appended */
+    eb_jsonl metrics;      /* <run>/metrics.jsonl, appended (records after the resumed step dropped first) */
+    eb_run_lock lock;      /* held from eb_trainer_open_run to eb_trainer_free */
+    char run_id[EB_RUN_ID_LEN + 8]; /* marks this run's checkpoints (metadata run_id) */
+    long stale_lock_pid;   /* pid of a dead writer whose lock was taken over (0: none) */
+    int stale_tmp_removed; /* leftover temp files of a dead writer removed at open */
+    int metrics_dropped;   /* metrics records after the resumed step removed at open */
+    int64_t saved_step;    /* step of the last checkpoint written or loaded (-1: none) */
+    char last_ckpt[EB_CFG_PATH_MAX + 64];
+    char resume_note[1400]; /* why another checkpoint than the newest was resumed ("" normally) */
+    int stop_signo;        /* the signal that stopped eb_trainer_run early (0: ran to --iters) */
+    char *config_text;     /* this session's config.txt (owned; NULL: checkpoints read the file) */
+    eb_tfevents *tb;       /* TensorBoard event file (tb_log.c); NULL with --tensorboard off */
+    int holdout_class;     /* --holdout-class resolved; -1 = none */
+    eb_dataset holdout_test; /* its anomaly test split (labels = classes; anomaly.h); else empty */
     double wall_start, wall_offset; /* seconds; offset carries the time of earlier sessions on resume */
 } eb_trainer;
 
@@ -51,7 +69,9 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
 void eb_trainer_free(eb_trainer *t);
 /* Creates the run directory (or reuses it on resume) and writes config.txt. */
 eb_status eb_trainer_open_run(eb_trainer *t);
-/* Runs G iterations step..cfg.iters-1 with logging, checkpoints and pictures; progress to `log`. */
+/* Runs G iterations step..cfg.iters-1 with logging, checkpoints and pictures; progress to `log`. Between
+ * iterations it polls eb_stop_signal_pending(): on a stop signal it writes a checkpoint of the finished
+ * iteration (unless one of that step exists), sets t->stop_signo and returns EB_OK. */
 eb_status eb_trainer_run(eb_trainer *t, FILE *log);
 
 /* Wall-clock seconds of the run so far, earlier sessions of a resumed run included. */
@@ -66,6 +86,19 @@ eb_status eb_trainer_save(eb_trainer *t);
 eb_status eb_trainer_load(eb_trainer *t, const char *path);
 /* The newest checkpoint file of a run directory, or `path` itself when it names a .safetensors file. */
 eb_status eb_trainer_find_checkpoint(const char *path, char *out, size_t cap);
+/* The same with its integrity checked: only exact ckpt-<8 digits>.safetensors names, ordered by metadata step,
+ * the newest one's format and tensor checksum verified. A damaged newest one fails naming it, its reason and
+ * the newest intact one, unless fallback_intact (then `note` says what was skipped). */
+eb_status eb_ckpt_find(const char *path, int fallback_intact, char *out, size_t cap, char *note, size_t note_cap);
+/* --holdout-class (src/host/train/holdout.c): parses cfg.holdout_class into t->holdout_class; then, given the
+ * opened data (ownership passes), makes t->data the training split and t->holdout_test the test split. */
+eb_status eb_trainer_holdout_parse(eb_trainer *t);
+eb_status eb_trainer_holdout_split(eb_trainer *t, eb_dataset *raw);
+/* TensorBoard (src/host/train/tb_log.c): opens the event file per cfg.tensorboard (on resume also marks the
+ * restart), logs one step's scalars, closes. */
+eb_status eb_trainer_tb_open(eb_trainer *t);
+eb_status eb_trainer_tb_scalars(eb_trainer *t, int64_t step, const eb_tb_scalar *v, int n);
+void eb_trainer_tb_close(eb_trainer *t);
 /* Pictures (src/host/train/plots.c): <run>/samples.png (+ energy heat map for 2-D data). */
 eb_status eb_trainer_plot(eb_trainer *t);
 /* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */

@@ -35,11 +35,16 @@ typedef struct eb_train_cfg {
     int ckpt_every;      /* steps between checkpoints (and one at the end) */
     int keep;            /* checkpoints kept */
     int plot_every;      /* steps between pictures (and one at the end) */
+    char tensorboard[EB_CFG_PATH_MAX]; /* on (event file in the run directory) | off | a directory; "" = on */
+    char holdout_class[16]; /* anomaly protocol (anomaly.h): the class id held out of training; "" = none */
     /* execution */
     char device[8];      /* auto | cpu | cuda */
     char precision[8];   /* fp32 | tf32 | bf16 (CUDA) */
     char cuda_graph[8];  /* on | off: replay one captured CUDA graph per iteration (CUDA only) */
+    char conv_algo[12];  /* heuristic | search: how cuDNN convolution algorithms are chosen (conv_algo.h) */
     int progress;        /* -1 auto (a terminal gets a live line), 0 plain lines, 1 live line */
+    char requeue_signal[16]; /* signal that stops with a checkpoint and the requeue exit status (stop_signal.h) */
+    int resume_intact;   /* 1: --resume may continue from the newest intact checkpoint past a damaged newest */
 } eb_train_cfg;
 
 #endif

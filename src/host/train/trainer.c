@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "batch_source.h"
+#include "ebgan/anomaly.h"
 #include "ebgan/cuda.h"
+#include "ebgan/stop_signal.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -28,6 +30,8 @@ static eb_status parse_method(eb_trainer *t) {
     if (!c->cuda_graph[0]) snprintf(c->cuda_graph, sizeof c->cuda_graph, "on"); /* a config from before the option */
     if (strcmp(c->cuda_graph, "on") && strcmp(c->cuda_graph, "off"))
         return EB_FAIL(EB_ERR_ARG, "--cuda-graph '%s': expected on or off", c->cuda_graph);
+    if (!c->conv_algo[0]) snprintf(c->conv_algo, sizeof c->conv_algo, "heuristic"); /* a config from before it */
+    EB_TRY(eb_conv_algo_mode_parse(c->conv_algo, &t->conv_algo));
     if (!strcmp(c->penalty, "score")) t->penalty = EB_PENALTY_SCORE;
     else if (!strcmp(c->penalty, "wgan-gp")) t->penalty = EB_PENALTY_WGAN_GP;
     else if (!strcmp(c->penalty, "none")) t->penalty = EB_PENALTY_NONE;
@@ -42,10 +46,10 @@ static eb_status parse_method(eb_trainer *t) {
     if (c->batch < 0 || c->batch == 1)
         return EB_FAIL(EB_ERR_ARG, "--batch must be >= 2 (batch statistics and the shuffled z need 2), got %d",
                        c->batch);
-    if (!(c->lr > 0)) return EB_FAIL(EB_ERR_ARG, "--lr must be positive");
+    if (!(c->lr > 0) || !isfinite(c->lr)) return EB_FAIL(EB_ERR_ARG, "--lr %g: must be a finite positive number", c->lr);
     if (strcmp(c->lr_decay, "none") && strcmp(c->lr_decay, "linear"))
         return EB_FAIL(EB_ERR_ARG, "--lr-decay '%s': expected none or linear", c->lr_decay);
-    return EB_OK;
+    return eb_trainer_holdout_parse(t);
 }
 
 static eb_status load_data(eb_trainer *t) {
@@ -53,10 +57,13 @@ static eb_status load_data(eb_trainer *t) {
     if (eb_toy_from_name(c->dataset, &t->toy)) {
         t->is_toy = 1;
         if (c->stack) return EB_FAIL(EB_ERR_ARG, "--stack applies to image data, not to the toy '%s'", c->dataset);
+        if (t->holdout_class >= 0)
+            return EB_FAIL(EB_ERR_ARG, "--holdout-class needs labelled data: the toy '%s' has no classes", c->dataset);
         return EB_OK;
     }
     eb_dataset raw;
     EB_TRY(eb_dataset_open(&raw, c->dataset));
+    if (t->holdout_class >= 0) return eb_trainer_holdout_split(t, &raw);
     if (c->stack > 1) {
         if (raw.c != 1) {
             eb_dataset_free(&raw);
@@ -85,6 +92,9 @@ static uint64_t iteration_stride(const eb_trainer *t) {
 
 eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **notice) {
     memset(t, 0, sizeof *t);
+    t->metrics.fd = -1;
+    t->lock.fd = -1;
+    t->saved_step = -1;
     t->cfg = *cfg;
     eb_train_cfg *c = &t->cfg;
     eb_status st;
@@ -97,7 +107,7 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     c->z_dim = t->preset.z_dim;
     c->dim = t->preset.dim;
     if (c->batch == 0) c->batch = t->preset.batch;
-    if (c->lambda < 0) c->lambda = t->preset.lambda;
+    if (c->lambda < 0) c->lambda = t->holdout_class >= 0 ? eb_holdout_lambda(t->preset.data) : t->preset.lambda;
 
     eb_backend_kind bk = !strcmp(c->device, "cpu") ? EB_BACKEND_CPU : !strcmp(c->device, "cuda") ? EB_BACKEND_CUDA
                        : EB_BACKEND_AUTO;
@@ -109,6 +119,7 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     if ((st = eb_cuda_precision_parse(c->precision, &prec)) != EB_OK) goto fail;
     if ((st = eb_backend_open(&t->be, bk, notice)) != EB_OK) goto fail;
     if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_precision(&t->be, prec)) != EB_OK) goto fail;
+    if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_conv_algo_mode(&t->be, t->conv_algo)) != EB_OK) goto fail;
 
     eb_gan_specs specs = {t->preset.u_spec, t->preset.g_spec, t->preset.t_trunk_spec, t->preset.t_head_spec,
                           t->preset.e_spec};
@@ -127,9 +138,9 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     }
     if ((st = eb_batch_source_init(t->src, &t->be, t->is_toy ? NULL : &t->data, t->toy, B)) != EB_OK) goto fail;
     size_t xd = (size_t)eb_shape_numel(t->preset.data);
-    size_t xbytes = (((size_t)B * xd * sizeof(eb_real)) + 63) & ~(size_t)63;
-    /* one allocation: [x_real | t_interp | clock] */
-    size_t tbytes = (((size_t)B * sizeof(eb_real)) + 63) & ~(size_t)63;
+    size_t xbytes = eb_align_elems((size_t)B * xd) * sizeof(eb_real);
+    /* one allocation: [x_real | t_interp | clock], each aligned (align.h) */
+    size_t tbytes = eb_align_elems((size_t)B) * sizeof(eb_real);
     if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + tbytes + sizeof(int64_t))) != EB_OK) goto fail;
     t->x_real = t->arena;
     t->t_interp = (eb_real *)((char *)t->arena + xbytes);
@@ -146,7 +157,10 @@ fail:
 }
 
 void eb_trainer_free(eb_trainer *t) {
-    if (t->metrics) fclose(t->metrics);
+    eb_jsonl_close(&t->metrics);
+    eb_run_lock_release(&t->lock);
+    eb_trainer_tb_close(t);
+    eb_dataset_free(&t->holdout_test);
     eb_cuda_graph_free(t->graph);
     if (t->be.ops) {
         if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
@@ -158,8 +172,11 @@ void eb_trainer_free(eb_trainer *t) {
         eb_backend_close(&t->be);
     }
     free(t->src);
+    free(t->config_text);
     eb_dataset_free(&t->data);
     memset(t, 0, sizeof *t);
+    t->metrics.fd = -1;
+    t->lock.fd = -1;
 }
 
 static eb_status mkdirs(const char *path) {
@@ -189,11 +206,19 @@ eb_status eb_trainer_open_run(eb_trainer *t) {
         snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", stamp);
     }
     EB_TRY(mkdirs(t->run_dir));
+    /* one writer per directory; then what a dead writer left is ours to clean (README "Output formats") */
+    EB_TRY(eb_run_lock_acquire(&t->lock, t->run_dir, &t->stale_lock_pid));
+    if (!t->cfg.resume[0]) {
+        EB_TRY(eb_run_dir_check_fresh(t->run_dir));
+        eb_run_id_make(t->run_id, sizeof t->run_id);
+    }
+    t->stale_tmp_removed = eb_run_dir_remove_stale_tmp(t->run_dir);
     char path[EB_CFG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
-    t->metrics = fopen(path, "a");
-    if (!t->metrics) return EB_FAIL(EB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    return EB_OK;
+    /* the steps after the checkpoint are replayed: their old records go, so that no step appears twice */
+    EB_TRY(eb_run_metrics_trim(path, t->step, &t->metrics_dropped));
+    EB_TRY(eb_jsonl_open(&t->metrics, path, 0));
+    return eb_trainer_tb_open(t);
 }
 
 /* Hands out consecutive stream positions inside the iteration, all keyed to the backend clock. */
@@ -333,7 +358,10 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
     double last_t = t->wall_start;
     int64_t last_step = t->step;
     eb_real *scratch = t->us.terms; /* reused after the terms were read: logging only */
+    t->stop_signo = 0;
     while (t->step < c->iters) {
+        /* a stop signal ends the run between iterations (stop_signal.h); a multi-rank run agrees on it first */
+        if ((t->stop_signo = eb_stop_signal_pending()) != 0) break;
         EB_TRY(eb_trainer_iteration(t));
         int64_t s = t->step;
         int is_last = s == c->iters;
@@ -353,15 +381,33 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             double gn_g = grad_norm(&t->be, &t->gan.G, scratch);
             double gn_t = t->entropy == EB_ENTROPY_DIM ? grad_norm(&t->be, &t->gan.T_head, scratch)
                         : t->entropy == EB_ENTROPY_INFOGAN ? grad_norm(&t->be, &t->gan.E, scratch) : 0;
-            fprintf(t->metrics,
-                    "{\"step\": %lld, \"wall_s\": %.3f, \"u_loss\": %.9g, \"u_real\": %.9g, \"u_fake\": %.9g, "
-                    "\"penalty\": %.9g, \"g_loss\": %.9g, \"g_u_fake\": %.9g, \"mi_loss\": %.9g, "
-                    "\"grad_norm_u\": %.6g, \"grad_norm_g\": %.6g, \"grad_norm_mi\": %.6g, \"it_per_s\": %.4g, "
-                    "\"samples_per_s\": %.6g}\n",
-                    (long long)s, wall, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL], u[EB_UTERM_U_FAKE],
-                    u[EB_UTERM_PENALTY], g[EB_GTERM_LOSS], g[EB_GTERM_U_FAKE], g[EB_GTERM_MI], gn_u, gn_g, gn_t,
-                    its, its * c->batch * c->n_critic);
-            fflush(t->metrics);
+            /* one whole line per write, non-finite values as null; a failed write stops the run */
+            eb_json_line l;
+            eb_json_line_begin(&l);
+            eb_json_line_int(&l, "step", s);
+            eb_json_line_num(&l, "wall_s", round(wall * 1000) / 1000);
+            eb_json_line_num(&l, "u_loss", u[EB_UTERM_LOSS]);
+            eb_json_line_num(&l, "u_real", u[EB_UTERM_U_REAL]);
+            eb_json_line_num(&l, "u_fake", u[EB_UTERM_U_FAKE]);
+            eb_json_line_num(&l, "penalty", u[EB_UTERM_PENALTY]);
+            eb_json_line_num(&l, "g_loss", g[EB_GTERM_LOSS]);
+            eb_json_line_num(&l, "g_u_fake", g[EB_GTERM_U_FAKE]);
+            eb_json_line_num(&l, "mi_loss", g[EB_GTERM_MI]);
+            eb_json_line_num(&l, "grad_norm_u", gn_u);
+            eb_json_line_num(&l, "grad_norm_g", gn_g);
+            eb_json_line_num(&l, "grad_norm_mi", gn_t);
+            eb_json_line_num(&l, "it_per_s", its);
+            eb_json_line_num(&l, "samples_per_s", its * c->batch * c->n_critic);
+            eb_json_line_end(&l);
+            EB_TRY(eb_jsonl_append(&t->metrics, &l));
+            const eb_tb_scalar tb[] = {
+                {"loss/u_loss", u[EB_UTERM_LOSS]}, {"energy/u_real", u[EB_UTERM_U_REAL]},
+                {"energy/u_fake", u[EB_UTERM_U_FAKE]}, {"loss/penalty", u[EB_UTERM_PENALTY]},
+                {"loss/g_loss", g[EB_GTERM_LOSS]}, {"energy/g_u_fake", g[EB_GTERM_U_FAKE]},
+                {"loss/mi_loss", g[EB_GTERM_MI]}, {"grad/grad_norm_u", gn_u}, {"grad/grad_norm_g", gn_g},
+                {"grad/grad_norm_mi", gn_t}, {"speed/it_per_s", its}, {"speed/samples_per_s", its * c->batch * c->n_critic},
+                {"speed/wall_s", wall}};
+            EB_TRY(eb_trainer_tb_scalars(t, s, tb, (int)(sizeof tb / sizeof tb[0])));
             char eta[32];
             fmt_eta((double)(c->iters - s) / (its > 0 ? its : 1e-9), eta, sizeof eta);
             if (live)
@@ -380,6 +426,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
         if ((c->ckpt_every > 0 && s % c->ckpt_every == 0) || is_last) EB_TRY(eb_trainer_save(t));
         if ((c->plot_every > 0 && s % c->plot_every == 0) || is_last) EB_TRY(eb_trainer_plot(t));
     }
+    if (t->stop_signo && t->saved_step != t->step) EB_TRY(eb_trainer_save(t));
     if (live) fprintf(log, "\n");
     (void)first;
     return EB_OK;
