@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ebgan/atomic_file.h"
@@ -43,6 +44,10 @@ static const eb_opt g_train_opts[] = {
     {"precision", EB_OPT_STR, F(precision), "tf32", "fp32 | tf32 | bf16 (CUDA)"},
     {"cuda-graph", EB_OPT_STR, F(cuda_graph), "on", "on | off: capture one iteration as a CUDA graph and replay it (CUDA)"},
     {"progress", EB_OPT_INT, F(progress), "-1", "-1 auto (live line on a terminal), 0 log lines, 1 live line"},
+    {"rank", EB_OPT_INT, F(rank), "-1", "this process's rank (-1: RANK, SLURM_PROCID or OMPI_COMM_WORLD_RANK)"},
+    {"world-size", EB_OPT_INT, F(world_size), "-1", "processes in the job (-1: WORLD_SIZE, SLURM_NTASKS, OMPI_...)"},
+    {"local-rank", EB_OPT_INT, F(local_rank), "-1", "rank on this node = GPU index (-1: LOCAL_RANK, SLURM_LOCALID, ...)"},
+    {"comm", EB_OPT_STR, F(comm), "auto", "auto | none | mpi | nccl: collectives of a multi-rank job"},
 };
 #undef F
 #define N_TRAIN_OPTS ((int)(sizeof g_train_opts / sizeof g_train_opts[0]))
@@ -72,12 +77,68 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
             return -1;
         }
         cfg->iters = cl.iters;
+        cfg->rank = cl.rank, cfg->world_size = cl.world_size, cfg->local_rank = cl.local_rank; /* per process */
+        snprintf(cfg->comm, sizeof cfg->comm, "%s", cl.comm);
         cfg->log_every = cl.log_every;
         cfg->progress = cl.progress;
         snprintf(cfg->resume, sizeof cfg->resume, "%s", cl.resume);
         snprintf(cfg->out, sizeof cfg->out, "%s", cl.resume);
     }
     if (cfg->log_every < 1) cfg->log_every = 1;
+    return 0;
+}
+
+/* The settings every rank of a job must share: the per-process ones reset to their defaults. */
+static void job_settings(eb_train_cfg *c) {
+    c->rank = c->world_size = c->local_rank = -1;
+    snprintf(c->comm, sizeof c->comm, "auto");
+}
+
+/* Ranks that disagree on the configuration would silently train different models: rank 0 broadcasts its
+ * resolved settings, every rank compares them line by line and names the first difference. */
+static int check_same_config(eb_trainer *t) {
+    eb_comm *cm = t->comm;
+    if (cm->world <= 1) return 0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return -1;
+    eb_train_cfg c = t->cfg;
+    job_settings(&c);
+    c.resume[0] = '\0';
+    eb_opts_print(g_train_opts, N_TRAIN_OPTS, &c, m, "");
+    fclose(m);
+    double n0 = (double)len;
+    int bad = eb_comm_host_bcast(cm, &n0, sizeof n0, 0) != EB_OK;
+    char *root = bad ? NULL : calloc((size_t)n0 + 1, 1);
+    if (!root || eb_comm_host_bcast(cm, cm->rank == 0 ? buf : root, (size_t)n0, 0) != EB_OK) bad = 1;
+    if (!bad && cm->rank == 0) memcpy(root, buf, len);
+    double differs = 0;
+    if (!bad && ((size_t)n0 != len || memcmp(root, buf, len))) {
+        /* the first differing line, for the message */
+        const char *a = buf, *b = root;
+        while (*a && *b) {
+            size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+            if (la != lb || memcmp(a, b, la)) break;
+            a += la + (a[la] != 0), b += lb + (b[lb] != 0);
+        }
+        fprintf(stderr, "ebgan-gpu train: rank %d: configuration differs from rank 0's: '%.*s' here, '%.*s' on "
+                        "rank 0\n", cm->rank, (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
+        differs = cm->rank + 1;
+    }
+    free(root);
+    free(buf);
+    if (bad) {
+        fprintf(stderr, "ebgan-gpu train: rank %d: %s\n", cm->rank, eb_error_message());
+        return -1;
+    }
+    if (eb_comm_host_allreduce(cm, &differs, 1, EB_COMM_MAX) != EB_OK) return -1;
+    if (differs > 0) {
+        if (cm->rank == 0)
+            fprintf(stderr, "ebgan-gpu train: the ranks disagree on the configuration (rank %d differs, above): every "
+                            "rank must be started with the same options\n", (int)differs - 1);
+        return -1;
+    }
     return 0;
 }
 
@@ -91,6 +152,7 @@ static int write_config(const eb_trainer *t) {
     fprintf(m, "# ebgan-gpu train: resolved configuration; re-run with: ebgan-gpu train --config %s\n", path);
     eb_train_cfg c = t->cfg;
     c.resume[0] = '\0'; /* a re-run starts fresh */
+    job_settings(&c);
     eb_opts_print(g_train_opts, N_TRAIN_OPTS, &c, m, "");
     fclose(m);
     eb_status st = eb_atomic_write_file(path, buf, len);
@@ -102,43 +164,74 @@ static int write_config(const eb_trainer *t) {
     return 0;
 }
 
+/* A failure on one rank of a job must end every rank (the others would wait in a collective): the
+ * communicator's abort; one process just returns its exit status. */
+static int train_fail(eb_trainer *t, eb_comm *comm, int rank, const char *lead, const char *what) {
+    if (what) fprintf(stderr, "%sebgan-gpu train: %s\n", lead, what);
+    if (t) eb_trainer_free(t);
+    if (comm->world > 1) {
+        fprintf(stderr, "ebgan-gpu train: rank %d failed: stopping every rank of the job\n", rank);
+        eb_comm_abort(comm, 1);
+    }
+    eb_comm_close(comm);
+    return 1;
+}
+
 int eb_cli_train(int argc, char **argv) {
     eb_train_cfg cfg;
     int rc = eb_cli_train_parse(argc, argv, &cfg);
     if (rc) return rc > 0 ? 0 : 2;
+    eb_ranks ranks;
+    if (eb_ranks_resolve(cfg.rank, cfg.world_size, cfg.local_rank, &ranks) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        return 2;
+    }
     eb_trainer t;
+    eb_comm comm;
+    eb_comm_single(&comm);
     const char *notice = NULL;
-    if (eb_trainer_init(&t, &cfg, &notice) != EB_OK) {
-        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
-        return 1;
+    char msg[1400];
+    if (eb_trainer_init_dist(&t, &cfg, &ranks, cfg.comm, &comm, &notice) != EB_OK) {
+        if (ranks.world > 1) snprintf(msg, sizeof msg, "rank %d: %s", ranks.rank, eb_error_message());
+        else snprintf(msg, sizeof msg, "%s", eb_error_message());
+        return train_fail(NULL, &comm, ranks.rank, "", msg);
     }
-    if (notice) fprintf(stderr, "ebgan-gpu: %s\n", notice);
-    if (eb_trainer_open_run(&t) != EB_OK) {
-        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
-        eb_trainer_free(&t);
-        return 1;
-    }
-    printf("ebgan-gpu train: backend %s, run directory %s%s\n", t.be.ops->name, t.run_dir,
-           cfg.resume[0] ? " (resumed)" : "");
-    printf("resolved settings:\n");
-    eb_opts_print(g_train_opts, N_TRAIN_OPTS, &t.cfg, stdout, "  ");
-    printf("  (networks) U %s | G %s | T %s%s%s | E %s\n", t.preset.u_spec, t.preset.g_spec,
-           t.preset.t_trunk_spec, t.preset.t_trunk_spec[0] ? " -> " : "", t.preset.t_head_spec, t.preset.e_spec);
-    if (t.step > 0) printf("  resuming at step %lld\n", (long long)t.step);
+    if (notice && comm.rank == 0) fprintf(stderr, "ebgan-gpu: %s\n", notice);
+    char where[160];
+    eb_ranks_describe(&ranks, where, sizeof where);
+    printf("ebgan-gpu train: %s, pid %ld, comm %s, %s %d, global batch %d = %d x %d\n", where, (long)getpid(),
+           eb_comm_kind_name(comm.kind), eb_backend_is_cuda(&t.be) ? "GPU" : "cpu backend",
+           eb_backend_is_cuda(&t.be) ? ranks.local_rank : 0, t.cfg.batch, comm.world, t.b_local);
     fflush(stdout);
-    if (!cfg.resume[0] && write_config(&t)) {
+    if (check_same_config(&t)) { /* every rank knows: a clean exit everywhere */
         eb_trainer_free(&t);
+        eb_comm_close(&comm);
         return 1;
     }
-    eb_status st = eb_trainer_run(&t, stdout);
+    if (eb_trainer_open_run(&t) != EB_OK) return train_fail(&t, &comm, comm.rank, "", eb_error_message());
+    if (comm.rank == 0) {
+        printf("ebgan-gpu train: backend %s, run directory %s%s\n", t.be.ops->name, t.run_dir,
+               cfg.resume[0] ? " (resumed)" : "");
+        printf("resolved settings:\n");
+        eb_opts_print(g_train_opts, N_TRAIN_OPTS, &t.cfg, stdout, "  ");
+        printf("  (networks) U %s | G %s | T %s%s%s | E %s\n", t.preset.u_spec, t.preset.g_spec,
+               t.preset.t_trunk_spec, t.preset.t_trunk_spec[0] ? " -> " : "", t.preset.t_head_spec, t.preset.e_spec);
+        if (t.step > 0) printf("  resuming at step %lld\n", (long long)t.step);
+        fflush(stdout);
+        if (!cfg.resume[0] && write_config(&t)) return train_fail(&t, &comm, comm.rank, "", NULL);
+    }
+    eb_status st = eb_trainer_check_agreement(&t); /* the weights every rank starts from (a resume reads files) */
+    if (st == EB_OK) st = eb_trainer_run(&t, stdout);
     if (st != EB_OK) {
-        fprintf(stderr, "\nebgan-gpu train: %s\n", eb_error_message());
-        eb_trainer_free(&t);
-        return 1;
+        if (comm.world > 1) snprintf(msg, sizeof msg, "rank %d: %s", comm.rank, eb_error_message());
+        else snprintf(msg, sizeof msg, "%s", eb_error_message());
+        return train_fail(&t, &comm, comm.rank, "\n", msg);
     }
-    printf("done: %lld steps; run directory %s (samples.png, metrics.jsonl, checkpoints)\n", (long long)t.step,
-           t.run_dir);
+    if (comm.rank == 0)
+        printf("done: %lld steps; run directory %s (samples.png, metrics.jsonl, checkpoints)\n", (long long)t.step,
+               t.run_dir);
     eb_trainer_free(&t);
+    eb_comm_close(&comm);
     return 0;
 }
 

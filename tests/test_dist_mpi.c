@@ -1,0 +1,250 @@
+/* Data parallelism on the CPU backend, run as a user runs it: `mpirun -np R ebgan-gpu train` with real MPI
+ * ranks. R ranks with the same global batch reproduce the single process (every checkpoint tensor, within a
+ * stated bound), a 2-rank run resumes exactly (also on another world size), and bad jobs stop with one clear
+ * line instead of hanging. Skipped (77) when mpirun is absent or the build has no MPI. */
+#include "harness.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ebgan/comm.h"
+#include "ebgan/safetensors.h"
+
+static char g_exe[1024], g_tmp[1024], g_mpirun[128];
+
+static int setup(void) {
+    const char *bin = getenv("EBGAN_BINARY_DIR");
+    if (!bin) bin = ".";
+    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
+    snprintf(g_tmp, sizeof g_tmp, "%s/test-runs/dist", bin);
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", g_tmp);
+    if (system(cmd)) return 0;
+    struct stat s;
+    if (stat(g_exe, &s) || !eb_comm_have_mpi() || system("command -v mpirun > /dev/null 2>&1")) {
+        printf("mpirun, an MPI build or the executable is missing: skipped\n");
+        return 0;
+    }
+    /* as root (CI containers) Open MPI wants both variables; more ranks than cores need --oversubscribe */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    snprintf(g_mpirun, sizeof g_mpirun, "timeout 300 mpirun --oversubscribe");
+    return 1;
+}
+
+/* Runs `ebgan-gpu ARGS` on R ranks (R = 0: without mpirun), output to LOG; the exit status. */
+static int run_ranks(int R, const char *args, const char *log) {
+    char cmd[16384];
+    if (R == 0) snprintf(cmd, sizeof cmd, "timeout 300 %s %s > %s 2>&1", g_exe, args, log);
+    else snprintf(cmd, sizeof cmd, "%s -np %d %s %s > %s 2>&1", g_mpirun, R, g_exe, args, log);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int file_has(const char *path, const char *needle) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+/* Largest over tensors of max|a - b| / max(max|a|, 1e-3) (F32), and whether every tensor matched bit for bit.
+ * Returns -1 when a tensor is missing or the step / RNG metadata differ. */
+static double ckpt_rel_diff(const char *pa, const char *pb, int *identical, char *worst, size_t cap) {
+    eb_safetensors a, b;
+    if (eb_safetensors_open(&a, pa) != EB_OK) return -1;
+    if (eb_safetensors_open(&b, pb) != EB_OK) {
+        eb_safetensors_close(&a);
+        return -1;
+    }
+    double m = eb_safetensors_count(&a) == eb_safetensors_count(&b) ? 0 : -1;
+    *identical = m == 0;
+    for (int i = 0; m >= 0 && i < eb_safetensors_count(&a); i++) {
+        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
+        size_t n = ia->end - ia->begin;
+        if (!ib || ib->end - ib->begin != n || ia->dtype != EB_ST_F32) {
+            m = -1;
+            break;
+        }
+        float *x = malloc(n + 4), *y = malloc(n + 4);
+        eb_safetensors_read(&a, ia, x, n);
+        eb_safetensors_read(&b, ib, y, n);
+        if (memcmp(x, y, n)) *identical = 0;
+        double d = 0, s = 1e-3;
+        for (size_t k = 0; k < n / 4; k++) {
+            d = fabs((double)x[k] - y[k]) > d ? fabs((double)x[k] - y[k]) : d;
+            s = fabs(x[k]) > s ? fabs(x[k]) : s;
+        }
+        if (d / s > m) {
+            m = d / s;
+            snprintf(worst, cap, "%s", ia->name);
+        }
+        free(x);
+        free(y);
+    }
+    const char *keys[] = {"step", "rng_counter", "rng_seed"};
+    for (int k = 0; m >= 0 && k < 3; k++) {
+        const char *va = eb_safetensors_meta(&a, keys[k]), *vb = eb_safetensors_meta(&b, keys[k]);
+        if (!va || !vb || strcmp(va, vb)) m = -1;
+    }
+    eb_safetensors_close(&a);
+    eb_safetensors_close(&b);
+    return m;
+}
+
+/* The toy settings: narrow nets, few iterations (2 cores on CI). */
+#define TOY "train --dim 32 --batch 16 --n-critic 2 --log-every 2 --plot-every 0 --seed 5 --device cpu --progress 0"
+/* mnist geometry with batch norm in G and the dim entropy (T's trunk and head) at a tiny width */
+#define MNIST "train --model mnist --dataset fashion-mnist --dim 16 --z-dim 8 --batch 8 --n-critic 1 --log-every 1 " \
+              "--plot-every 0 --seed 5 --device cpu --progress 0"
+
+/* Float rounding differs between one process and R ranks only in the order of sums (per-rank partial sums of
+ * the gradients and batch statistics, then the all-reduce). After K iterations of Adam that stays within
+ * REL_BOUND of each tensor's largest entry (measured: 5e-7 toy, 7e-6 mnist at K = 6 / 3). */
+#define REL_BOUND 1e-4
+
+static int ranks_equal_single(const char *tag, const char *flags, int iters) {
+    char out[2300], log[2400], args[4000], ref[2600], got[2600], worst[80] = "";
+    int Rs[3] = {0, 2, 4};
+    for (int i = 0; i < 3; i++) {
+        snprintf(out, sizeof out, "%s/%s-np%d", g_tmp, tag, Rs[i]);
+        snprintf(log, sizeof log, "%s.log", out);
+        snprintf(args, sizeof args, "%s --iters %d --ckpt-every %d --out %s", flags, iters, iters, out);
+        char rm[2400];
+        snprintf(rm, sizeof rm, "rm -rf %s", out);
+        EB_CHECK(system(rm) == 0, "cleanup");
+        EB_CHECK(run_ranks(Rs[i], args, log) == 0, "%s on %d ranks failed (see %s)", tag, Rs[i], log);
+    }
+    snprintf(ref, sizeof ref, "%s/%s-np0/ckpt-%08d.safetensors", g_tmp, tag, iters);
+    for (int i = 1; i < 3; i++) {
+        snprintf(got, sizeof got, "%s/%s-np%d/ckpt-%08d.safetensors", g_tmp, tag, Rs[i], iters);
+        int same = 0;
+        double d = ckpt_rel_diff(ref, got, &same, worst, sizeof worst);
+        EB_CHECK(d >= 0, "%s: %d-rank checkpoint lacks tensors or its step / RNG state differs", tag, Rs[i]);
+        EB_CHECK(d <= REL_BOUND, "%s: %d ranks differ from one process by %.3g (bound %g) in %s", tag, Rs[i], d,
+                 REL_BOUND, worst);
+        printf("%s: %d ranks vs one process after %d iterations: max rel diff %.3g (%s)\n", tag, Rs[i], iters, d,
+               worst);
+    }
+    return EB_TEST_PASS;
+}
+
+EB_TEST(toy_on_2_and_4_ranks_equals_one_process) {
+    if (!setup()) return EB_TEST_SKIP;
+    return ranks_equal_single("toy", TOY, 6);
+}
+
+EB_TEST(mnist_bn_dim_on_2_and_4_ranks_equals_one_process) {
+    if (!setup()) return EB_TEST_SKIP;
+    if (system("test -d /usr/share/dataset-fashion-mnist || ls /usr/share/*/fashion* > /dev/null 2>&1")) {
+        printf("Fashion-MNIST not installed: skipped\n");
+        return EB_TEST_SKIP;
+    }
+    return ranks_equal_single("mnist", MNIST, 3);
+}
+
+/* 2 ranks to step 6 against 2 ranks to 3 resumed to 6 (bit for bit), and the same half resumed on 4 ranks and
+ * on one process (the semantics do not depend on R: within the bound). */
+EB_TEST(resume_of_a_2_rank_run_replays_it_on_any_world_size) {
+    if (!setup()) return EB_TEST_SKIP;
+    char a[2300], b[2300], cmd[16384], log[2400], args[4000], pa[2400], pb[2400], worst[80] = "";
+    snprintf(a, sizeof a, "%s/resume-a", g_tmp);
+    snprintf(b, sizeof b, "%s/resume-b", g_tmp);
+    snprintf(log, sizeof log, "%s/resume.log", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s %s-1 %s-4", a, b, b, b);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    snprintf(args, sizeof args, TOY " --iters 6 --ckpt-every 3 --out %s", a);
+    EB_CHECK(run_ranks(2, args, log) == 0, "uninterrupted 2-rank run failed (%s)", log);
+    snprintf(args, sizeof args, TOY " --iters 3 --ckpt-every 3 --out %s", b);
+    EB_CHECK(run_ranks(2, args, log) == 0, "first half failed (%s)", log);
+    snprintf(cmd, sizeof cmd, "cp -r %s %s-1 && cp -r %s %s-4", b, b, b, b);
+    EB_CHECK(system(cmd) == 0, "copy");
+    snprintf(pa, sizeof pa, "%s/ckpt-00000006.safetensors", a);
+    const int Rs[3] = {2, 4, 0};
+    const char *suffix[3] = {"", "-4", "-1"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "train --resume %s%s --iters 6 --progress 0", b, suffix[i]);
+        EB_CHECK(run_ranks(Rs[i], args, log) == 0, "resume on %d ranks failed (%s)", Rs[i], log);
+        snprintf(pb, sizeof pb, "%s%s/ckpt-00000006.safetensors", b, suffix[i]);
+        int same = 0;
+        double d = ckpt_rel_diff(pa, pb, &same, worst, sizeof worst);
+        EB_CHECK(d >= 0 && d <= REL_BOUND, "resumed on %d ranks: rel diff %.3g in %s", Rs[i], d, worst);
+        if (i == 0) EB_CHECK(same, "the 2-rank resume is not bit-identical to the 2-rank run (%s: %.3g)", worst, d);
+    }
+    return EB_TEST_PASS;
+}
+
+EB_TEST(world_size_that_does_not_divide_the_batch_is_refused) {
+    if (!setup()) return EB_TEST_SKIP;
+    char log[2400], args[3000];
+    snprintf(log, sizeof log, "%s/indivisible.log", g_tmp);
+    snprintf(args, sizeof args, TOY " --batch 18 --iters 2 --out %s/indivisible", g_tmp);
+    EB_CHECK(run_ranks(4, args, log) != 0, "batch 18 on 4 ranks ran");
+    EB_CHECK(file_has(log, "--batch 18 is not divisible by the world size 4"), "no clear message in %s", log);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(ranks_that_disagree_on_the_configuration_stop_at_start) {
+    if (!setup()) return EB_TEST_SKIP;
+    char log[2400], cmd[16384], out[2300];
+    snprintf(log, sizeof log, "%s/disagree.log", g_tmp);
+    snprintf(out, sizeof out, "%s/disagree", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s; %s -np 1 %s " TOY " --iters 2 --out %s : -np 1 %s " TOY
+             " --iters 2 --seed 7 --out %s > %s 2>&1", out, g_mpirun, g_exe, out, g_exe, out, log);
+    int rc = system(cmd);
+    EB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0 && WEXITSTATUS(rc) != 124, "mismatched ranks ran (rc %d)", rc);
+    EB_CHECK(file_has(log, "rank 1: configuration differs from rank 0's: 'seed = 7' here, 'seed = 5' on rank 0"),
+             "no message naming the option in %s", log);
+    struct stat s;
+    char ck[2400];
+    snprintf(ck, sizeof ck, "%s/ckpt-00000002.safetensors", out);
+    EB_CHECK(stat(ck, &s) != 0, "a checkpoint was written");
+    return EB_TEST_PASS;
+}
+
+/* kill -9 of rank 1 mid-run: mpirun ends rank 0 too and exits non-zero, well before the run would end. */
+EB_TEST(a_dying_rank_stops_the_others_instead_of_hanging) {
+    if (!setup()) return EB_TEST_SKIP;
+    char log[2400], cmd[16384];
+    snprintf(log, sizeof log, "%s/dying.log", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -f %s.rc; (%s -np 2 %s " TOY " --iters 1000000 --ckpt-every 0 --out %s/dying > %s "
+             "2>&1; echo $? > %s.rc) &", log, g_mpirun, g_exe, g_tmp, log, log);
+    EB_CHECK(system(cmd) == 0, "start");
+    long pid = 0;
+    for (int i = 0; i < 600 && !pid; i++) { /* the layout line names each rank's pid */
+        usleep(100000);
+        FILE *f = fopen(log, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f)) {
+            const char *p = strstr(line, "rank 1 of 2");
+            if (p && (p = strstr(line, "pid "))) pid = atol(p + 4);
+        }
+        if (f) fclose(f);
+    }
+    EB_CHECK(pid > 0, "rank 1 never started (%s)", log);
+    sleep(1);
+    EB_CHECK(kill((pid_t)pid, SIGKILL) == 0, "kill rank 1 (pid %ld)", pid);
+    const time_t t0 = time(NULL);
+    char rcpath[2500];
+    snprintf(rcpath, sizeof rcpath, "%s.rc", log);
+    struct stat s;
+    while (stat(rcpath, &s) && time(NULL) - t0 < 120) usleep(100000);
+    EB_CHECK(stat(rcpath, &s) == 0, "the job still runs 120 s after rank 1 died");
+    usleep(200000);
+    FILE *f = fopen(rcpath, "r");
+    int rc = -1;
+    EB_CHECK(f && fscanf(f, "%d", &rc) == 1, "exit status");
+    fclose(f);
+    EB_CHECK(rc != 0 && rc != 124, "job exit status %d after a rank died", rc);
+    printf("job ended %ld s after rank 1 was killed, exit status %d\n", (long)(time(NULL) - t0), rc);
+    return EB_TEST_PASS;
+}
