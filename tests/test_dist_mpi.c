@@ -211,14 +211,13 @@ EB_TEST(ranks_that_disagree_on_the_configuration_stop_at_start) {
     return EB_TEST_PASS;
 }
 
-/* kill -9 of rank 1 mid-run: mpirun ends rank 0 too and exits non-zero, well before the run would end. */
-EB_TEST(a_dying_rank_stops_the_others_instead_of_hanging) {
-    if (!setup()) return EB_TEST_SKIP;
-    char log[2400], cmd[16384];
-    snprintf(log, sizeof log, "%s/dying.log", g_tmp);
-    snprintf(cmd, sizeof cmd, "rm -f %s.rc; (%s -np 2 %s " TOY " --iters 1000000 --ckpt-every 0 --out %s/dying > %s "
-             "2>&1; echo $? > %s.rc) &", log, g_mpirun, g_exe, g_tmp, log, log);
-    EB_CHECK(system(cmd) == 0, "start");
+/* Starts a long 2-rank job in the background (extra flags), waits for rank 1's layout line and returns its pid
+ * (0 on failure); the job's exit status lands in LOG.rc. */
+static long start_job(const char *log, const char *flags) {
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "rm -f %s.rc; (%s -np 2 %s " TOY " --iters 1000000 --ckpt-every 0 %s --out %s/bg > %s "
+             "2>&1; echo $? > %s.rc) &", log, g_mpirun, g_exe, flags, g_tmp, log, log);
+    if (system(cmd)) return 0;
     long pid = 0;
     for (int i = 0; i < 600 && !pid; i++) { /* the layout line names each rank's pid */
         usleep(100000);
@@ -230,21 +229,58 @@ EB_TEST(a_dying_rank_stops_the_others_instead_of_hanging) {
         }
         if (f) fclose(f);
     }
-    EB_CHECK(pid > 0, "rank 1 never started (%s)", log);
-    sleep(1);
-    EB_CHECK(kill((pid_t)pid, SIGKILL) == 0, "kill rank 1 (pid %ld)", pid);
+    sleep(1); /* training */
+    return pid;
+}
+
+/* The job's exit status once it ends, -1 if it still runs after `limit` seconds; *took = seconds waited. */
+static int wait_job(const char *log, int limit, long *took) {
     const time_t t0 = time(NULL);
     char rcpath[2500];
     snprintf(rcpath, sizeof rcpath, "%s.rc", log);
     struct stat s;
-    while (stat(rcpath, &s) && time(NULL) - t0 < 120) usleep(100000);
-    EB_CHECK(stat(rcpath, &s) == 0, "the job still runs 120 s after rank 1 died");
-    usleep(200000);
+    while (stat(rcpath, &s) && time(NULL) - t0 < limit) usleep(100000);
+    *took = (long)(time(NULL) - t0);
+    usleep(300000);
     FILE *f = fopen(rcpath, "r");
     int rc = -1;
-    EB_CHECK(f && fscanf(f, "%d", &rc) == 1, "exit status");
-    fclose(f);
+    if (!f || fscanf(f, "%d", &rc) != 1) rc = -1;
+    if (f) fclose(f);
+    return rc;
+}
+
+/* kill -9 of rank 1 mid-run: mpirun ends rank 0 too and exits non-zero, well before the run would end. */
+EB_TEST(a_dying_rank_stops_the_others_instead_of_hanging) {
+    if (!setup()) return EB_TEST_SKIP;
+    char log[2400];
+    snprintf(log, sizeof log, "%s/dying.log", g_tmp);
+    long pid = start_job(log, "");
+    EB_CHECK(pid > 0, "rank 1 never started (%s)", log);
+    EB_CHECK(kill((pid_t)pid, SIGKILL) == 0, "kill rank 1 (pid %ld)", pid);
+    long took = 0;
+    int rc = wait_job(log, 120, &took);
+    EB_CHECK(rc != -1, "the job still runs 120 s after rank 1 died");
     EB_CHECK(rc != 0 && rc != 124, "job exit status %d after a rank died", rc);
-    printf("job ended %ld s after rank 1 was killed, exit status %d\n", (long)(time(NULL) - t0), rc);
+    printf("job ended %ld s after rank 1 was killed, exit status %d\n", took, rc);
+    return EB_TEST_PASS;
+}
+
+/* A rank that hangs (SIGSTOP: alive, so the launcher sees nothing) leaves rank 0 waiting in an all-reduce;
+ * after --comm-timeout rank 0 says so and exits, and the launcher ends the job. */
+EB_TEST(a_hanging_rank_ends_the_job_after_the_collective_timeout) {
+    if (!setup()) return EB_TEST_SKIP;
+    char log[2400];
+    snprintf(log, sizeof log, "%s/hanging.log", g_tmp);
+    long pid = start_job(log, "--comm-timeout 3");
+    EB_CHECK(pid > 0, "rank 1 never started (%s)", log);
+    EB_CHECK(kill((pid_t)pid, SIGSTOP) == 0, "stop rank 1 (pid %ld)", pid);
+    long took = 0;
+    int rc = wait_job(log, 60, &took);
+    if (rc == -1) kill((pid_t)pid, SIGKILL);
+    EB_CHECK(rc != -1, "the job still runs 60 s after rank 1 hung");
+    EB_CHECK(rc != 0 && rc != 124, "job exit status %d", rc);
+    EB_CHECK(file_has(log, "rank 0: no progress for 3 s (--comm-timeout)"), "no timeout message in %s", log);
+    kill((pid_t)pid, SIGKILL); /* normally gone already (mpirun kills it) */
+    printf("job ended %ld s after rank 1 hung, exit status %d\n", took, rc);
     return EB_TEST_PASS;
 }

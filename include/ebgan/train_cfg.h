@@ -43,6 +43,7 @@ typedef struct eb_train_cfg {
     /* data parallelism: this process's place in the job (not saved in config.txt: it differs per rank) */
     int rank, world_size, local_rank; /* -1: from the launcher's environment (ranks.h) */
     char comm[8];        /* auto | none | mpi | nccl (comm.h) */
+    double comm_timeout; /* seconds without a finished iteration before a rank of a job gives up (watchdog.h) */
 } eb_train_cfg;
 
 #endif

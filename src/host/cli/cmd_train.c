@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "ebgan/atomic_file.h"
 #include "ebgan/train.h"
+#include "ebgan/watchdog.h"
 #include "options.h"
 
 #define F(field) EB_OPT_FIELD(eb_train_cfg, field)
@@ -48,6 +49,8 @@ static const eb_opt g_train_opts[] = {
     {"world-size", EB_OPT_INT, F(world_size), "-1", "processes in the job (-1: WORLD_SIZE, SLURM_NTASKS, OMPI_...)"},
     {"local-rank", EB_OPT_INT, F(local_rank), "-1", "rank on this node = GPU index (-1: LOCAL_RANK, SLURM_LOCALID, ...)"},
     {"comm", EB_OPT_STR, F(comm), "auto", "auto | none | mpi | nccl: collectives of a multi-rank job"},
+    {"comm-timeout", EB_OPT_DBL, F(comm_timeout), "900",
+     "seconds without a finished iteration before a rank of a multi-rank job exits (a peer died or hangs)"},
 };
 #undef F
 #define N_TRAIN_OPTS ((int)(sizeof g_train_opts / sizeof g_train_opts[0]))
@@ -79,6 +82,7 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
         cfg->iters = cl.iters;
         cfg->rank = cl.rank, cfg->world_size = cl.world_size, cfg->local_rank = cl.local_rank; /* per process */
         snprintf(cfg->comm, sizeof cfg->comm, "%s", cl.comm);
+        cfg->comm_timeout = cl.comm_timeout;
         cfg->log_every = cl.log_every;
         cfg->progress = cl.progress;
         snprintf(cfg->resume, sizeof cfg->resume, "%s", cl.resume);
@@ -92,6 +96,7 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
 static void job_settings(eb_train_cfg *c) {
     c->rank = c->world_size = c->local_rank = -1;
     snprintf(c->comm, sizeof c->comm, "auto");
+    c->comm_timeout = 900;
 }
 
 /* Ranks that disagree on the configuration would silently train different models: rank 0 broadcasts its
@@ -199,11 +204,15 @@ int eb_cli_train(int argc, char **argv) {
     if (notice && comm.rank == 0) fprintf(stderr, "ebgan-gpu: %s\n", notice);
     char where[160];
     eb_ranks_describe(&ranks, where, sizeof where);
-    printf("ebgan-gpu train: %s, pid %ld, comm %s, %s %d, global batch %d = %d x %d\n", where, (long)getpid(),
-           eb_comm_kind_name(comm.kind), eb_backend_is_cuda(&t.be) ? "GPU" : "cpu backend",
-           eb_backend_is_cuda(&t.be) ? ranks.local_rank : 0, t.cfg.batch, comm.world, t.b_local);
+    char dev[32] = "cpu";
+    if (eb_backend_is_cuda(&t.be)) snprintf(dev, sizeof dev, "GPU %d", ranks.local_rank);
+    printf("ebgan-gpu train: %s, pid %ld, comm %s, device %s, global batch %d = %d x %d\n", where, (long)getpid(),
+           eb_comm_kind_name(comm.kind), dev, t.cfg.batch, comm.world, t.b_local);
     fflush(stdout);
+    if (comm.world > 1 && eb_watchdog_start(cfg.comm_timeout, comm.rank, 1) != EB_OK)
+        return train_fail(&t, &comm, comm.rank, "", eb_error_message());
     if (check_same_config(&t)) { /* every rank knows: a clean exit everywhere */
+        eb_watchdog_stop();
         eb_trainer_free(&t);
         eb_comm_close(&comm);
         return 1;
@@ -230,6 +239,7 @@ int eb_cli_train(int argc, char **argv) {
     if (comm.rank == 0)
         printf("done: %lld steps; run directory %s (samples.png, metrics.jsonl, checkpoints)\n", (long long)t.step,
                t.run_dir);
+    eb_watchdog_stop();
     eb_trainer_free(&t);
     eb_comm_close(&comm);
     return 0;

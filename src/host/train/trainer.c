@@ -12,6 +12,7 @@
 
 #include "batch_source.h"
 #include "ebgan/cuda.h"
+#include "ebgan/watchdog.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -382,6 +383,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
     eb_real *scratch = t->us.terms; /* reused after the terms were read: logging only */
     while (t->step < c->iters) {
         EB_TRY(eb_trainer_iteration(t));
+        eb_watchdog_beat(); /* a multi-rank job's collectives completed (watchdog.h) */
         int64_t s = t->step;
         int is_last = s == c->iters;
         if (s % c->log_every == 0 || is_last) {
@@ -431,6 +433,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
         if (ckpt || s % t->check_every == 0) EB_TRY(eb_trainer_check_agreement(t));
         if (t->comm->rank == 0) { /* rank 0 writes; the weights are the same on every rank (checked above) */
             if (ckpt) EB_TRY(eb_trainer_save(t));
+            eb_watchdog_beat();
             if ((c->plot_every > 0 && s % c->plot_every == 0) || is_last) EB_TRY(eb_trainer_plot(t));
         }
     }
