@@ -284,3 +284,50 @@ EB_TEST(a_hanging_rank_ends_the_job_after_the_collective_timeout) {
     printf("job ended %ld s after rank 1 hung, exit status %d\n", took, rc);
     return EB_TEST_PASS;
 }
+
+/* A float32 .npy of n 2-D points (a ring of radius r): a user data file. */
+static int write_points(const char *path, int n, float r) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    char hdr[128];
+    int len = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, 2), }", n);
+    int total = 10 + len + 1, pad = (64 - total % 64) % 64;
+    unsigned short hl = (unsigned short)(len + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(hl & 0xff, f), fputc(hl >> 8, f);
+    fwrite(hdr, 1, (size_t)len, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    for (int i = 0; i < n; i++) {
+        float p[2] = {r * cosf(6.2831853f * i / n), r * sinf(6.2831853f * i / n)};
+        fwrite(p, sizeof(float), 2, f);
+    }
+    return fclose(f);
+}
+
+/* Each rank resumes "the same" run directory, but the nodes see different files (the same relative paths in
+ * two working directories, so the configurations agree): the weight check at start names the rank and net. */
+EB_TEST(ranks_whose_weights_differ_stop_with_the_rank_and_net) {
+    if (!setup()) return EB_TEST_SKIP;
+    char da[1200], db[1200], cmd[16384], log[1300], pa[1300];
+    snprintf(da, sizeof da, "%s/node-a", g_tmp);
+    snprintf(db, sizeof db, "%s/node-b", g_tmp);
+    snprintf(log, sizeof log, "%s/diverged.log", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s && mkdir -p %s %s", da, db, da, db);
+    EB_CHECK(system(cmd) == 0, "dirs");
+    snprintf(pa, sizeof pa, "%s/data.npy", da);
+    EB_CHECK(write_points(pa, 64, 1.0f) == 0, "data a");
+    snprintf(pa, sizeof pa, "%s/data.npy", db);
+    EB_CHECK(write_points(pa, 64, 1.5f) == 0, "data b");
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "cd %s && timeout 120 %s " TOY " --dataset data.npy --iters 4 --ckpt-every 4 --out run "
+                 "> %s 2>&1", i ? db : da, g_exe, log);
+        EB_CHECK(system(cmd) == 0, "single-process run in %s failed (%s)", i ? db : da, log);
+    }
+    snprintf(cmd, sizeof cmd, "%s -np 1 -wdir %s %s train --resume run --iters 8 --progress 0 : -np 1 -wdir %s %s train "
+             "--resume run --iters 8 --progress 0 > %s 2>&1", g_mpirun, da, g_exe, db, g_exe, log);
+    int rc = system(cmd);
+    EB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0 && WEXITSTATUS(rc) != 124, "diverged ranks ran (rc %d)", rc);
+    EB_CHECK(file_has(log, "at step 4 the weights of U on rank 1 differ from rank 0's"), "no clear message in %s", log);
+    return EB_TEST_PASS;
+}
