@@ -63,7 +63,7 @@ static double max_abs_diff(const char *pa, const char *pb, int64_t *rows) {
     return d;
 }
 
-#define MALA "sample --run %s --n 50 --mcmc mala --steps 6 --alpha 0.02 --seed 9 --device cpu %s"
+#define MALA "sample --run %s --n 50 --mcmc mala --steps 6 --alpha 1.5 --seed 9 --device cpu %s"
 /* |x| <= 2 for the toy; MALA's arithmetic per chain is the same, only GEMM blocking over the chunk differs */
 #define ABS_BOUND 1e-4
 
