@@ -36,7 +36,8 @@ static const eb_opt g_train_opts[] = {
     {"eps", EB_OPT_DBL, F(eps), "1e-8", "Adam epsilon"},
     {"seed", EB_OPT_U64, F(seed), "1", "seed of every random draw (Philox stream)"},
     {"out", EB_OPT_STR, F(out), "", "run directory (default runs/<timestamp>)"},
-    {"resume", EB_OPT_STR, F(resume), "", "continue the run in this directory from its last checkpoint"},
+    {"resume", EB_OPT_STR, F(resume), "",
+     "continue the run in this directory from its last checkpoint; auto: --out's run if it has one, else start it"},
     {"log-every", EB_OPT_INT, F(log_every), "50", "steps between metrics lines"},
     {"ckpt-every", EB_OPT_INT, F(ckpt_every), "500", "steps between checkpoints (and one at the end)"},
     {"keep", EB_OPT_INT, F(keep), "3", "checkpoints kept"},
@@ -66,6 +67,17 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
     if (rc < 0) {
         fprintf(stderr, "ebgan-gpu train: %s\n", err);
         return -1;
+    }
+    if (!strcmp(cfg->resume, "auto")) {
+        /* a (re)queued job: continue --out's run when it has a checkpoint, else start it there */
+        char ck[EB_CFG_PATH_MAX + 64];
+        if (!cfg->out[0]) {
+            fprintf(stderr, "ebgan-gpu train: --resume auto needs --out DIR (the run to continue or start)\n");
+            return -1;
+        }
+        if (eb_trainer_find_checkpoint(cfg->out, ck, sizeof ck) == EB_OK) snprintf(cfg->resume, sizeof cfg->resume, "%s", cfg->out);
+        else cfg->resume[0] = '\0';
+        eb_error_clear();
     }
     if (cfg->resume[0]) {
         /* the run's own settings, then only what may change on resume: iters and logging */
