@@ -331,3 +331,30 @@ EB_TEST(ranks_whose_weights_differ_stop_with_the_rank_and_net) {
     EB_CHECK(file_has(log, "at step 4 the weights of U on rank 1 differ from rank 0's"), "no clear message in %s", log);
     return EB_TEST_PASS;
 }
+
+/* --comm mpi with one rank (MPI singleton, no mpirun) runs every collective and the synchronised batch norm
+ * for real: the same run as without a communicator, within the bound (mnist geometry: bn + dim). */
+EB_TEST(one_rank_through_mpi_equals_no_communicator) {
+    if (!setup()) return EB_TEST_SKIP;
+    if (system("test -d /usr/share/dataset-fashion-mnist || ls /usr/share/*/fashion* > /dev/null 2>&1")) {
+        printf("Fashion-MNIST not installed: skipped\n");
+        return EB_TEST_SKIP;
+    }
+    char a[1200], b[1200], args[4000], log[1300], pa[1300], pb[1300], worst[80] = "";
+    snprintf(a, sizeof a, "%s/one-mpi", g_tmp);
+    snprintf(b, sizeof b, "%s/one-none", g_tmp);
+    snprintf(log, sizeof log, "%s/one.log", g_tmp);
+    snprintf(args, sizeof args, "rm -rf %s %s", a, b);
+    EB_CHECK(system(args) == 0, "cleanup");
+    snprintf(args, sizeof args, MNIST " --iters 3 --ckpt-every 3 --comm mpi --out %s", a);
+    EB_CHECK(run_ranks(0, args, log) == 0, "--comm mpi on one rank failed (%s)", log);
+    EB_CHECK(file_has(log, "comm mpi"), "not run through MPI (%s)", log);
+    snprintf(args, sizeof args, MNIST " --iters 3 --ckpt-every 3 --comm none --out %s", b);
+    EB_CHECK(run_ranks(0, args, log) == 0, "--comm none failed (%s)", log);
+    snprintf(pa, sizeof pa, "%s/ckpt-00000003.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/ckpt-00000003.safetensors", b);
+    int same = 0;
+    double d = ckpt_rel_diff(pb, pa, &same, worst, sizeof worst);
+    EB_CHECK(d >= 0 && d <= REL_BOUND, "one MPI rank differs from no communicator by %g in %s", d, worst);
+    return EB_TEST_PASS;
+}

@@ -38,7 +38,7 @@ struct eb_comm {
 /* kind: "auto" (one rank: single; CUDA backend: NCCL; else MPI), "none" (must be one rank), "mpi", "nccl".
  * MPI is initialised here (once per process) and its rank and size must agree with `r`. NCCL bootstraps
  * by MPI_Bcast of the unique id when launched by an MPI launcher, else from NCCL_COMM_ID or
- * MASTER_ADDR:MASTER_PORT. EB_ERR_UNSUPPORTED names what this build lacks. */
+ * MASTER_ADDR:MASTER_PORT (one rank needs neither). EB_ERR_UNSUPPORTED names what this build lacks. */
 eb_status eb_comm_open(eb_comm *c, const eb_ranks *r, const char *kind, const eb_backend *be);
 /* The single-process communicator (never fails). */
 void eb_comm_single(eb_comm *c);
@@ -48,14 +48,17 @@ const char *eb_comm_kind_name(eb_comm_kind k);
 int eb_comm_have_mpi(void);
 int eb_comm_have_nccl(void);
 
+/* 1 when collectives go through a transport: MPI or NCCL, also for one rank (`--comm mpi|nccl` with a world of
+ * 1 runs every collective for real, which is how one GPU tests the NCCL path) */
+static inline int eb_comm_active(const eb_comm *c) { return c && c->kind != EB_COMM_SINGLE; }
 static inline eb_status eb_comm_allreduce_sum(eb_comm *c, eb_real *buf, size_t n) {
-    return c && c->world > 1 ? c->ops->allreduce_sum(c, buf, n) : EB_OK;
+    return eb_comm_active(c) ? c->ops->allreduce_sum(c, buf, n) : EB_OK;
 }
 static inline eb_status eb_comm_host_allreduce(eb_comm *c, double *buf, size_t n, eb_comm_op op) {
-    return c && c->world > 1 ? c->ops->host_allreduce(c, buf, n, op) : EB_OK;
+    return eb_comm_active(c) ? c->ops->host_allreduce(c, buf, n, op) : EB_OK;
 }
 static inline eb_status eb_comm_host_bcast(eb_comm *c, void *buf, size_t bytes, int root) {
-    return c && c->world > 1 ? c->ops->host_bcast(c, buf, bytes, root) : EB_OK;
+    return eb_comm_active(c) ? c->ops->host_bcast(c, buf, bytes, root) : EB_OK;
 }
 static inline void eb_comm_abort(eb_comm *c, int code) {
     if (c && c->world > 1 && c->ops->abort) c->ops->abort(c, code);

@@ -34,7 +34,7 @@ void eb_gstep_free(eb_gstep *gs, const eb_backend *be);
 /* Makes every later call a rank's slice of a global batch of world * n samples (DESIGN.md §4 scale-out):
  * batch norm in G, T and E uses the global statistics, and dim's z bar is z_all[perm[rank * n + i]] with
  * perm_dev a permutation of the whole global batch. Gradients stay this rank's: the caller all-reduces them.
- * world == 1 is a no-op. */
+ * The single-process communicator is a no-op. */
 eb_status eb_gstep_set_comm(eb_gstep *gs, const eb_backend *be, eb_gan *m, eb_comm *comm);
 
 /* Zeroes and fills the gradients of G and of the surrogate's nets (U's grads are untouched), with

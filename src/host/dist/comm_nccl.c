@@ -114,6 +114,10 @@ static eb_status bootstrap_id(const eb_ranks *r, ncclUniqueId *id, int *used_mpi
         return EB_OK;
 #endif
     }
+    if (r->world == 1) { /* nothing to exchange */
+        NCCL_TRY(ncclGetUniqueId(id));
+        return EB_OK;
+    }
     /* NCCL_COMM_ID=host:port makes ncclGetUniqueId return the same id on every rank (SCALE-OUT.md) */
     if (!getenv("NCCL_COMM_ID")) {
         const char *addr = getenv("MASTER_ADDR"), *port = getenv("MASTER_PORT");

@@ -48,7 +48,7 @@ fail:
 }
 
 eb_status eb_gstep_set_comm(eb_gstep *gs, const eb_backend *be, eb_gan *m, eb_comm *comm) {
-    if (!comm || comm->world <= 1) return EB_OK;
+    if (!eb_comm_active(comm)) return EB_OK;
     if (gs->comm) return EB_FAIL(EB_ERR_ARG, "G step: communicator already set");
     const size_t zn = (size_t)comm->world * (size_t)gs->max_batch * (size_t)m->z_dim;
     if (m->entropy == EB_ENTROPY_DIM) EB_TRY(be->ops->mem_alloc(be->ctx, (void **)&gs->z_all, zn * sizeof(eb_real)));

@@ -236,8 +236,9 @@ static eb_rng_pos slice(eb_rng_pos p, uint64_t first, uint64_t per) {
 /* Sums one net's gradient over the ranks and scales it as the single process's mean over the global batch
  * (each rank's loss is the mean over its slice). One all-reduce per net per step, on the backend's stream. */
 static eb_status grads_allreduce(eb_trainer *t, eb_net *net) {
-    if (t->comm->world <= 1 || net->n_params == 0) return EB_OK;
+    if (!eb_comm_active(t->comm) || net->n_params == 0) return EB_OK;
     EB_TRY(eb_comm_allreduce_sum(t->comm, net->grads, net->n_params));
+    if (t->comm->world == 1) return EB_OK;
     return t->be.ops->axpby(t->be.ctx, net->grads, (eb_real)(1.0 / t->comm->world), net->grads, 0, net->n_params);
 }
 
