@@ -15,14 +15,14 @@
 #include "ebgan/rng.h"
 #include "ebgan/safetensors.h"
 
-static char g_exe[1024], g_tmp[1024];
+static char g_exe[512], g_tmp[512];
 
 static int setup(void) {
     if (eb_cuda_device_count() == 0 || !eb_comm_have_nccl()) {
         printf("no usable CUDA GPU or no NCCL in this build: skipped\n");
         return 0;
     }
-    char self[1024] = "";
+    char self[480] = "";
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
     const char *bin = getenv("EBGAN_BINARY_DIR");
@@ -66,7 +66,7 @@ static double rel_diff(const char *pa, const char *pb, char *worst, size_t cap) 
 
 EB_TEST(nccl_one_rank_training_equals_no_communicator) {
     if (!setup()) return EB_TEST_SKIP;
-    char cmd[6000], pa[1300], pb[1300], worst[80] = "";
+    char cmd[8000], pa[1300], pb[1300], worst[80] = "";
     /* 28x28 images (the mnist geometry: batch norm in G, dim's trunk), random, written here */
     enum { NI = 256 };
     static uint8_t px[NI * 28 * 28];
