@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "ebgan/backend.h"
+#include "ebgan/cuda.h"
 #include "ebgan/mala.h"
 #include "ebgan/presets.h"
 
@@ -82,9 +83,14 @@ static int bench(const eb_backend *be, const char *model, eb_shape data, int cha
     }
     const double rate = k >= 1 && tk > t1 ? (double)chunk * k / (tk - t1) : (double)chunk / t1;
     const char *how = k >= 1 ? "steady state of one chunk" : "one step of one chunk, start counted twice";
+    /* GEMM work of one chain-step: forward through G and U, then the input gradient back through U and G
+     * (a backward-data pass costs the forward's multiply-adds); 2 flops per multiply-add */
+    const double gflop = 2.0 * 2.0 * (eb_net_macs_per_sample(&G) + eb_net_macs_per_sample(&U)) * 1e-9;
     printf("{\"bench\":\"mala\",\"backend\":\"%s\",\"model\":\"%s\",\"chains\":%d,\"chunk\":%d,"
-           "\"bytes_per_chain\":%zu,\"steps_timed\":%d,\"chain_steps_per_s\":%.1f,\"how\":\"%s\"",
-           be->ops->name, model, chains, chunk, eb_mala_bytes(&G, &U, 1024) / 1024 + zbytes, k, rate, how);
+           "\"bytes_per_chain\":%zu,\"steps_timed\":%d,\"chain_steps_per_s\":%.1f,\"gflop_per_chain_step\":%.6f,"
+           "\"tflop_per_s\":%.4f,\"precision\":\"%s\",\"how\":\"%s\"",
+           be->ops->name, model, chains, chunk, eb_mala_bytes(&G, &U, 1024) / 1024 + zbytes, k, rate, gflop,
+           rate * gflop * 1e-3, eb_cuda_precision_name(eb_cuda_get_precision(be)), how);
     if (all > 0)
         printf(",\"all_chains_steps\":%d,\"all_chains_wall_s\":%.3f,\"all_chains_steps_per_s\":%.1f", 1 + k, all,
                (double)chains * (1 + k) / all);

@@ -694,6 +694,79 @@ EB_TEST(conv2d_all_tf32) {
     return EB_TEST_PASS;
 }
 
+/* --conv-algo search: the timed search (cudnnFind*Ex in the project's workspace, with a scratch output) leaves
+ * the op's own output alone, so the first call of a geometry, which searches, still accumulates (beta != 0)
+ * correctly; fp32 and tf32. */
+EB_TEST(conv2d_search_mode_keeps_the_output) {
+    FX_OPEN();
+    EB_CHECK_OK(eb_cuda_set_conv_algo_mode(&g_fx.gpu, EB_CONV_ALGO_SEARCH));
+    int rc = EB_TEST_PASS;
+    for (int i = 0; i < 2 && rc == EB_TEST_PASS; i++) {
+        eb_conv_geom g = conv_draw(i);
+        g.n += 4 * i + 1; /* geometries no earlier case has chosen for */
+        rc = conv_check("fp32 search", &g, TOL_FP32, 1, 1, 1);
+    }
+    if (rc == EB_TEST_PASS) {
+        EB_CHECK_OK(eb_cuda_set_precision(&g_fx.gpu, EB_PRECISION_TF32));
+        eb_conv_geom g = conv_draw(0);
+        g.n += 9;
+        rc = conv_check("tf32 search", &g, TOL_TF32, 1, 1, 1);
+    }
+    EB_CHECK_OK(eb_cuda_set_conv_algo_mode(&g_fx.gpu, EB_CONV_ALGO_HEURISTIC));
+    return rc;
+}
+
+/* Runs the three directions of the mnist U's convolutions (and a conv-transpose one) on `be`. */
+static eb_status conv_exercise(eb_backend *be, float *x, float *w, float *y) {
+    const eb_conv_geom gs[] = {{64, 1, 28, 28, 64, 14, 14, 5, 5, 2, 2}, {64, 64, 14, 14, 128, 7, 7, 5, 5, 2, 2},
+                               {64, 64, 15, 15, 32, 7, 7, 4, 4, 2, 1}};
+    for (int i = 0; i < 3; i++) {
+        EB_TRY(be->ops->conv2d_forward(be->ctx, &gs[i], x, w, y, 1.0f, 0.0f));
+        EB_TRY(be->ops->conv2d_backward_data(be->ctx, &gs[i], y, w, x, 1.0f, 0.0f));
+        EB_TRY(be->ops->conv2d_backward_filter(be->ctx, &gs[i], x, y, w, 1.0f, 1.0f));
+    }
+    return be->ops->sync(be->ctx);
+}
+
+/* The default (heuristic) choice is a function of geometry, precision, device and library: two backends
+ * pick alike; the record of one, imported by a third, is what the third then uses (a resume). */
+EB_TEST(conv_algorithms_are_reproducible_and_recorded) {
+    FX_OPEN();
+    const size_t n = (size_t)64 * 64 * 15 * 15; /* the largest tensor of conv_exercise */
+    eb_backend be[3];
+    char *rec[3] = {NULL, NULL, NULL};
+    int rc = EB_TEST_PASS;
+    for (int b = 0; b < 3 && rc == EB_TEST_PASS; b++) {
+        EB_CHECK_OK(eb_cuda_backend_init(&be[b], 0));
+        void *x, *w, *y;
+        EB_CHECK_OK(be[b].ops->mem_alloc(be[b].ctx, &x, n * sizeof(float)));
+        EB_CHECK_OK(be[b].ops->mem_alloc(be[b].ctx, &w, (size_t)128 * 64 * 25 * sizeof(float)));
+        EB_CHECK_OK(be[b].ops->mem_alloc(be[b].ctx, &y, n * sizeof(float)));
+        EB_CHECK_OK(be[b].ops->fill(be[b].ctx, (float *)x, 0.5f, n));
+        EB_CHECK_OK(be[b].ops->fill(be[b].ctx, (float *)w, 0.25f, (size_t)128 * 64 * 25));
+        if (b == 2) {
+            EB_CHECK_OK(eb_cuda_set_conv_algo_mode(&be[b], EB_CONV_ALGO_SEARCH)); /* the record must win */
+            EB_CHECK_OK(eb_cuda_conv_algos_import(&be[b], rec[0]));
+        }
+        EB_CHECK_OK(conv_exercise(&be[b], (float *)x, (float *)w, (float *)y));
+        rec[b] = eb_cuda_conv_algos_export(&be[b]);
+        EB_CHECK(rec[b] != NULL, "export failed");
+        be[b].ops->mem_free(be[b].ctx, x);
+        be[b].ops->mem_free(be[b].ctx, w);
+        be[b].ops->mem_free(be[b].ctx, y);
+    }
+    printf("record:\n%s", rec[0]);
+    EB_CHECK(strchr(rec[0], '\n') && strlen(rec[0]) > 40, "record too short:\n%s", rec[0]);
+    EB_CHECK(!strcmp(rec[0], rec[1]), "two backends chose differently:\n%s\nvs\n%s", rec[0], rec[1]);
+    EB_CHECK(!strcmp(rec[0], rec[2]), "an imported record was not followed:\n%s\nvs\n%s", rec[0], rec[2]);
+    for (int b = 0; b < 3; b++) {
+        free(rec[b]);
+        eb_cuda_backend_free(&be[b]);
+    }
+    EB_CHECK(eb_cuda_conv_algos_import(&g_fx.gpu, "fwd 1 2\n") == EB_ERR_FORMAT, "a malformed record was taken");
+    return rc;
+}
+
 /* A geometry inconsistent with the formula of ops.h is refused with EB_ERR_ARG, not passed to cuDNN. */
 EB_TEST(conv2d_bad_geometry) {
     FX_OPEN();

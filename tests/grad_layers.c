@@ -181,8 +181,8 @@ EB_TEST(backward_accumulates) {
     EB_CHECK_OK(eb_net_ws_init(&ws, &be, &net, n, 0));
     randomize_net(&net, &rng);
     const size_t np = net.n_params, nx = (size_t)n * 3, ny = (size_t)n * 2;
-    double x[12], dy[8], dx0[12], dx1[12], dxe[12], g0[64], g1[64], base[64];
-    EB_CHECK(np <= 64, "net too large for the test buffers");
+    double x[12], dy[8], dx0[12], dx1[12], dxe[12], g0[512], g1[512], base[512];
+    EB_CHECK(np <= 512, "net too large for the test buffers");
     fill_uniform(&rng, x, nx, -1, 1);
     fill_uniform(&rng, dy, ny, -1, 1);
     fill_uniform(&rng, base, np, -1, 1);
@@ -197,7 +197,7 @@ EB_TEST(backward_accumulates) {
     memcpy(net.grads, base, np * sizeof(double));
     EB_CHECK_OK(eb_net_backward(&be, &net, &ws, dy, n, EB_MODE_TRAIN, -0.25, dx1, 0.5));
     memcpy(g1, net.grads, np * sizeof(double));
-    double want[64], wantx[12];
+    double want[512], wantx[12];
     for (size_t j = 0; j < np; j++) want[j] = base[j] - 0.25 * g0[j];
     for (size_t i = 0; i < nx; i++) wantx[i] = dx0[i] + 0.5 * dxe[i];
     double eg = eb_test_rel_err(g1, want, np, 1e-3), ex = eb_test_rel_err(dx1, wantx, nx, 1e-3);

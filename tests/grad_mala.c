@@ -16,8 +16,10 @@
 static int make_net(eb_net *net, const eb_backend *be, const char *name, int in, const char *spec,
                     const double *values, size_t nvalues) {
     if (eb_net_init(net, be, name, (eb_shape){in, 1, 1}, spec) != EB_OK) return 0;
-    if (net->n_params != nvalues) return 0;
+    if (net->n_trainable != nvalues) return 0;
+    /* values in parameter order, as PyTorch lists them; the net's layout is aligned (net.h) */
     memcpy(net->params, values, nvalues * sizeof(double));
+    eb_net_params_unpack(net, net->params);
     return 1;
 }
 
@@ -245,8 +247,8 @@ EB_TEST(affine_generator_in_inference_mode_gives_the_known_gaussian) {
     memcpy(gp, A, sizeof A), memcpy(gp + 4, bias, sizeof bias), memcpy(gp + 6, gamma, sizeof gamma);
     memcpy(gp + 8, beta_bn, sizeof beta_bn);
     EB_CHECK(make_net(&G, &be, "G", 2, "linear:2,bn", gp, 10), "G");
-    EB_CHECK(G.n_buffers == 4, "bn buffers");
-    memcpy(G.buffers, rm, sizeof rm), memcpy(G.buffers + 2, rv, sizeof rv);
+    EB_CHECK(G.layers[1].kind == EB_LAYER_BATCHNORM, "bn layer");
+    memcpy(G.buffers + G.layers[1].rm_off, rm, sizeof rm), memcpy(G.buffers + G.layers[1].rv_off, rv, sizeof rv);
     EB_CHECK(make_net(&U, &be, "U", 2, "linear:1", w, 3), "U");
     double want[2];
     for (int j = 0; j < 2; j++) { /* -beta (A^T S w)_j, A row-major [out, in] */

@@ -1,4 +1,5 @@
-/* The test runner behind EB_TEST: `exe` runs every case, `exe NAME` runs one.
+/* The test runner behind EB_TEST: `exe` runs every case, `exe NAME` runs one, `exe --list` names them,
+ * `exe --skip A,B` runs all but A and B.
  * A run of several cases fails if any fails and is skipped only if all are skipped. */
 #include "harness.h"
 
@@ -45,9 +46,22 @@ int eb_test_has_nonfinite(const double *a, size_t n) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--list")) { /* the case names, one per line (scripts/gpu_check.sh) */
+        for (int i = 0; i < g_count; i++) printf("%s\n", g_names[i]);
+        return 0;
+    }
+    /* `exe --skip A,B`: every case but those (compute-sanitizer runs without the deliberate OOM case) */
+    const char *skip = argc > 2 && !strcmp(argv[1], "--skip") ? argv[2] : NULL;
     int failed = 0, skipped = 0, ran = 0;
     for (int i = 0; i < g_count; i++) {
-        if (argc > 1 && strcmp(argv[1], g_names[i]) != 0) continue;
+        if (skip) {
+            const size_t len = strlen(g_names[i]);
+            const char *p = strstr(skip, g_names[i]);
+            while (p && !((p == skip || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))) p = strstr(p + 1, g_names[i]);
+            if (p) continue;
+        } else if (argc > 1 && strcmp(argv[1], g_names[i]) != 0) {
+            continue;
+        }
         ran++;
         int rc = g_fns[i]();
         const char *verdict = rc == EB_TEST_PASS ? "ok" : rc == EB_TEST_SKIP ? "skipped" : "FAILED";

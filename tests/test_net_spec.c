@@ -66,7 +66,7 @@ EB_TEST(names_and_shapes) {
     };
     const int nwant = (int)(sizeof want / sizeof want[0]);
     EB_CHECK(count == nwant, "%d named tensors, expected %d", count, nwant);
-    size_t params = 0, buffers = 0;
+    size_t params = 0, buffers = 0, trainable = 0;
     for (int i = 0; i < nwant; i++) {
         EB_CHECK(strcmp(info[i].name, want[i].name) == 0, "entry %d is '%s', expected '%s'", i, info[i].name, want[i].name);
         EB_CHECK(info[i].ndim == want[i].ndim && info[i].is_buffer == want[i].is_buffer, "%s: ndim/buffer", info[i].name);
@@ -77,12 +77,13 @@ EB_TEST(names_and_shapes) {
             len *= (size_t)want[i].shape[k];
         }
         EB_CHECK(info[i].len == len, "%s: len %zu, expected %zu", info[i].name, info[i].len, len);
-        /* the flat layout is contiguous in list order */
+        /* the flat layout follows list order, each tensor on the next aligned element (align.h) */
         EB_CHECK(info[i].offset == (info[i].is_buffer ? buffers : params), "%s: offset %zu", info[i].name, info[i].offset);
-        if (info[i].is_buffer) buffers += len; else params += len;
+        if (info[i].is_buffer) buffers += eb_align_elems(len); else params += eb_align_elems(len), trainable += len;
     }
-    EB_CHECK(params == net.n_params && buffers == net.n_buffers, "totals %zu/%zu vs %zu/%zu", params, buffers,
-             net.n_params, net.n_buffers);
+    EB_CHECK(params == net.n_params && buffers == net.n_buffers && trainable == net.n_trainable,
+             "totals %zu/%zu/%zu vs %zu/%zu/%zu", params, buffers, trainable, net.n_params, net.n_buffers,
+             net.n_trainable);
     EB_CHECK(eb_net_has_batchnorm(&net) && eb_net_has_curvature(&net), "bn / tanh not detected");
     EB_CHECK(eb_net_max_width(&net) == 64, "max width %lld, expected 64 (4x4x4)", (long long)eb_net_max_width(&net));
     /* fresh nets: zeros, running_var 1 */

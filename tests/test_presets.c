@@ -32,7 +32,7 @@ static int check_preset(const char *model, eb_shape data, int z_dim, int dim, co
     for (int i = 0; i < 5; i++) {
         eb_net net;
         EB_CHECK_OK(eb_net_init(&net, &be, nets[i].name, nets[i].in, nets[i].spec));
-        printf("%-6s %s: %-9ld params, [%d,%d,%d] -> [%d,%d,%d]  %s\n", model, nets[i].name, (long)net.n_params,
+        printf("%-6s %s: %-9ld params, [%d,%d,%d] -> [%d,%d,%d]  %s\n", model, nets[i].name, (long)net.n_trainable,
                nets[i].in.c, nets[i].in.h, nets[i].in.w, net.out_shape.c, net.out_shape.h, net.out_shape.w,
                nets[i].spec);
         /* flat outputs compare by numel (an empty toy trunk keeps the [d,1,1] data shape) */
@@ -41,8 +41,8 @@ static int check_preset(const char *model, eb_shape data, int z_dim, int dim, co
                                              net.out_shape.w == nets[i].out.w)),
                  "%s %s: output [%d,%d,%d], expected [%d,%d,%d]", model, nets[i].name, net.out_shape.c,
                  net.out_shape.h, net.out_shape.w, nets[i].out.c, nets[i].out.h, nets[i].out.w);
-        EB_CHECK((long)net.n_params == nets[i].params, "%s %s: %zu parameters, PyTorch has %ld", model, nets[i].name,
-                 net.n_params, nets[i].params);
+        EB_CHECK((long)net.n_trainable == nets[i].params, "%s %s: %zu parameters, PyTorch has %ld", model, nets[i].name,
+                 net.n_trainable, nets[i].params);
         EB_CHECK(strcmp(nets[i].name, "U") != 0 || !eb_net_has_batchnorm(&net), "U has batch norm");
         eb_net_free(&net, &be);
     }

@@ -190,3 +190,21 @@ EB_TEST(dataset_iteration_is_replayable) {
     rmdir(dir);
     return rc;
 }
+
+/* --conv-algo: heuristic or search (a CPU run accepts both and convolves without cuDNN); anything else is
+ * refused naming the option. */
+EB_TEST(conv_algo_option_is_checked) {
+    eb_train_cfg c;
+    cfg_small(&c, "toy", "8gaussians");
+    snprintf(c.conv_algo, sizeof c.conv_algo, "fastest");
+    eb_trainer t;
+    const char *notice = NULL;
+    EB_CHECK(eb_trainer_init(&t, &c, &notice) == EB_ERR_ARG, "--conv-algo fastest accepted");
+    EB_CHECK(strstr(eb_error_message(), "--conv-algo") != NULL, "message '%s' does not name the option",
+             eb_error_message());
+    snprintf(c.conv_algo, sizeof c.conv_algo, "search");
+    EB_CHECK_OK(eb_trainer_init(&t, &c, &notice));
+    EB_CHECK(t.conv_algo == EB_CONV_ALGO_SEARCH, "mode not kept");
+    eb_trainer_free(&t);
+    return EB_TEST_PASS;
+}

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "ebgan/backend.h"
+#include "ebgan/conv_algo.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,21 @@ void eb_cuda_graph_free(eb_cuda_graph *g);
 /* Replace the cuDNN workspace with one of `bytes` (default 256 MiB, allocated at init) and forget the
  * chosen convolution algorithms. Not during a capture. */
 eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes);
+
+/* How convolution algorithms are chosen on a geometry's first use (conv_algo.h): heuristic (default,
+ * reproducible across processes) or search (cudnnFind*Ex timings inside the project's workspace). Takes
+ * effect for geometries not chosen yet. EB_ERR_UNSUPPORTED if `be` is not a CUDA backend. */
+eb_status eb_cuda_set_conv_algo_mode(eb_backend *be, eb_conv_algo_mode m);
+
+/* The algorithms chosen so far, as conv_algo.h's text record whose first line names the device and the
+ * cuDNN version; malloc'd (caller frees). NULL on a non-CUDA backend or when memory runs out. */
+char *eb_cuda_conv_algos_export(const eb_backend *be);
+
+/* Pin recorded choices (a resume): a geometry found in the record uses its algorithm instead of choosing,
+ * as long as cuDNN accepts it within the workspace (otherwise it is chosen anew, with a warning on stderr;
+ * also a warning when the record comes from another device or cuDNN version). EB_ERR_FORMAT on a malformed
+ * record; EB_ERR_UNSUPPORTED on a non-CUDA backend. */
+eb_status eb_cuda_conv_algos_import(eb_backend *be, const char *record);
 
 /* Free and total memory (bytes) of the backend's GPU (cudaMemGetInfo), for sizing work such as MALA chunks
  * from what is free. EB_ERR_UNSUPPORTED if `be` is not a CUDA backend. */

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "ebgan/align.h"
 #include "ebgan/ops.h"
 #include "ebgan/rng.h"
 
@@ -33,7 +34,7 @@ typedef struct eb_layer {
     eb_act_kind act;             /* act */
     eb_real slope;               /* lrelu */
     eb_real bn_eps, bn_momentum; /* bn: 1e-5, 0.1 (PyTorch) */
-    /* offsets (elements) into net->params / net->grads; len 0 when absent */
+    /* offsets (elements) into net->params / net->grads, each EB_TENSOR_ALIGN_BYTES-aligned; len 0 when absent */
     size_t w_off, w_len, b_off, b_len;
     /* bn running stats: offsets into net->buffers */
     size_t rm_off, rv_off;
@@ -47,9 +48,10 @@ typedef struct eb_net {
     int n_layers;
     eb_layer *layers;  /* host memory, owned */
     eb_shape in_shape, out_shape;
-    size_t n_params;   /* trainable elements */
-    size_t n_buffers;  /* non-trainable (bn running stats) */
-    size_t n_bn_stats; /* 2 * channels summed over bn layers (saved mean, 1/std per batch) */
+    size_t n_params;   /* elements of the params (and of the grads) area: every tensor aligned, zero padding */
+    size_t n_trainable;/* trainable elements proper (PyTorch's count): n_params less the padding */
+    size_t n_buffers;  /* elements of the buffers area (bn running stats, aligned) */
+    size_t n_bn_stats; /* elements of the workspace's bn area (saved mean, 1/std per batch, aligned) */
     /* on the backend, one allocation: [params | grads | buffers] */
     void *arena;
     eb_real *params, *grads, *buffers;
@@ -77,6 +79,14 @@ eb_status eb_net_init_weights(eb_net *net, const eb_backend *be, eb_rng *rng);
 /* Named tensors in a fixed order (layer by layer, weight before bias, then buffers). Returns the
  * count; writes at most `cap` entries (out may be NULL to count). */
 int eb_net_param_list(const eb_net *net, eb_param_info *out, int cap);
+/* A flat tensor over the params area (n_params elements, e.g. an Adam moment) to the packed parameter
+ * order of eb_net_param_list (its first n_trainable elements, as checkpoints store it), and back (the
+ * padding zeroed). In place. */
+void eb_net_params_pack(const eb_net *net, eb_real *span);
+void eb_net_params_unpack(const eb_net *net, eb_real *span);
+/* Multiply-adds of one sample's forward pass through the linear, conv and conv-transpose layers (the GEMM
+ * work; a backward-data or backward-weight pass costs as much again each). */
+double eb_net_macs_per_sample(const eb_net *net);
 /* Max per-sample activation size over the input and all layer outputs (elements). */
 int64_t eb_net_max_width(const eb_net *net);
 /* 1 if any activation has sigma'' != 0 (so the penalty needs the curvature sweep, DESIGN.md §2 step 5). */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include "ebgan/backend.h"
 #include "ebgan/comm.h"
+#include "ebgan/conv_algo.h"
 #include "ebgan/data.h"
 #include "ebgan/gstep.h"
 #include "ebgan/mala.h"
@@ -39,6 +40,7 @@ typedef struct eb_trainer {
     eb_real *t_interp;     /* [B] wgan-gp interpolation weights */
     void *arena;
     eb_penalty_kind penalty;
+    eb_conv_algo_mode conv_algo; /* --conv-algo (CUDA) */
     eb_entropy_kind entropy;
     /* data parallelism (DESIGN.md §4): the global batch cfg.batch is split over comm->world ranks; rank r
      * runs global samples [r * b_local, (r + 1) * b_local) and draws what one process draws for them */

@@ -39,6 +39,7 @@ typedef struct eb_train_cfg {
     char device[8];      /* auto | cpu | cuda */
     char precision[8];   /* fp32 | tf32 | bf16 (CUDA) */
     char cuda_graph[8];  /* on | off: replay one captured CUDA graph per iteration (CUDA only) */
+    char conv_algo[12];  /* heuristic | search: how cuDNN convolution algorithms are chosen (conv_algo.h) */
     int progress;        /* -1 auto (a terminal gets a live line), 0 plain lines, 1 live line */
     /* data parallelism: this process's place in the job (not saved in config.txt: it differs per rank) */
     int rank, world_size, local_rank; /* -1: from the launcher's environment (ranks.h) */

@@ -120,8 +120,9 @@ static eb_status grads_compute(eb_trainer *t, const float *xr, const float *xf, 
     eb_net *U = &t->gan.U;
     size_t xd = (size_t)eb_shape_numel(t->gan.x_shape);
     void *buf = NULL;
-    EB_TRY(be->ops->mem_alloc(be->ctx, &buf, (2 * (size_t)B * xd + (size_t)B) * sizeof(float)));
-    eb_real *dr = buf, *df = dr + (size_t)B * xd, *ti = df + (size_t)B * xd;
+    const size_t slot = eb_align_elems((size_t)B * xd); /* [real | fake | t], each aligned (align.h) */
+    EB_TRY(be->ops->mem_alloc(be->ctx, &buf, (2 * slot + (size_t)B) * sizeof(float)));
+    eb_real *dr = buf, *df = dr + slot, *ti = df + slot;
     eb_status st = be->ops->mem_upload(be->ctx, dr, xr, (size_t)B * xd * sizeof(float));
     if (st == EB_OK) st = be->ops->mem_upload(be->ctx, df, xf, (size_t)B * xd * sizeof(float));
     if (st == EB_OK) st = be->ops->rng_uniform(be->ctx, ti, (size_t)B, eb_rng_at(c->seed, 0));

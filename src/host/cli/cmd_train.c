@@ -45,6 +45,7 @@ static const eb_opt g_train_opts[] = {
     {"device", EB_OPT_STR, F(device), "auto", "auto | cpu | cuda"},
     {"precision", EB_OPT_STR, F(precision), "tf32", "fp32 | tf32 | bf16 (CUDA)"},
     {"cuda-graph", EB_OPT_STR, F(cuda_graph), "on", "on | off: capture one iteration as a CUDA graph and replay it (CUDA)"},
+    {"conv-algo", EB_OPT_STR, F(conv_algo), "heuristic", "heuristic | search: cuDNN algorithm choice; heuristic is reproducible across processes, search times candidates (CUDA; recorded in checkpoints)"},
     {"progress", EB_OPT_INT, F(progress), "-1", "-1 auto (live line on a terminal), 0 log lines, 1 live line"},
     {"rank", EB_OPT_INT, F(rank), "-1", "this process's rank (-1: RANK, SLURM_PROCID or OMPI_COMM_WORLD_RANK)"},
     {"world-size", EB_OPT_INT, F(world_size), "-1", "processes in the job (-1: WORLD_SIZE, SLURM_NTASKS, OMPI_...)"},

@@ -42,6 +42,20 @@ eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes) {
     (void)bytes;
     return EB_FAIL(EB_ERR_UNSUPPORTED, "this build has no CUDA backend");
 }
+eb_status eb_cuda_set_conv_algo_mode(eb_backend *be, eb_conv_algo_mode m) {
+    (void)be;
+    (void)m;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "--conv-algo applies to the CUDA backend, which this build does not have");
+}
+char *eb_cuda_conv_algos_export(const eb_backend *be) {
+    (void)be;
+    return NULL;
+}
+eb_status eb_cuda_conv_algos_import(eb_backend *be, const char *record) {
+    (void)be;
+    (void)record;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "cuDNN algorithm records need the CUDA backend, which this build does not have");
+}
 eb_status eb_cuda_mem_info(const eb_backend *be, size_t *free_bytes, size_t *total_bytes) {
     (void)be;
     *free_bytes = *total_bytes = 0;

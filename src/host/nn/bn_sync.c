@@ -39,7 +39,7 @@ eb_status eb_bn_sync_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, i
     eb_bn_sync *s = ws->sync;
     const int c = L->in.c, hw = L->in.h * L->in.w;
     const double count = (double)n * hw * s->comm->world;
-    eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + c, *sumsq = s->scratch;
+    eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)c), *sumsq = s->scratch;
     const eb_real *gamma = net->params + L->w_off, *beta = L->b_len ? net->params + L->b_off : NULL;
     EB_TRY(EB_OP(be, bn_channel_sums, x, NULL, mean, n, c, hw));
     EB_TRY(eb_comm_allreduce_sum(s->comm, mean, (size_t)c));
@@ -58,11 +58,14 @@ eb_status eb_bn_sync_backward(const eb_backend *be, eb_net *net, eb_net_ws *ws, 
     eb_bn_sync *s = ws->sync;
     const int c = L->in.c, hw = L->in.h * L->in.w;
     const double count = (double)n * hw * s->comm->world;
-    const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + c, *gamma = net->params + L->w_off;
+    const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)c);
+    const eb_real *gamma = net->params + L->w_off;
     eb_real *sums = s->scratch; /* [sum dy xhat | sum dy]: this rank's, then all ranks' */
     EB_TRY(EB_OP(be, bn_backward_train, x, dy, gamma, mean, invstd, NULL, sums, sums + c, (eb_real)0, n, c, hw));
-    /* [gamma | beta] grads are one span (net.c lays the bias right after the weight) */
-    if (param_alpha != 0) EB_TRY(EB_OP(be, axpby, net->grads + L->w_off, param_alpha, sums, (eb_real)1, 2 * (size_t)c));
+    if (param_alpha != 0) { /* gamma and beta are separate aligned tensors (net.c) */
+        EB_TRY(EB_OP(be, axpby, net->grads + L->w_off, param_alpha, sums, (eb_real)1, (size_t)c));
+        EB_TRY(EB_OP(be, axpby, net->grads + L->b_off, param_alpha, sums + c, (eb_real)1, (size_t)c));
+    }
     if (!dx) return EB_OK;
     EB_TRY(eb_comm_allreduce_sum(s->comm, sums, 2 * (size_t)c));
     return EB_OP(be, bn_backward_global, x, dy, gamma, mean, invstd, sums, count, dx, n, c, hw);

@@ -22,13 +22,13 @@ eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int
                          &gs->seed, &gs->terms};
     size_t n_slots = sizeof sizes / sizeof sizes[0];
     size_t total = 0;
-    for (size_t i = 0; i < n_slots; i++) total += (sizes[i] + 15) & ~(size_t)15; /* 64-byte aligned slots */
+    for (size_t i = 0; i < n_slots; i++) total += eb_align_elems(sizes[i]); /* aligned slots (align.h) */
     size_t bytes = total * sizeof(eb_real) + B * sizeof(int32_t);
     EB_TRY(be->ops->mem_alloc(be->ctx, &gs->arena, bytes));
     eb_real *p = gs->arena;
     for (size_t i = 0; i < n_slots; i++) {
         *slots[i] = sizes[i] ? p : NULL;
-        p += (sizes[i] + 15) & ~(size_t)15;
+        p += eb_align_elems(sizes[i]);
     }
     gs->perm = (int32_t *)p;
 

@@ -26,8 +26,10 @@ eb_status eb_net_init(eb_net *net, const eb_backend *be, const char *name, eb_sh
     strcpy(net->spec, spec ? spec : "");
 
     /* Layout: parameters layer by layer, weight then bias (the order of eb_net_param_list); bn running
-     * stats in buffers; bn saved batch stats [mean | invstd] in the workspace. */
-    size_t np = 0, nb = 0, ns = 0;
+     * stats in buffers; bn saved batch stats [mean | invstd] in the workspace. Every tensor starts on an
+     * EB_TENSOR_ALIGN_BYTES boundary (align.h); the padding between tensors is zero and stays zero (its
+     * gradient is 0, so Adam and SGD never move it). */
+    size_t np = 0, nb = 0, ns = 0, nt = 0;
     for (int l = 0; l < net->n_layers; l++) {
         eb_layer *L = &net->layers[l];
         size_t in_n = eb_layer_in_numel(L);
@@ -45,19 +47,21 @@ eb_status eb_net_init(eb_net *net, const eb_backend *be, const char *name, eb_sh
         case EB_LAYER_BATCHNORM:
             L->w_len = L->b_len = (size_t)L->in.c; /* gamma, beta */
             L->rm_off = nb;
-            L->rv_off = nb + (size_t)L->in.c;
-            nb += 2 * (size_t)L->in.c;
-            L->stat_off = ns;
-            ns += 2 * (size_t)L->in.c;
+            L->rv_off = nb + eb_align_elems((size_t)L->in.c);
+            nb += 2 * eb_align_elems((size_t)L->in.c);
+            L->stat_off = ns; /* mean at stat_off, invstd at stat_off + eb_align_elems(c) */
+            ns += 2 * eb_align_elems((size_t)L->in.c);
             break;
         default: break;
         }
         L->w_off = np;
-        np += L->w_len;
-        L->b_off = np; /* bias directly after the weight: bn's [gamma | beta] is one span (net_pass.c) */
-        np += L->b_len;
+        np += eb_align_elems(L->w_len);
+        L->b_off = np;
+        np += eb_align_elems(L->b_len);
+        nt += L->w_len + L->b_len;
     }
     net->n_params = np;
+    net->n_trainable = nt;
     net->n_buffers = nb;
     net->n_bn_stats = ns;
 
@@ -107,7 +111,7 @@ eb_status eb_net_init_weights(eb_net *net, const eb_backend *be, eb_rng *rng) {
     if (net->n_params == 0 && net->n_buffers == 0) return EB_OK;
     /* Host staging, init time only (not a per-step function). */
     size_t elems = net->n_params + net->n_buffers;
-    eb_real *host = malloc(elems * sizeof *host);
+    eb_real *host = calloc(elems, sizeof *host); /* zero padding between tensors (align.h) */
     if (!host) return EB_FAIL(EB_ERR_OOM, "%s: cannot stage %zu initial weights on the host", net->name, elems);
     eb_real *p = host, *buf = host + net->n_params;
     for (int l = 0; l < net->n_layers; l++) {
@@ -183,6 +187,58 @@ int eb_net_param_list(const eb_net *net, eb_param_info *out, int cap) {
     }
 #undef EMIT
     return count;
+}
+
+/* Walks the trainable tensors in parameter order (weight, bias per layer): offsets in the params area. */
+void eb_net_params_pack(const eb_net *net, eb_real *span) {
+    size_t at = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const eb_layer *L = &net->layers[l];
+        /* at <= offset always (offsets only add padding), so a forward memmove never overwrites unread data */
+        memmove(span + at, span + L->w_off, L->w_len * sizeof *span);
+        at += L->w_len;
+        memmove(span + at, span + L->b_off, L->b_len * sizeof *span);
+        at += L->b_len;
+    }
+}
+
+void eb_net_params_unpack(const eb_net *net, eb_real *span) {
+    size_t at = net->n_trainable;
+    /* backwards, so each tensor moves up before the one below it is written */
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        const eb_layer *L = &net->layers[l];
+        at -= L->b_len;
+        memmove(span + L->b_off, span + at, L->b_len * sizeof *span);
+        at -= L->w_len;
+        memmove(span + L->w_off, span + at, L->w_len * sizeof *span);
+    }
+    /* zero the padding: every element not inside a tensor */
+    size_t end = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const eb_layer *L = &net->layers[l];
+        if (L->w_len) {
+            memset(span + end, 0, (L->w_off - end) * sizeof *span);
+            end = L->w_off + L->w_len;
+        }
+        if (L->b_len) {
+            memset(span + end, 0, (L->b_off - end) * sizeof *span);
+            end = L->b_off + L->b_len;
+        }
+    }
+    memset(span + end, 0, (net->n_params - end) * sizeof *span);
+}
+
+double eb_net_macs_per_sample(const eb_net *net) {
+    double macs = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const eb_layer *L = &net->layers[l];
+        if (L->kind == EB_LAYER_LINEAR) macs += (double)L->w_len;
+        /* conv: every output pixel of every output channel sums c_in * k * k products; a conv-transpose is
+         * the adjoint of the conv from its output to its input, so it counts the input's pixels */
+        if (L->kind == EB_LAYER_CONV2D) macs += (double)L->w_len * L->out.h * L->out.w;
+        if (L->kind == EB_LAYER_CONVT2D) macs += (double)L->w_len * L->in.h * L->in.w;
+    }
+    return macs;
 }
 
 int64_t eb_net_max_width(const eb_net *net) {

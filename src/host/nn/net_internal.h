@@ -35,8 +35,8 @@ static inline size_t eb_layer_out_numel(const eb_layer *L) { return (size_t)eb_s
 size_t eb_net_ws_elems(const eb_net *net, int max_batch, int need_second_order);
 eb_status eb_net_ws_init_at(eb_net_ws *ws, const eb_net *net, int max_batch, int need_second_order, eb_real *base);
 
-/* Workspace sub-buffers start on 64-element boundaries (256 bytes in f32: coalesced device access). The
- * penalty pass walks the curvature area with the same rounding as eb_net_ws_init carved it. */
-static inline size_t eb_ws_round(size_t elems) { return (elems + 63) & ~(size_t)63; }
+/* Workspace sub-buffers start on EB_TENSOR_ALIGN_BYTES boundaries (align.h). The penalty pass walks the
+ * curvature area with the same rounding as eb_net_ws_init carved it. */
+static inline size_t eb_ws_round(size_t elems) { return eb_align_elems(elems); }
 
 #endif

@@ -47,7 +47,7 @@ static eb_status layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws,
         eb_real *rm = net->buffers + L->rm_off, *rv = net->buffers + L->rv_off;
         if (mode == EB_MODE_TRAIN && ws->sync) return eb_bn_sync_forward(be, net, ws, l, x, y, n);
         if (mode == EB_MODE_TRAIN) {
-            eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + L->in.c;
+            eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)L->in.c);
             return EB_OP(be, bn_forward_train, x, W, b, y, mean, invstd, rm, rv, L->bn_momentum, L->bn_eps, n,
                          L->in.c, shape_hw(L->in));
         }
@@ -81,15 +81,17 @@ static eb_status bn_backward(const eb_backend *be, eb_net *net, eb_net_ws *ws, c
     if (!dx && !dgamma) return EB_OK;
     if (mode == EB_MODE_TRAIN && ws->sync) return eb_bn_sync_backward(be, net, ws, l, x, dy, dx, n, param_alpha);
     if (mode == EB_MODE_TRAIN) {
-        const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + c;
+        const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)c);
         EB_TRY(EB_OP(be, bn_backward_train, x, dy, gamma, mean, invstd, dx, dgamma, dbeta, beta_acc, n, c, hw));
     } else {
         EB_TRY(EB_OP(be, bn_backward_infer, x, dy, gamma, net->buffers + L->rm_off, net->buffers + L->rv_off,
                      L->bn_eps, dx, dgamma, dbeta, beta_acc, n, c, hw));
     }
-    /* [gamma | beta] grads are one span (net.c lays the bias right after the weight). */
-    if (dgamma && param_alpha != 1)
-        EB_TRY(EB_OP(be, axpby, dgamma, param_alpha, dgamma, (eb_real)0, 2 * (size_t)c));
+    /* gamma and beta are separate aligned tensors (net.c) */
+    if (dgamma && param_alpha != 1) {
+        EB_TRY(EB_OP(be, axpby, dgamma, param_alpha, dgamma, (eb_real)0, (size_t)c));
+        EB_TRY(EB_OP(be, axpby, dbeta, param_alpha, dbeta, (eb_real)0, (size_t)c));
+    }
     return EB_OK;
 }
 
@@ -165,7 +167,7 @@ eb_status eb_layer_tangent(const eb_backend *be, eb_net *net, eb_net_ws *ws, int
         if (mode == EB_MODE_TRAIN && ws->sync) /* only U (never batch-normed) needs tangents */
             return EB_FAIL(EB_ERR_UNSUPPORTED, "%s layer %d: tangent of a synchronised batch norm", net->name, l);
         if (mode == EB_MODE_TRAIN) {
-            const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + c;
+            const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)c);
             return EB_OP(be, bn_tangent_train, x, tx, W, mean, invstd, ty, n, c, hw);
         }
         /* inference mode is affine and diagonal: its tangent is its backward-data */

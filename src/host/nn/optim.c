@@ -18,12 +18,14 @@ eb_status eb_optim_init(eb_optim *o, const eb_backend *be, size_t n, const eb_op
     o->cfg = *cfg;
     o->n = n;
     if (n > 0) {
-        const size_t moments = cfg->kind == EB_OPTIM_ADAM ? 2 * n : 0;
-        EB_TRY(EB_OP(be, mem_alloc, &o->arena, (moments + 4) * sizeof(eb_real)));
+        /* [hyper | m | v], each slot aligned (align.h) */
+        const size_t hyper = eb_align_elems(4), slot = eb_align_elems(n);
+        const size_t total = hyper + (cfg->kind == EB_OPTIM_ADAM ? 2 * slot : 0);
+        EB_TRY(EB_OP(be, mem_alloc, &o->arena, total * sizeof(eb_real)));
         o->hyper = o->arena;
-        o->m = cfg->kind == EB_OPTIM_ADAM ? o->hyper + 4 : NULL;
-        o->v = o->m ? o->m + n : NULL;
-        eb_status st = EB_OP(be, fill, o->hyper, (eb_real)0, moments + 4);
+        o->m = cfg->kind == EB_OPTIM_ADAM ? o->hyper + hyper : NULL;
+        o->v = o->m ? o->m + slot : NULL;
+        eb_status st = EB_OP(be, fill, o->hyper, (eb_real)0, total);
         if (st != EB_OK) {
             eb_optim_free(o, be);
             return st;

@@ -22,8 +22,10 @@ eb_status eb_batch_source_init(eb_batch_source *s, const eb_backend *be, const e
     s->row_elems = eb_dataset_row_elems(ds);
     size_t esz = ds->storage == EB_DATA_U8 ? 1 : sizeof(float);
     size_t bytes = (size_t)ds->n * (size_t)s->row_elems * esz;
-    EB_TRY(be->ops->mem_alloc(be->ctx, &s->dev_rows, bytes + (size_t)max_batch * sizeof(int32_t) + 64));
-    s->idx_dev = (int32_t *)((char *)s->dev_rows + ((bytes + 63) & ~(size_t)63));
+    /* [rows | indices], the indices EB_TENSOR_ALIGN_BYTES-aligned (align.h) */
+    const size_t rows_bytes = (bytes + EB_TENSOR_ALIGN_BYTES - 1) / EB_TENSOR_ALIGN_BYTES * EB_TENSOR_ALIGN_BYTES;
+    EB_TRY(be->ops->mem_alloc(be->ctx, &s->dev_rows, rows_bytes + (size_t)max_batch * sizeof(int32_t)));
+    s->idx_dev = (int32_t *)((char *)s->dev_rows + rows_bytes);
     const void *src = ds->storage == EB_DATA_U8 ? (const void *)ds->u8 : (const void *)ds->f32;
     return be->ops->mem_upload(be->ctx, s->dev_rows, src, bytes);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ebgan/cuda.h"
 #include "ebgan/safetensors.h"
 #include "ebgan/train.h"
 
@@ -117,10 +118,13 @@ eb_status eb_trainer_save(eb_trainer *t) {
             float *m = host + at, *v = m + o->n;
             if ((st = be->ops->mem_download(be->ctx, m, o->m, o->n * sizeof(float))) != EB_OK) break;
             if ((st = be->ops->mem_download(be->ctx, v, o->v, o->n * sizeof(float))) != EB_OK) break;
+            /* stored packed in parameter order, without the alignment padding (net.h) */
+            eb_net_params_pack(net, m);
+            eb_net_params_pack(net, v);
             snprintf(names[2 * i], sizeof names[0], "optim.%s.exp_avg", net->name);
             snprintf(names[2 * i + 1], sizeof names[0], "optim.%s.exp_avg_sq", net->name);
-            ent[ne++] = (eb_st_entry){names[2 * i], EB_ST_F32, 1, {(int64_t)o->n}, m};
-            ent[ne++] = (eb_st_entry){names[2 * i + 1], EB_ST_F32, 1, {(int64_t)o->n}, v};
+            ent[ne++] = (eb_st_entry){names[2 * i], EB_ST_F32, 1, {(int64_t)net->n_trainable}, m};
+            ent[ne++] = (eb_st_entry){names[2 * i + 1], EB_ST_F32, 1, {(int64_t)net->n_trainable}, v};
             at += 2 * o->n;
         }
     }
@@ -141,6 +145,9 @@ eb_status eb_trainer_save(eb_trainer *t) {
     meta[nm++] = (eb_st_meta){"rng_counter", ctr};
     meta[nm++] = (eb_st_meta){"wall_s", wall};
     meta[nm++] = (eb_st_meta){"config", cfg_text ? cfg_text : ""};
+    /* the cuDNN algorithms this run convolves with, so that a resume uses the same ones (conv_algo.h) */
+    char *algos = eb_cuda_conv_algos_export(be);
+    if (algos) meta[nm++] = (eb_st_meta){"cudnn_algos", algos};
     for (int i = 0; i < k; i++) {
         snprintf(keys[i], sizeof keys[i], "optim.%s.step", nets[i]->name);
         snprintf(adam[i], sizeof adam[i], "%lld", (long long)opts[i]->step);
@@ -150,6 +157,7 @@ eb_status eb_trainer_save(eb_trainer *t) {
     snprintf(path, sizeof path, "%s/ckpt-%08lld.safetensors", t->run_dir, (long long)t->step);
     st = eb_safetensors_write(path, ent, ne, meta, nm);
     free(cfg_text);
+    free(algos);
     if (st != EB_OK) goto out;
     /* keep the newest `keep`; older ones go only after the new one is safely on disk */
     char **files;
@@ -214,7 +222,7 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
     for (int i = 0; i < k && rc == EB_OK; i++) {
         eb_net *net = nets[i];
         size_t n_all = net->n_params + net->n_buffers + 2 * opts[i]->n;
-        float *host = malloc(n_all * sizeof(float) + 1);
+        float *host = calloc(n_all + 1, sizeof(float)); /* zero alignment padding (net.h) */
         int np = eb_net_param_list(net, NULL, 0);
         eb_param_info *info = calloc((size_t)np + 1, sizeof *info);
         if (!host || !info) {
@@ -236,12 +244,16 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
         eb_optim *o = opts[i];
         if (rc == EB_OK && o->n && o->m) {
             char nm[80], key[48];
-            int64_t shp[1] = {(int64_t)o->n};
+            int64_t shp[1] = {(int64_t)net->n_trainable}; /* packed (net.h) */
             float *m = b + net->n_buffers, *v = m + o->n;
             snprintf(nm, sizeof nm, "optim.%s.exp_avg", net->name);
-            rc = eb_safetensors_get(&st, nm, EB_ST_F32, 1, shp, m, o->n * sizeof(float));
+            rc = eb_safetensors_get(&st, nm, EB_ST_F32, 1, shp, m, net->n_trainable * sizeof(float));
             snprintf(nm, sizeof nm, "optim.%s.exp_avg_sq", net->name);
-            if (rc == EB_OK) rc = eb_safetensors_get(&st, nm, EB_ST_F32, 1, shp, v, o->n * sizeof(float));
+            if (rc == EB_OK) rc = eb_safetensors_get(&st, nm, EB_ST_F32, 1, shp, v, net->n_trainable * sizeof(float));
+            if (rc == EB_OK) {
+                eb_net_params_unpack(net, m);
+                eb_net_params_unpack(net, v);
+            }
             if (rc == EB_OK) rc = be->ops->mem_upload(be->ctx, o->m, m, o->n * sizeof(float));
             if (rc == EB_OK) rc = be->ops->mem_upload(be->ctx, o->v, v, o->n * sizeof(float));
             unsigned long long s = 0;
@@ -262,6 +274,10 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
         t->rng.counter = ctr;
         const char *w = eb_safetensors_meta(&st, "wall_s");
         t->wall_offset = w ? atof(w) : 0;
+        /* reuse the recorded cuDNN algorithms (bit-exact resume of conv models, conv_algo.h); a CPU run or
+         * a checkpoint of a CPU run has none */
+        const char *algos = eb_safetensors_meta(&st, "cudnn_algos");
+        if (algos && eb_backend_is_cuda(be)) rc = eb_cuda_conv_algos_import((eb_backend *)be, algos);
     }
 out:
     eb_safetensors_close(&st);

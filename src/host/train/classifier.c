@@ -76,7 +76,7 @@ eb_status eb_classifier_init_weights(eb_classifier *c, const eb_backend *be, eb_
     if (!net->n_params) return EB_OK;
     int np = eb_net_param_list(net, NULL, 0);
     eb_param_info *info = calloc((size_t)np, sizeof *info);
-    float *p = malloc(net->n_params * sizeof(float));
+    float *p = calloc(net->n_params, sizeof(float)); /* zero alignment padding (net.h) */
     if (!info || !p) {
         free(info);
         free(p);
@@ -276,7 +276,7 @@ eb_status eb_classifier_load(eb_classifier *c, const eb_backend *be, const char 
     eb_net *net = &c->net;
     int np = eb_net_param_list(net, NULL, 0);
     eb_param_info *info = calloc((size_t)np + 1, sizeof *info);
-    float *host = malloc((net->n_params + net->n_buffers + 1) * sizeof(float));
+    float *host = calloc(net->n_params + net->n_buffers + 1, sizeof(float)); /* zero padding (net.h) */
     if (!info || !host) st = EB_FAIL(EB_ERR_OOM, "classifier: load buffers");
     if (st == EB_OK) eb_net_param_list(net, info, np);
     for (int j = 0; j < np && st == EB_OK; j++) {

@@ -29,6 +29,8 @@ static eb_status parse_method(eb_trainer *t) {
     if (!c->cuda_graph[0]) snprintf(c->cuda_graph, sizeof c->cuda_graph, "on"); /* a config from before the option */
     if (strcmp(c->cuda_graph, "on") && strcmp(c->cuda_graph, "off"))
         return EB_FAIL(EB_ERR_ARG, "--cuda-graph '%s': expected on or off", c->cuda_graph);
+    if (!c->conv_algo[0]) snprintf(c->conv_algo, sizeof c->conv_algo, "heuristic"); /* a config from before it */
+    EB_TRY(eb_conv_algo_mode_parse(c->conv_algo, &t->conv_algo));
     if (!strcmp(c->penalty, "score")) t->penalty = EB_PENALTY_SCORE;
     else if (!strcmp(c->penalty, "wgan-gp")) t->penalty = EB_PENALTY_WGAN_GP;
     else if (!strcmp(c->penalty, "none")) t->penalty = EB_PENALTY_NONE;
@@ -117,6 +119,7 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
     if ((st = eb_cuda_precision_parse(c->precision, &prec)) != EB_OK) goto fail;
     if ((st = eb_backend_open_device(&t->be, bk, ranks ? ranks->local_rank : 0, notice)) != EB_OK) goto fail;
     if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_precision(&t->be, prec)) != EB_OK) goto fail;
+    if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_conv_algo_mode(&t->be, t->conv_algo)) != EB_OK) goto fail;
     if (ranks && (st = eb_comm_open(t->comm, ranks, comm_kind, &t->be)) != EB_OK) goto fail;
     const int world = t->comm->world;
     if (c->batch % world) {
@@ -145,10 +148,11 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
     }
     if ((st = eb_batch_source_init(t->src, &t->be, t->is_toy ? NULL : &t->data, t->toy, B)) != EB_OK) goto fail;
     size_t xd = (size_t)eb_shape_numel(t->preset.data);
-    size_t xbytes = (((size_t)B * xd * sizeof(eb_real)) + 63) & ~(size_t)63;
-    /* one allocation: [x_real | t_interp | perm_all | clock] */
-    size_t tbytes = (((size_t)B * sizeof(eb_real)) + 63) & ~(size_t)63;
-    size_t pbytes = (((size_t)c->batch * sizeof(int32_t)) + 63) & ~(size_t)63;
+    size_t xbytes = eb_align_elems((size_t)B * xd) * sizeof(eb_real);
+    /* one allocation: [x_real | t_interp | perm_all | clock], each aligned (align.h) */
+    size_t tbytes = eb_align_elems((size_t)B) * sizeof(eb_real);
+    size_t pbytes = eb_align_elems(((size_t)c->batch * sizeof(int32_t) + sizeof(eb_real) - 1) / sizeof(eb_real)) *
+                    sizeof(eb_real);
     if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + tbytes + pbytes + sizeof(int64_t))) != EB_OK)
         goto fail;
     t->x_real = t->arena;

@@ -1,11 +1,12 @@
 /* CPU backend memory: device memory is host memory, so upload/download/copy are memcpy and sync is a
- * no-op. Buffers are 64-byte aligned (cache line, and the widest vector loads) like the CUDA arenas. */
+ * no-op. Buffers are EB_TENSOR_ALIGN_BYTES (256) aligned, as cudaMalloc's, so both backends see one layout. */
 #include "cpu_ops.h"
+#include "ebgan/align.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define EB_CPU_ALIGN_BYTES 64
+#define EB_CPU_ALIGN_BYTES EB_TENSOR_ALIGN_BYTES
 
 eb_status eb_cpu_mem_alloc(void *ctx, void **ptr, size_t bytes) {
     (void)ctx;

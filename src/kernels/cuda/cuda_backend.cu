@@ -1,5 +1,6 @@
 /* The CUDA backend: its context (device, stream, cuBLAS and cuDNN handles, workspaces, the convolution
  * algorithm cache, precision), the op table, device discovery, and the controls of ebgan/cuda.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,7 @@ extern "C" int eb_cuda_device_count(void) {
 static void eb_cuda_ctx_teardown(eb_cuda_ctx *c) {
     if (c->stream) (void)cudaStreamSynchronize(c->stream);
     eb_cuda_conv_cache_free(c);
+    free(c->pinned);
     if (c->cudnn) cudnnDestroy(c->cudnn);
     if (c->cublas) cublasDestroy(c->cublas);
     if (c->conv_ws) cudaFree(c->conv_ws);
@@ -187,6 +189,72 @@ extern "C" eb_status eb_cuda_mem_info(const eb_backend *be, size_t *free_bytes, 
     if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "eb_cuda_mem_info: not a CUDA backend");
     EB_CUDA_CHECK(cudaSetDevice(c->device)); /* cudaMemGetInfo reports the current device */
     EB_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+    return EB_OK;
+}
+
+extern "C" eb_status eb_cuda_set_conv_algo_mode(eb_backend *be, eb_conv_algo_mode m) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "--conv-algo applies to the CUDA backend only");
+    if (m != EB_CONV_ALGO_HEURISTIC && m != EB_CONV_ALGO_SEARCH)
+        return EB_FAIL(EB_ERR_ARG, "unknown convolution algorithm mode %d", (int)m);
+    c->algo_mode = m;
+    return EB_OK;
+}
+
+/* "<device name> cudnn <version>": where a record's choices were made. */
+static void eb_cuda_algo_env(const eb_cuda_ctx *c, char *buf, size_t cap) {
+    cudaDeviceProp prop;
+    const char *name = cudaGetDeviceProperties(&prop, c->device) == cudaSuccess ? prop.name : "unknown GPU";
+    (void)cudaGetLastError();
+    snprintf(buf, cap, "%s cudnn %zu", name, (size_t)cudnnGetVersion());
+}
+
+extern "C" char *eb_cuda_conv_algos_export(const eb_backend *be) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    if (!c) return NULL;
+    const int cap = 3 * c->conv_count;
+    eb_conv_algo_choice *list = (eb_conv_algo_choice *)calloc((size_t)cap + 1, sizeof *list);
+    if (!list) return NULL;
+    int n = 0;
+    for (int i = 0; i < c->conv_count; i++) {
+        const eb_cuda_conv_entry *e = &c->conv_cache[i];
+        if (e->have_fwd) list[n++] = {e->g, (int)e->precision, EB_CONV_DIR_FWD, (int)e->fwd_algo, (int)e->fwd_math};
+        if (e->have_bwd_data)
+            list[n++] = {e->g, (int)e->precision, EB_CONV_DIR_BWD_DATA, (int)e->bwd_data_algo, (int)e->bwd_data_math};
+        if (e->have_bwd_filter)
+            list[n++] = {e->g, (int)e->precision, EB_CONV_DIR_BWD_FILTER, (int)e->bwd_filter_algo,
+                         (int)e->bwd_filter_math};
+    }
+    char env[320];
+    eb_cuda_algo_env(c, env, sizeof env);
+    const size_t need = eb_conv_algo_format(env, list, n, NULL, 0);
+    char *text = (char *)malloc(need + 1);
+    if (text) eb_conv_algo_format(env, list, n, text, need + 1);
+    free(list);
+    return text;
+}
+
+extern "C" eb_status eb_cuda_conv_algos_import(eb_backend *be, const char *record) {
+    eb_cuda_ctx *c = eb_cuda_ctx_of(be);
+    if (!c) return EB_FAIL(EB_ERR_UNSUPPORTED, "cuDNN algorithm records apply to the CUDA backend only");
+    int lines = 1;
+    for (const char *p = record ? record : ""; *p; p++) lines += *p == '\n';
+    eb_conv_algo_choice *list = (eb_conv_algo_choice *)calloc((size_t)lines, sizeof *list);
+    if (!list) return EB_FAIL(EB_ERR_OOM, "cuDNN algorithm record: %d lines", lines);
+    int n = 0;
+    char where[320], here[320];
+    eb_status st = eb_conv_algo_parse(record, list, lines, &n, where, sizeof where);
+    if (st != EB_OK) {
+        free(list);
+        return st;
+    }
+    eb_cuda_algo_env(c, here, sizeof here);
+    if (n > 0 && where[0] && strcmp(where, here))
+        fprintf(stderr, "warning: the recorded cuDNN algorithms were chosen on '%s', this is '%s': where they do not "
+                "apply they are chosen anew, and rounding may differ from the recorded run\n", where, here);
+    free(c->pinned);
+    c->pinned = list;
+    c->pinned_count = n;
     return EB_OK;
 }
 

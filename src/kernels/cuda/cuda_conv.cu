@@ -1,6 +1,8 @@
 /* conv2d through cuDNN's v9 legacy API (NCHW float tensors, cross-correlation as PyTorch): forward,
  * backward-data (also the conv_transpose forward) and backward-filter, with one algorithm per direction
- * chosen on the first use of a geometry and cached with its descriptors (key: geometry + precision). */
+ * chosen on the first use of a geometry (conv_algo.h: heuristics by default, a bounded search on request,
+ * or a pinned record) and cached with its descriptors (key: geometry + precision). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,26 +106,22 @@ void eb_cuda_conv_cache_free(eb_cuda_ctx *c) {
     c->conv_count = c->conv_cap = 0;
 }
 
-/* Pick from perf results (fastest first, as cudnnFind* and cudnnGet*_v7 order them): successful, within the
- * workspace budget, of the precision's math type when strict fp32, deterministic when one qualifies (so a
- * run is reproducible bit for bit). Returns the index or -1. */
+/* cuDNN's result list as conv_algo.h candidates (the choosing rules live there, tested on the CPU). */
 template <typename Perf>
-static int eb_pick_algo(const Perf *perf, int count, size_t budget, eb_cuda_precision p) {
-    int any = -1;
+static void eb_to_cands(const Perf *perf, int count, eb_conv_algo_cand *cand) {
     for (int i = 0; i < count; i++) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > budget) continue;
-        /* strict fp32: no tensor-op results (DEFAULT/FMA ones are run with FMA_MATH forced) */
-        if (p == EB_PRECISION_FP32 &&
-            (perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
-            continue;
-        if (perf[i].determinism == CUDNN_DETERMINISTIC) return i;
-        if (any < 0) any = i;
+        cand[i].algo = (int)perf[i].algo;
+        cand[i].ok = perf[i].status == CUDNN_STATUS_SUCCESS;
+        cand[i].deterministic = perf[i].determinism == CUDNN_DETERMINISTIC;
+        cand[i].tensor_op =
+            perf[i].mathType == CUDNN_TENSOR_OP_MATH || perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+        cand[i].ws_bytes = perf[i].memory;
+        cand[i].time_ms = perf[i].time;
     }
-    return any;
 }
 
-/* Whether the stream is being captured into a graph: algorithm search (cudnnFind*) synchronises and
- * allocates, so inside a capture only the heuristics (cudnnGet*_v7) may run. */
+/* Whether the stream is being captured into a graph: algorithm search synchronises, so inside a capture only
+ * the heuristics (cudnnGet*_v7) may run. */
 static eb_status eb_capturing(eb_cuda_ctx *c, int *yes) {
     cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
     EB_CUDA_CHECK(cudaStreamIsCapturing(c->stream, &cs));
@@ -133,25 +131,57 @@ static eb_status eb_capturing(eb_cuda_ctx *c, int *yes) {
 
 #define EB_ALGO_MAX 16
 
+/* Bytes of the conv workspace that a search leaves aside for its scratch output (the op's real output may
+ * hold values to accumulate into, beta != 0, so the search never writes it), rounded to 256 bytes; 0 when
+ * the output is larger than half the workspace: such geometries (MALA chunks of thousands of chains) take
+ * the heuristics, so a search never allocates or holds more than the project's own workspace. */
+static size_t eb_search_scratch(const eb_cuda_ctx *c, size_t out_bytes) {
+    const size_t r = (out_bytes + 255) / 256 * 256;
+    return r <= c->conv_ws_bytes / 2 ? r : 0;
+}
+
 /* One direction's algorithm choice, shared by forward, backward-data and backward-filter (they differ only in
- * which cuDNN calls search, suggest and size): search with cudnnFind* outside a capture, else (or when the
- * search fails) the heuristics; pick with eb_pick_algo; fix the math type; check the workspace. */
-template <typename Perf, typename Algo, typename Find, typename Heur, typename WsSize>
-static eb_status eb_choose_algo(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const char *what, Find find, Heur heur,
-                                WsSize ws_size, Algo *algo, cudnnMathType_t *math, size_t *ws) {
+ * which cuDNN calls search, suggest and size). In order: a pinned choice from a record (a resume) when cuDNN
+ * still accepts it; a timed search (cudnnFind*Ex in the project's workspace) when the mode asks for it and the
+ * stream is not capturing; else the heuristics' ranking. The pick itself is eb_conv_algo_pick. */
+template <typename Perf, typename Algo, typename FindEx, typename Heur, typename WsSize>
+static eb_status eb_choose_algo(eb_cuda_ctx *c, eb_cuda_conv_entry *e, eb_conv_dir dir, const char *what,
+                                size_t out_bytes, FindEx find_ex, Heur heur, WsSize ws_size, Algo *algo,
+                                cudnnMathType_t *math, size_t *ws) {
+    const int strict = e->precision == EB_PRECISION_FP32;
+    const int pin = eb_conv_algo_find(c->pinned, c->pinned_count, &e->g, (int)e->precision, dir);
+    if (pin >= 0) {
+        *algo = (Algo)c->pinned[pin].algo;
+        *math = (cudnnMathType_t)c->pinned[pin].math;
+        cudnnStatus_t ss = cudnnSetConvolutionMathType(e->conv_desc, *math);
+        if (ss == CUDNN_STATUS_SUCCESS) ss = ws_size(*algo, ws);
+        if (ss == CUDNN_STATUS_SUCCESS && *ws <= c->conv_ws_bytes) return EB_OK;
+        fprintf(stderr, "warning: conv2d %s: the recorded cuDNN algorithm %d does not apply here (%s); choosing "
+                "anew, so rounding may differ from the recorded run\n", what, c->pinned[pin].algo,
+                ss != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(ss) : "workspace too small");
+    }
     Perf perf[EB_ALGO_MAX];
+    eb_conv_algo_cand cand[EB_ALGO_MAX];
     int count = 0, pick = -1, capturing = 0;
     EB_TRY(eb_capturing(c, &capturing));
     EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
-    if (!capturing && find(perf, &count) == CUDNN_STATUS_SUCCESS)
-        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
-    (void)cudaGetLastError(); /* a failed search (e.g. its own allocation) falls back to the heuristics */
+    const size_t scratch = eb_search_scratch(c, out_bytes);
+    if (c->algo_mode == EB_CONV_ALGO_SEARCH && !capturing && scratch > 0) {
+        void *out = c->conv_ws, *ws_ptr = (char *)c->conv_ws + scratch;
+        const size_t search_cap = c->conv_ws_bytes - scratch;
+        if (find_ex(perf, &count, out, ws_ptr, search_cap) == CUDNN_STATUS_SUCCESS) {
+            eb_to_cands(perf, count, cand);
+            pick = eb_conv_algo_pick(cand, count, search_cap, strict, EB_CONV_ALGO_SEARCH);
+        }
+        (void)cudaGetLastError(); /* a failed search falls back to the heuristics */
+    }
     if (pick < 0) {
         const cudnnStatus_t hs = heur(perf, &count);
         if (hs != CUDNN_STATUS_SUCCESS)
             return EB_FAIL(EB_ERR_DEVICE, "cudnnGetConvolution*Algorithm_v7 (conv2d %s) failed: %s (%s)", what,
                            cudnnGetErrorString(hs), eb_cudnn_hint(hs));
-        pick = eb_pick_algo(perf, count, c->conv_ws_bytes, e->precision);
+        eb_to_cands(perf, count, cand);
+        pick = eb_conv_algo_pick(cand, count, c->conv_ws_bytes, strict, EB_CONV_ALGO_HEURISTIC);
     }
     if (pick < 0)
         return EB_FAIL(EB_ERR_UNSUPPORTED,
@@ -159,7 +189,7 @@ static eb_status eb_choose_algo(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const cha
                        "(raise it with eb_cuda_set_conv_workspace)",
                        what, c->conv_ws_bytes);
     *algo = perf[pick].algo;
-    *math = e->precision == EB_PRECISION_FP32 ? CUDNN_FMA_MATH : perf[pick].mathType;
+    *math = strict ? CUDNN_FMA_MATH : perf[pick].mathType;
     EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, *math));
     const cudnnStatus_t ss = ws_size(*algo, ws);
     if (ss != CUDNN_STATUS_SUCCESS)
@@ -171,12 +201,15 @@ static eb_status eb_choose_algo(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const cha
     return EB_OK;
 }
 
-static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
+static size_t eb_bytes4(size_t a, size_t b, size_t c, size_t d) { return a * b * c * d * sizeof(float); }
+
+static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const eb_real *x, const eb_real *w) {
+    const eb_conv_geom *g = &e->g;
     EB_TRY((eb_choose_algo<cudnnConvolutionFwdAlgoPerf_t>(
-        c, e, "forward",
-        [&](cudnnConvolutionFwdAlgoPerf_t *p, int *n) {
-            return cudnnFindConvolutionForwardAlgorithm(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
-                                                        EB_ALGO_MAX, n, p);
+        c, e, EB_CONV_DIR_FWD, "forward", eb_bytes4(g->n, g->c_out, g->h_out, g->w_out),
+        [&](cudnnConvolutionFwdAlgoPerf_t *p, int *n, void *y, void *ws, size_t ws_bytes) {
+            return cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, e->x_desc, x, e->w_desc, w, e->conv_desc,
+                                                          e->y_desc, y, EB_ALGO_MAX, n, p, ws, ws_bytes);
         },
         [&](cudnnConvolutionFwdAlgoPerf_t *p, int *n) {
             return cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
@@ -191,12 +224,13 @@ static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
     return EB_OK;
 }
 
-static eb_status eb_choose_bwd_data(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
+static eb_status eb_choose_bwd_data(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const eb_real *dy, const eb_real *w) {
+    const eb_conv_geom *g = &e->g;
     EB_TRY((eb_choose_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
-        c, e, "backward-data",
-        [&](cudnnConvolutionBwdDataAlgoPerf_t *p, int *n) {
-            return cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, e->w_desc, e->y_desc, e->conv_desc, e->x_desc,
-                                                             EB_ALGO_MAX, n, p);
+        c, e, EB_CONV_DIR_BWD_DATA, "backward-data", eb_bytes4(g->n, g->c_in, g->h_in, g->w_in),
+        [&](cudnnConvolutionBwdDataAlgoPerf_t *p, int *n, void *dx, void *ws, size_t ws_bytes) {
+            return cudnnFindConvolutionBackwardDataAlgorithmEx(c->cudnn, e->w_desc, w, e->y_desc, dy, e->conv_desc,
+                                                               e->x_desc, dx, EB_ALGO_MAX, n, p, ws, ws_bytes);
         },
         [&](cudnnConvolutionBwdDataAlgoPerf_t *p, int *n) {
             return cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
@@ -211,12 +245,14 @@ static eb_status eb_choose_bwd_data(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
     return EB_OK;
 }
 
-static eb_status eb_choose_bwd_filter(eb_cuda_ctx *c, eb_cuda_conv_entry *e) {
+static eb_status eb_choose_bwd_filter(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const eb_real *x, const eb_real *dy) {
+    const eb_conv_geom *g = &e->g;
     EB_TRY((eb_choose_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
-        c, e, "backward-filter",
-        [&](cudnnConvolutionBwdFilterAlgoPerf_t *p, int *n) {
-            return cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
-                                                               e->w_desc, EB_ALGO_MAX, n, p);
+        c, e, EB_CONV_DIR_BWD_FILTER, "backward-filter", eb_bytes4(g->c_out, g->c_in, g->k_h, g->k_w),
+        [&](cudnnConvolutionBwdFilterAlgoPerf_t *p, int *n, void *dw, void *ws, size_t ws_bytes) {
+            return cudnnFindConvolutionBackwardFilterAlgorithmEx(c->cudnn, e->x_desc, x, e->y_desc, dy,
+                                                                 e->conv_desc, e->w_desc, dw, EB_ALGO_MAX, n, p, ws,
+                                                                 ws_bytes);
         },
         [&](cudnnConvolutionBwdFilterAlgoPerf_t *p, int *n) {
             return cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
@@ -237,7 +273,7 @@ eb_status eb_cuda_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     eb_cuda_conv_entry *e;
     EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
-    if (!e->have_fwd) EB_TRY(eb_choose_fwd(c, e));
+    if (!e->have_fwd) EB_TRY(eb_choose_fwd(c, e, x, w));
     float a = alpha, b = beta;
     EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->fwd_math));
     EB_CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &a, e->x_desc, x, e->w_desc, w, e->conv_desc, e->fwd_algo,
@@ -252,7 +288,7 @@ eb_status eb_cuda_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const e
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     eb_cuda_conv_entry *e;
     EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
-    if (!e->have_bwd_data) EB_TRY(eb_choose_bwd_data(c, e));
+    if (!e->have_bwd_data) EB_TRY(eb_choose_bwd_data(c, e, dy, w));
     float a = alpha, b = beta;
     EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_data_math));
     EB_CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &a, e->w_desc, w, e->y_desc, dy, e->conv_desc,
@@ -265,7 +301,7 @@ eb_status eb_cuda_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     eb_cuda_conv_entry *e;
     EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
-    if (!e->have_bwd_filter) EB_TRY(eb_choose_bwd_filter(c, e));
+    if (!e->have_bwd_filter) EB_TRY(eb_choose_bwd_filter(c, e, x, dy));
     float a = alpha, b = beta;
     EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_filter_math));
     EB_CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &a, e->x_desc, x, e->y_desc, dy, e->conv_desc,

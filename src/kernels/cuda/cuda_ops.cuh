@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "ebgan/backend.h"
+#include "ebgan/conv_algo.h"
 #include "ebgan/cuda.h"
 #include "ebgan/ops.h"
 }
@@ -59,6 +60,9 @@ typedef struct eb_cuda_ctx {
     eb_cuda_conv_entry *conv_cache; /* host array, grows on the first use of a geometry */
     int conv_count, conv_cap;
     eb_cuda_precision precision;
+    eb_conv_algo_mode algo_mode;    /* how a new geometry's algorithms are chosen (conv_algo.h) */
+    eb_conv_algo_choice *pinned;    /* recorded choices to reuse (a resume), host array */
+    int pinned_count;
     double *partials;               /* EB_CUDA_MAX_RED_BLOCKS block partial sums */
     unsigned int *done_counter;     /* last-block-done ticket of the reductions; 0 between launches */
 } eb_cuda_ctx;
