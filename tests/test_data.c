@@ -889,3 +889,50 @@ EB_TEST(open_errors) {
     tmp_done();
     return EB_TEST_PASS;
 }
+
+EB_TEST(npy_header_with_junk_after_the_dict_is_rejected) {
+    EB_CHECK(tmp_dir() != NULL, "mkdtemp");
+    char p[512];
+    float v[6] = {1, 2, 3, 4, 5, 6};
+    /* numpy's reader refuses this header (literal_eval of "{...} junk" fails); so must we */
+    EB_CHECK(write_raw_npy(tmp_path(p, sizeof p, "junk.npy"),
+                           "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } junk", v, sizeof v) == 0, "write");
+    eb_npy a;
+    CHECK_FAILS_NAMING(eb_npy_read(&a, p), EB_ERR_FORMAT, "junk.npy");
+    EB_CHECK(strstr(eb_error_message(), "after the dict") != NULL, "message does not say what is wrong");
+    tmp_done();
+    return EB_TEST_PASS;
+}
+
+EB_TEST(npy_header_with_a_repeated_key_is_rejected) {
+    EB_CHECK(tmp_dir() != NULL, "mkdtemp");
+    char p[512];
+    float v[6] = {1, 2, 3, 4, 5, 6};
+    /* which 'shape' would win is a guess: numpy's header check refuses it */
+    EB_CHECK(write_raw_npy(tmp_path(p, sizeof p, "twice.npy"),
+                           "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'shape': (3, 2), }", v,
+                           sizeof v) == 0, "write");
+    eb_npy a;
+    CHECK_FAILS_NAMING(eb_npy_read(&a, p), EB_ERR_FORMAT, "twice.npy");
+    EB_CHECK(strstr(eb_error_message(), "repeats a key") != NULL, "message does not say what is wrong");
+    tmp_done();
+    return EB_TEST_PASS;
+}
+
+EB_TEST(idx_header_larger_than_the_file_fails_before_allocating) {
+    EB_CHECK(tmp_dir() != NULL, "mkdtemp");
+    char p[512];
+    static unsigned char img[16 + 4 * 28 * 28];
+    make_idx_images(img, 0x803, 4, 28, 28);
+    /* the header claims 2e9 images (1.5 TB of pixels) in a 3 kB file: a truncation, not an out-of-memory */
+    const uint32_t big = 2000000000u;
+    for (int b = 0; b < 4; b++) img[4 + b] = (unsigned char)(big >> (24 - 8 * b));
+    eb_dataset ds;
+    EB_CHECK(write_bytes(tmp_path(p, sizeof p, "huge-images-idx3-ubyte"), img, sizeof img) == 0, "write");
+    CHECK_FAILS_NAMING(eb_dataset_load_idx(&ds, p, NULL), EB_ERR_FORMAT, "huge-images-idx3-ubyte");
+    EB_CHECK(strstr(eb_error_message(), "truncated") != NULL, "message does not say truncated");
+    EB_CHECK(write_gz(tmp_path(p, sizeof p, "huge-images-idx3-ubyte.gz"), img, sizeof img) == 0, "write");
+    CHECK_FAILS_NAMING(eb_dataset_load_idx(&ds, p, NULL), EB_ERR_FORMAT, "huge-images-idx3-ubyte.gz");
+    tmp_done();
+    return EB_TEST_PASS;
+}

@@ -215,8 +215,8 @@ EB_TEST(ranks_that_disagree_on_the_configuration_stop_at_start) {
  * (0 on failure); the job's exit status lands in LOG.rc. */
 static long start_job(const char *log, const char *flags) {
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "rm -f %s.rc; (%s -np 2 %s " TOY " --iters 1000000 --ckpt-every 0 %s --out %s/bg > %s "
-             "2>&1; echo $? > %s.rc) &", log, g_mpirun, g_exe, flags, g_tmp, log, log);
+    snprintf(cmd, sizeof cmd, "rm -rf %s.rc %s.run; (%s -np 2 %s " TOY " --iters 1000000 --ckpt-every 0 %s --out %s.run "
+             "> %s 2>&1; echo $? > %s.rc) &", log, log, g_mpirun, g_exe, flags, log, log, log);
     if (system(cmd)) return 0;
     long pid = 0;
     for (int i = 0; i < 600 && !pid; i++) { /* the layout line names each rank's pid */

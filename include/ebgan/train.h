@@ -10,7 +10,9 @@
 #include "ebgan/data.h"
 #include "ebgan/gstep.h"
 #include "ebgan/mala.h"
+#include "ebgan/json.h"
 #include "ebgan/presets.h"
+#include "ebgan/run_dir.h"
 #include "ebgan/train_cfg.h"
 #include "ebgan/ustep.h"
 
@@ -50,7 +52,17 @@ typedef struct eb_trainer {
     int32_t *perm_all;     /* [cfg.batch] dim's permutation of the global batch */
     int64_t check_every;   /* iterations between weight-agreement checks across ranks */
     char run_dir[EB_CFG_PATH_MAX];
-    FILE *metrics;         /* <run>/metrics.jsonl, appended */
+    eb_jsonl metrics;      /* <run>/metrics.jsonl, appended (records after the resumed step dropped first) */
+    eb_run_lock lock;      /* held from eb_trainer_open_run to eb_trainer_free */
+    char run_id[EB_RUN_ID_LEN + 8]; /* marks this run's checkpoints (metadata run_id) */
+    long stale_lock_pid;   /* pid of a dead writer whose lock was taken over (0: none) */
+    int stale_tmp_removed; /* leftover temp files of a dead writer removed at open */
+    int metrics_dropped;   /* metrics records after the resumed step removed at open */
+    int64_t saved_step;    /* step of the last checkpoint written or loaded (-1: none) */
+    char last_ckpt[EB_CFG_PATH_MAX + 64];
+    char resume_note[1400]; /* why another checkpoint than the newest was resumed ("" normally) */
+    int stop_signo;        /* the signal that stopped eb_trainer_run early (0: ran to --iters) */
+    char *config_text;     /* this session's config.txt (owned; NULL: checkpoints read the file) */
     double wall_start, wall_offset; /* seconds; offset carries the time of earlier sessions on resume */
 } eb_trainer;
 
@@ -66,7 +78,9 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
 void eb_trainer_free(eb_trainer *t);
 /* Creates the run directory (or reuses it on resume) and writes config.txt. */
 eb_status eb_trainer_open_run(eb_trainer *t);
-/* Runs G iterations step..cfg.iters-1 with logging, checkpoints and pictures; progress to `log`. */
+/* Runs G iterations step..cfg.iters-1 with logging, checkpoints and pictures; progress to `log`. Between
+ * iterations it polls eb_stop_signal_pending(): on a stop signal it writes a checkpoint of the finished
+ * iteration (unless one of that step exists), sets t->stop_signo and returns EB_OK. */
 eb_status eb_trainer_run(eb_trainer *t, FILE *log);
 
 /* Across ranks (src/host/train/trainer_dist.c; no-ops for one process): the logged terms averaged over
@@ -74,6 +88,9 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log);
  * buffers are bit-identical to rank 0's (EB_ERR_NUMERIC naming the rank, the net and the step). */
 eb_status eb_trainer_reduce_terms(eb_trainer *t, double u[EB_UTERM_COUNT], double g[EB_GTERM_COUNT]);
 eb_status eb_trainer_check_agreement(eb_trainer *t);
+/* The stop signal every rank acts on: the pending signal of any rank (0: none), the requeue signal first;
+ * called before each iteration so that all ranks stop after the same one. One process: `signo` itself. */
+int eb_trainer_agree_stop(eb_trainer *t, int signo);
 
 /* Wall-clock seconds of the run so far, earlier sessions of a resumed run included. */
 double eb_trainer_wall_s(const eb_trainer *t);
@@ -87,6 +104,10 @@ eb_status eb_trainer_save(eb_trainer *t);
 eb_status eb_trainer_load(eb_trainer *t, const char *path);
 /* The newest checkpoint file of a run directory, or `path` itself when it names a .safetensors file. */
 eb_status eb_trainer_find_checkpoint(const char *path, char *out, size_t cap);
+/* The same with its integrity checked: only exact ckpt-<8 digits>.safetensors names, ordered by metadata step,
+ * the newest one's format and tensor checksum verified. A damaged newest one fails naming it, its reason and
+ * the newest intact one, unless fallback_intact (then `note` says what was skipped). */
+eb_status eb_ckpt_find(const char *path, int fallback_intact, char *out, size_t cap, char *note, size_t note_cap);
 /* Pictures (src/host/train/plots.c): <run>/samples.png (+ energy heat map for 2-D data). */
 eb_status eb_trainer_plot(eb_trainer *t);
 /* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */

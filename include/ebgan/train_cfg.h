@@ -45,6 +45,8 @@ typedef struct eb_train_cfg {
     int rank, world_size, local_rank; /* -1: from the launcher's environment (ranks.h) */
     char comm[8];        /* auto | none | mpi | nccl (comm.h) */
     double comm_timeout; /* seconds without a finished iteration before a rank of a job gives up (watchdog.h) */
+    char requeue_signal[16]; /* signal that stops with a checkpoint and the requeue exit status (stop_signal.h) */
+    int resume_intact;   /* 1: --resume may continue from the newest intact checkpoint past a damaged newest */
 } eb_train_cfg;
 
 #endif

@@ -216,9 +216,17 @@ int eb_cli_sample(int argc, char **argv) {
                     ? c.steps / c.record_every + (c.steps % c.record_every ? 1 : 0) + 1 : 0;
     float *trace = n_rec ? malloc((size_t)n_rec * c.n * zd * sizeof(float)) : NULL;
     int ret = 0;
-    if (!x || !z || !before || (n_rec && !trace) ||
-        sample_all(&t, &c, lo, hi, &mc, x, z, before, n_before, acc, per_step, trace) != EB_OK) {
-        ret = x && z && before ? fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message()), 1 : 1;
+    if (!x || !z || !before || (n_rec && !trace) || (c.accept_per_step && mc.kind != EB_MCMC_NONE && !per_step)) {
+        /* say so: an allocation failure records no library message */
+        fprintf(stderr, "ebgan-gpu sample: out of memory: %d samples need %.3g GB of host buffers%s\n", N,
+                ((double)N * (double)(xd + zd) + (double)n_rec * c.n * zd) * sizeof(float) / 1e9,
+                n_rec ? " (with the --record-every trace)" : "");
+        ret = 1;
+        goto out;
+    }
+    if (sample_all(&t, &c, lo, hi, &mc, x, z, before, n_before, acc, per_step, trace) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message());
+        ret = 1;
         goto out;
     }
     int dense = xs.h == 1 && xs.w == 1;
@@ -252,9 +260,18 @@ int eb_cli_sample(int argc, char **argv) {
     printf("wrote %d samples to %s, latents to %s%s%s\n", N, shard_out, zpath, pictures ? ", grid " : "",
            pictures ? png : "");
     if (mc.kind != EB_MCMC_NONE) {
-        printf("{\"mcmc\": \"%s\", \"chains\": %d, \"steps\": %d, \"alpha\": %g, \"beta\": %g, \"prior\": \"%s\", "
-               "\"acceptance_mean\": %.4f, \"acceptance_std_over_chains\": %.4f}\n",
-               c.mcmc, N, c.steps, c.alpha, c.beta, c.prior, acc[0], acc[1]);
+        eb_json_line l; /* non-finite values (a diverged chain) print as null, never as nan */
+        eb_json_line_begin(&l);
+        eb_json_line_str(&l, "mcmc", c.mcmc);
+        eb_json_line_int(&l, "chains", N);
+        eb_json_line_int(&l, "steps", c.steps);
+        eb_json_line_num(&l, "alpha", c.alpha);
+        eb_json_line_num(&l, "beta", c.beta);
+        eb_json_line_str(&l, "prior", c.prior);
+        eb_json_line_num(&l, "acceptance_mean", round(acc[0] * 1e4) / 1e4);
+        eb_json_line_num(&l, "acceptance_std_over_chains", round(acc[1] * 1e4) / 1e4);
+        eb_json_line_end(&l);
+        printf("%s\n", l.buf);
         for (int i = 0; per_step && i < c.steps; i++) printf("step %d acceptance %.4f\n", i + 1, per_step[i] / N);
     }
 out:

@@ -7,7 +7,9 @@
 
 #include "batch_source.h"
 #include "cli.h"
+#include "ebgan/atomic_file.h"
 #include "ebgan/eval.h"
+#include "ebgan/json.h"
 #include "ebgan/png_write.h"
 #include "ebgan/safetensors.h"
 #include "ebgan/train.h"
@@ -16,6 +18,16 @@
 static int fail(const char *cmd) {
     fprintf(stderr, "ebgan-gpu %s: %s\n", cmd, eb_error_message());
     return 1;
+}
+
+/* Values per row of an [N, ...] array: the product of the dimensions after the first, -1 when it overflows
+ * (a header may declare 0 rows of absurd dimensions: the product must not be computed in signed overflow). */
+static int64_t row_numel(const eb_npy *a) {
+    uint64_t p = 1;
+    for (int i = 1; i < a->ndim; i++)
+        if (a->shape[i] < 0 || __builtin_mul_overflow(p, (uint64_t)a->shape[i], &p) || p > (uint64_t)INT64_MAX)
+            return -1;
+    return (int64_t)p;
 }
 
 static int parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, const char *usage, const char *cmd) {
@@ -55,8 +67,7 @@ int eb_cli_energy(int argc, char **argv) {
     }
     const eb_backend *be = &t.be;
     size_t xd = (size_t)eb_shape_numel(t.gan.x_shape);
-    int64_t per = 1;
-    for (int i = 1; i < in.ndim; i++) per *= in.shape[i];
+    int64_t per = row_numel(&in);
     int ret = 0;
     float *e = NULL, *g = NULL;
     if (in.dtype != EB_F32 || in.ndim < 2 || (size_t)per != xd) {
@@ -69,6 +80,12 @@ int eb_cli_energy(int argc, char **argv) {
     int64_t N = in.shape[0];
     e = malloc((size_t)N * sizeof(float) + 1);
     g = c.grad[0] ? malloc((size_t)N * xd * sizeof(float) + 1) : NULL;
+    if (!e || (c.grad[0] && !g)) {
+        fprintf(stderr, "ebgan-gpu energy: out of memory: %lld rows need %.3g GB of host buffers\n", (long long)N,
+                (double)N * (1.0 + (c.grad[0] ? (double)xd : 0)) * sizeof(float) / 1e9);
+        ret = 1;
+        goto out;
+    }
     int B = t.cfg.batch;
     const float *x = in.data;
     for (int64_t i = 0; i < N && ret == 0; i += B) {
@@ -160,9 +177,7 @@ int eb_cli_grads(int argc, char **argv) {
     }
     int ret = 0;
     size_t xd = (size_t)eb_shape_numel(t.gan.x_shape);
-    int64_t pr = 1, pf = 1;
-    for (int i = 1; i < r.ndim; i++) pr *= r.shape[i];
-    for (int i = 1; i < f.ndim; i++) pf *= f.shape[i];
+    int64_t pr = row_numel(&r), pf = row_numel(&f);
     eb_net *U = &t.gan.U;
     float *full = NULL, *base = NULL, *pen = NULL;
     eb_ustep us = {0};
@@ -266,23 +281,29 @@ int eb_cli_eval(int argc, char **argv) {
     if (c.n == 0) c.n = 10000;
     float *x = malloc((size_t)c.n * 2 * sizeof(float));
     eb_toy_eval ev;
-    if (!x || eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK || eb_eval_toy(t.toy, x, (size_t)c.n, &ev) != EB_OK) {
+    if (!x) {
+        fprintf(stderr, "ebgan-gpu eval: out of memory: --n %d needs %.3g GB of host buffers\n", c.n,
+                (double)c.n * 2 * sizeof(float) / 1e9);
+        ret = 1;
+    } else if (eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK || eb_eval_toy(t.toy, x, (size_t)c.n, &ev) != EB_OK) {
         ret = fail("eval");
     } else {
-        char line[512];
-        snprintf(line, sizeof line,
-                 "{\"dataset\": \"%s\", \"step\": %lld, \"samples\": %d, \"modes\": %d, \"modes_covered\": %d, "
-                 "\"high_quality_fraction\": %.4f, \"kl_modes_uniform\": %.4f}",
-                 eb_toy_name(t.toy), (long long)t.step, c.n, ev.n_modes, ev.modes_covered, ev.hq_fraction,
-                 ev.kl_uniform);
-        printf("%s\n", line);
+        eb_json_line l; /* non-finite values print as null, never as nan */
+        eb_json_line_begin(&l);
+        eb_json_line_str(&l, "dataset", eb_toy_name(t.toy));
+        eb_json_line_int(&l, "step", t.step);
+        eb_json_line_int(&l, "samples", c.n);
+        eb_json_line_int(&l, "modes", ev.n_modes);
+        eb_json_line_int(&l, "modes_covered", ev.modes_covered);
+        eb_json_line_num(&l, "high_quality_fraction", round(ev.hq_fraction * 1e4) / 1e4);
+        eb_json_line_num(&l, "kl_modes_uniform", round(ev.kl_uniform * 1e4) / 1e4);
+        eb_json_line_end(&l);
+        printf("%s\n", l.buf);
         char path[1100];
         snprintf(path, sizeof path, "%s/eval.json", c.run);
-        FILE *f = fopen(path, "w");
-        if (f) {
-            fprintf(f, "%s\n", line);
-            fclose(f);
-        }
+        char text[EB_JSON_LINE_MAX + 2];
+        int n = snprintf(text, sizeof text, "%s\n", l.buf);
+        if (eb_atomic_write_file(path, text, (size_t)n) != EB_OK) ret = fail("eval");
     }
     free(x);
     eb_trainer_free(&t);

@@ -3,10 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "ebgan/atomic_file.h"
+#include "ebgan/safetensors.h"
+#include "ebgan/slurm.h"
+#include "ebgan/stop_signal.h"
 #include "ebgan/train.h"
 #include "ebgan/watchdog.h"
 #include "options.h"
@@ -38,6 +42,10 @@ static const eb_opt g_train_opts[] = {
     {"out", EB_OPT_STR, F(out), "", "run directory (default runs/<timestamp>)"},
     {"resume", EB_OPT_STR, F(resume), "",
      "continue the run in this directory from its last checkpoint; auto: --out's run if it has one, else start it"},
+    {"resume-intact", EB_OPT_INT, F(resume_intact), "0",
+     "1: when the newest checkpoint is damaged, --resume continues from the newest intact one"},
+    {"requeue-signal", EB_OPT_STR, F(requeue_signal), "USR1",
+     "signal that stops with a checkpoint and exit status 4 (SLURM --signal); none to disable"},
     {"log-every", EB_OPT_INT, F(log_every), "50", "steps between metrics lines"},
     {"ckpt-every", EB_OPT_INT, F(ckpt_every), "500", "steps between checkpoints (and one at the end)"},
     {"keep", EB_OPT_INT, F(keep), "3", "checkpoints kept"},
@@ -57,8 +65,116 @@ static const eb_opt g_train_opts[] = {
 #undef F
 #define N_TRAIN_OPTS ((int)(sizeof g_train_opts / sizeof g_train_opts[0]))
 
-static const char *USAGE = "usage: ebgan-gpu train [options]\n"
-                           "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.";
+/* The options that may differ on --resume: the run's length, cadence and execution, none of which changes
+ * the method or the data stream. Every other option given with --resume must equal the run's value. */
+static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "device",
+                                          "precision", "cuda-graph", "progress", "requeue-signal", "resume-intact",
+                                          /* per process (job_settings): a run resumes on any world size */
+                                          "rank", "world-size", "local-rank", "comm", "comm-timeout"};
+
+static int resume_ok(const char *name) {
+    for (size_t i = 0; i < sizeof k_resume_ok / sizeof k_resume_ok[0]; i++)
+        if (!strcmp(k_resume_ok[i], name)) return 1;
+    return 0;
+}
+
+static const char *USAGE =
+    "usage: ebgan-gpu train [options]\n"
+    "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.\n"
+    "With --resume DIR only these may change: --iters (not below the current step), --log-every, --ckpt-every,\n"
+    "--keep, --plot-every, --device, --precision, --cuda-graph, --progress, --requeue-signal, --resume-intact;\n"
+    "any other option must equal the run's value. SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue\n"
+    "signal: checkpoint and exit 4; a second SIGINT: exit 130 at once.";
+
+/* --resume: the run's own settings (as its newest checkpoint embeds them), then the options that may change on
+ * resume (resume_ok in the table); any other option given with a different value is an error, since the run
+ * could not continue exactly (README "Output formats"). */
+static int resume_config(int argc, char **argv, eb_train_cfg *cfg) {
+    eb_train_cfg cl = *cfg;
+    const char *dir = cl.resume;
+    char err[1200], ck[EB_CFG_PATH_MAX + 80], note[1400], path[EB_CFG_PATH_MAX + 16];
+    unsigned char given[N_TRAIN_OPTS];
+    int config_given = 0;
+    eb_opts_given(g_train_opts, N_TRAIN_OPTS, argc, argv, given, &config_given);
+    if (config_given) {
+        fprintf(stderr, "ebgan-gpu train: --config cannot be combined with --resume: the run's settings are "
+                        "fixed by its checkpoint (--help marks what may change on --resume)\n");
+        return -1;
+    }
+    if (eb_ckpt_find(dir, cl.resume_intact, ck, sizeof ck, note, sizeof note) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: --resume %s: %s\n", dir, eb_error_message());
+        return -1;
+    }
+    eb_safetensors st;
+    if (eb_safetensors_open(&st, ck) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: --resume %s: %s\n", dir, eb_error_message());
+        return -1;
+    }
+    const char *emb = eb_safetensors_meta(&st, "config"), *stp = eb_safetensors_meta(&st, "step");
+    char *embedded = emb && emb[0] ? strdup(emb) : NULL;
+    long long ck_step = stp ? strtoll(stp, NULL, 10) : 0;
+    eb_safetensors_close(&st);
+    snprintf(path, sizeof path, "%s/config.txt", dir);
+    memset(cfg, 0, sizeof *cfg);
+    int rc = eb_opts_parse(g_train_opts, N_TRAIN_OPTS, cfg, 1, argv, USAGE, err, sizeof err);
+    if (rc == 0 && embedded) {
+        /* the checkpoint's copy is what its weights were trained with; config.txt is only reported */
+        char origin[EB_CFG_PATH_MAX + 120];
+        snprintf(origin, sizeof origin, "the configuration embedded in %s", ck);
+        rc = eb_opts_load_text(g_train_opts, N_TRAIN_OPTS, cfg, embedded, strlen(embedded), origin, err, sizeof err);
+        FILE *f = fopen(path, "rb");
+        if (rc == 0 && !f) {
+            fprintf(stderr, "ebgan-gpu train: --resume %s: config.txt is missing; using the configuration embedded "
+                            "in %s (config.txt is written again from it)\n", dir, ck);
+        } else if (rc == 0) {
+            size_t n = strlen(embedded);
+            char *txt = malloc(n + 2);
+            size_t got = txt ? fread(txt, 1, n + 1, f) : 0;
+            if (!txt || got != n || memcmp(txt, embedded, n))
+                fprintf(stderr, "ebgan-gpu train: --resume %s: config.txt differs from the configuration embedded in "
+                                "%s (edited after the run began?); using the checkpoint's (config.txt is written again from it)\n", dir, ck);
+            free(txt);
+        }
+        if (f) fclose(f);
+    } else if (rc == 0) {
+        rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, cfg, path, err, sizeof err); /* an older checkpoint */
+    }
+    free(embedded);
+    if (rc < 0) {
+        fprintf(stderr, "ebgan-gpu train: --resume %s: %s\n", dir, err);
+        return -1;
+    }
+    for (int i = 0; i < N_TRAIN_OPTS; i++) {
+        const eb_opt *o = &g_train_opts[i];
+        if (!given[i] || !strcmp(o->name, "resume") || !strcmp(o->name, "out")) continue;
+        char mine[1100], run[1100];
+        eb_opts_format(o, &cl, mine, sizeof mine);
+        eb_opts_format(o, cfg, run, sizeof run);
+        if (resume_ok(o->name)) {
+            memcpy((char *)cfg + o->offset, (const char *)&cl + o->offset, o->size);
+        } else if (strcmp(mine, run)) {
+            fprintf(stderr, "ebgan-gpu train: --resume %s: --%s %s differs from the run's %s: it changes the method "
+                            "or the data stream, so the run could not continue exactly (drop the option, or start a "
+                            "new run with --out; --help marks what may change on --resume)\n", dir, o->name, mine, run);
+            return -1;
+        }
+    }
+    for (int i = 0; i < N_TRAIN_OPTS; i++)
+        if (given[i] && !strcmp(g_train_opts[i].name, "out") && cl.out[0] && strcmp(cl.out, dir)) {
+            fprintf(stderr, "ebgan-gpu train: --out %s with --resume %s: a resumed run stays in its directory\n",
+                    cl.out, dir);
+            return -1;
+        }
+    if (cfg->iters < ck_step) {
+        fprintf(stderr, "ebgan-gpu train: --resume %s: --iters %lld is below the run's current step %lld (%s)\n", dir,
+                (long long)cfg->iters, ck_step, ck);
+        return -1;
+    }
+    if (note[0]) fprintf(stderr, "ebgan-gpu train: --resume %s: %s\n", dir, note);
+    snprintf(cfg->resume, sizeof cfg->resume, "%s", dir);
+    snprintf(cfg->out, sizeof cfg->out, "%s", dir);
+    return 0;
+}
 
 int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
     char err[1200];
@@ -80,27 +196,7 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
         else cfg->resume[0] = '\0';
         eb_error_clear();
     }
-    if (cfg->resume[0]) {
-        /* the run's own settings, then only what may change on resume: iters and logging */
-        eb_train_cfg cl = *cfg;
-        char path[EB_CFG_PATH_MAX + 16];
-        snprintf(path, sizeof path, "%s/config.txt", cl.resume);
-        memset(cfg, 0, sizeof *cfg);
-        rc = eb_opts_parse(g_train_opts, N_TRAIN_OPTS, cfg, 1, argv, USAGE, err, sizeof err);
-        if (rc == 0) rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, cfg, path, err, sizeof err);
-        if (rc < 0) {
-            fprintf(stderr, "ebgan-gpu train: --resume %s: %s\n", cl.resume, err);
-            return -1;
-        }
-        cfg->iters = cl.iters;
-        cfg->rank = cl.rank, cfg->world_size = cl.world_size, cfg->local_rank = cl.local_rank; /* per process */
-        snprintf(cfg->comm, sizeof cfg->comm, "%s", cl.comm);
-        cfg->comm_timeout = cl.comm_timeout;
-        cfg->log_every = cl.log_every;
-        cfg->progress = cl.progress;
-        snprintf(cfg->resume, sizeof cfg->resume, "%s", cl.resume);
-        snprintf(cfg->out, sizeof cfg->out, "%s", cl.resume);
-    }
+    if (cfg->resume[0] && resume_config(argc, argv, cfg)) return -1;
     if (cfg->log_every < 1) cfg->log_every = 1;
     return 0;
 }
@@ -160,7 +256,7 @@ static int check_same_config(eb_trainer *t) {
     return 0;
 }
 
-static int write_config(const eb_trainer *t) {
+static int write_config(eb_trainer *t) {
     char path[EB_CFG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/config.txt", t->run_dir);
     char *buf = NULL;
@@ -174,7 +270,8 @@ static int write_config(const eb_trainer *t) {
     eb_opts_print(g_train_opts, N_TRAIN_OPTS, &c, m, "");
     fclose(m);
     eb_status st = eb_atomic_write_file(path, buf, len);
-    free(buf);
+    free(t->config_text);
+    t->config_text = buf; /* what every checkpoint of this session embeds */
     if (st != EB_OK) {
         fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
         return -1;
@@ -185,7 +282,8 @@ static int write_config(const eb_trainer *t) {
 /* A failure on one rank of a job must end every rank (the others would wait in a collective): the
  * communicator's abort; one process just returns its exit status. */
 static int train_fail(eb_trainer *t, eb_comm *comm, int rank, const char *lead, const char *what) {
-    if (what) fprintf(stderr, "%sebgan-gpu train: %s\n", lead, what);
+    if (what && comm->world > 1) fprintf(stderr, "%sebgan-gpu train: rank %d: %s\n", lead, rank, what);
+    else if (what) fprintf(stderr, "%sebgan-gpu train: %s\n", lead, what);
     if (t) eb_trainer_free(t);
     if (comm->world > 1) {
         fprintf(stderr, "ebgan-gpu train: rank %d failed: stopping every rank of the job\n", rank);
@@ -204,13 +302,24 @@ int eb_cli_train(int argc, char **argv) {
         fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
         return 2;
     }
+    int requeue = 0;
+    if (eb_stop_signal_parse(cfg.requeue_signal, &requeue) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        return 2;
+    }
+    /* from here a stop signal is a request: the loop finishes the iteration and checkpoints */
+    if (eb_stop_signal_install(requeue) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        return 1;
+    }
     eb_trainer t;
     eb_comm comm;
     eb_comm_single(&comm);
     const char *notice = NULL;
     char msg[1400];
     if (eb_trainer_init_dist(&t, &cfg, &ranks, cfg.comm, &comm, &notice) != EB_OK) {
-        if (ranks.world > 1) snprintf(msg, sizeof msg, "rank %d: %s", ranks.rank, eb_error_message());
+        /* when the communicator did not open, say which rank anyway */
+        if (ranks.world > 1 && comm.world <= 1) snprintf(msg, sizeof msg, "rank %d: %s", ranks.rank, eb_error_message());
         else snprintf(msg, sizeof msg, "%s", eb_error_message());
         return train_fail(NULL, &comm, ranks.rank, "", msg);
     }
@@ -232,6 +341,15 @@ int eb_cli_train(int argc, char **argv) {
     }
     if (eb_trainer_open_run(&t) != EB_OK) return train_fail(&t, &comm, comm.rank, "", eb_error_message());
     if (comm.rank == 0) {
+        if (t.stale_lock_pid)
+            fprintf(stderr, "ebgan-gpu train: took over the lock of process %ld, which is no longer running\n",
+                    t.stale_lock_pid);
+        if (t.stale_tmp_removed)
+            fprintf(stderr, "ebgan-gpu train: removed %d temp file(s) a dead writer left in %s\n", t.stale_tmp_removed,
+                    t.run_dir);
+        if (t.metrics_dropped)
+            fprintf(stderr, "ebgan-gpu train: dropped %d metrics record(s) after step %lld (they are replayed)\n",
+                    t.metrics_dropped, (long long)t.step);
         printf("ebgan-gpu train: backend %s, run directory %s%s\n", t.be.ops->name, t.run_dir,
                cfg.resume[0] ? " (resumed)" : "");
         printf("resolved settings:\n");
@@ -240,14 +358,34 @@ int eb_cli_train(int argc, char **argv) {
                t.preset.t_trunk_spec, t.preset.t_trunk_spec[0] ? " -> " : "", t.preset.t_head_spec, t.preset.e_spec);
         if (t.step > 0) printf("  resuming at step %lld\n", (long long)t.step);
         fflush(stdout);
-        if (!cfg.resume[0] && write_config(&t)) return train_fail(&t, &comm, comm.rank, "", NULL);
+        /* on resume too: config.txt describes the run as of this session (a longer --iters, a new cadence) */
+        if (write_config(&t)) return train_fail(&t, &comm, comm.rank, "", NULL);
     }
     eb_status st = eb_trainer_check_agreement(&t); /* the weights every rank starts from (a resume reads files) */
     if (st == EB_OK) st = eb_trainer_run(&t, stdout);
     if (st != EB_OK) {
-        if (comm.world > 1) snprintf(msg, sizeof msg, "rank %d: %s", comm.rank, eb_error_message());
-        else snprintf(msg, sizeof msg, "%s", eb_error_message());
+        snprintf(msg, sizeof msg, "%s", eb_error_message());
         return train_fail(&t, &comm, comm.rank, "\n", msg);
+    }
+    if (t.stop_signo) {
+        int code = eb_stop_signal_exit_code(t.stop_signo);
+        char job[64];
+        if (comm.rank == 0) {
+            fprintf(stderr, "ebgan-gpu train: stopped by %s at step %lld; checkpoint %s; continue with: ebgan-gpu "
+                            "train --resume %s (exit status %d)\n", eb_stop_signal_name(t.stop_signo),
+                    (long long)t.step, t.last_ckpt, t.run_dir, code);
+            /* under SLURM, rank 0 requeues the job (or array task) once the checkpoint is on disk; the job
+             * restarts after this one exits and `--resume auto` continues it (README "Data parallelism") */
+            if (eb_stop_signal_is_requeue(t.stop_signo) && eb_slurm_job_id(job, sizeof job)) {
+                if (eb_slurm_requeue(job) == EB_OK) fprintf(stderr, "ebgan-gpu train: requeued SLURM job %s\n", job);
+                else fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+            }
+        }
+        eb_watchdog_stop();
+        eb_trainer_free(&t);
+        eb_comm_close(&comm);
+        eb_stop_signal_uninstall();
+        return code;
     }
     if (comm.rank == 0)
         printf("done: %lld steps; run directory %s (samples.png, metrics.jsonl, checkpoints)\n", (long long)t.step,
@@ -265,7 +403,24 @@ int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
     memset(&cfg, 0, sizeof cfg);
     snprintf(path, sizeof path, "%s/config.txt", dir);
     int rc = eb_opts_parse(g_train_opts, N_TRAIN_OPTS, &cfg, 1, argv0, USAGE, err, sizeof err);
-    if (rc == 0) rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, &cfg, path, err, sizeof err);
+    struct stat sb;
+    char ck[EB_CFG_PATH_MAX + 80];
+    eb_safetensors st;
+    if (rc == 0 && stat(path, &sb) != 0 && eb_trainer_find_checkpoint(dir, ck, sizeof ck) == EB_OK &&
+        eb_safetensors_open(&st, ck) == EB_OK) {
+        /* config.txt lost: the checkpoint embeds the same settings */
+        const char *emb = eb_safetensors_meta(&st, "config");
+        if (emb && emb[0]) {
+            fprintf(stderr, "ebgan-gpu: --run %s: config.txt is missing; using the configuration embedded in %s\n",
+                    dir, ck);
+            rc = eb_opts_load_text(g_train_opts, N_TRAIN_OPTS, &cfg, emb, strlen(emb), ck, err, sizeof err);
+        } else {
+            rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, &cfg, path, err, sizeof err);
+        }
+        eb_safetensors_close(&st);
+    } else if (rc == 0) {
+        rc = eb_opts_load_file(g_train_opts, N_TRAIN_OPTS, &cfg, path, err, sizeof err);
+    }
     if (rc) {
         fprintf(stderr, "ebgan-gpu: --run %s: %s\n", dir, err);
         return -1;

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "ebgan/regular_file.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,15 +59,56 @@ static const eb_opt *find(const eb_opt *tab, int n, const char *name) {
 }
 
 int eb_opts_load_file(const eb_opt *tab, int n, void *cfg, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "r");
+    /* a FIFO would block, /dev/zero never end, a directory read as empty (and the defaults run): refuse */
+    uint64_t bytes = 0;
+    if (eb_check_regular_file(path, "--config", &bytes) != EB_OK) {
+        snprintf(err, errlen, "%s", eb_error_message());
+        return -1;
+    }
+    if (bytes > EB_OPTS_FILE_MAX) {
+        snprintf(err, errlen, "--config %s: %llu bytes, larger than a settings file can be (%u)", path,
+                 (unsigned long long)bytes, EB_OPTS_FILE_MAX);
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
         return -1;
     }
+    char *text = malloc((size_t)bytes + 1);
+    size_t got = text ? fread(text, 1, (size_t)bytes, f) : 0;
+    int bad = !text || ferror(f);
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "--config %s: %s", path, text ? "read error" : "out of memory");
+        free(text);
+        return -1;
+    }
+    int rc = eb_opts_load_text(tab, n, cfg, text, got, path, err, errlen);
+    free(text);
+    return rc;
+}
+
+int eb_opts_load_text(const eb_opt *tab, int n, void *cfg, const char *text, size_t len, const char *origin,
+                      char *err, size_t errlen) {
+    const char *path = origin;
+    if (memchr(text, '\0', len)) {
+        snprintf(err, errlen, "%s: holds a NUL byte: not a settings file (key = value lines)", path);
+        return -1;
+    }
     char line[2048];
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t L0 = nl ? (size_t)(nl - (text + at)) : len - at;
         lineno++;
+        if (L0 >= sizeof line) {
+            snprintf(err, errlen, "%s:%d: line longer than %zu bytes", path, lineno, sizeof line - 1);
+            return -1;
+        }
+        memcpy(line, text + at, L0);
+        line[L0] = '\0';
+        at += L0 + (nl ? 1 : 0);
         char *s = line;
         while (*s == ' ' || *s == '\t') s++;
         if (*s == '#' || *s == '\n' || *s == '\0') continue;
@@ -92,8 +136,42 @@ int eb_opts_load_file(const eb_opt *tab, int n, void *cfg, const char *path, cha
             break;
         }
     }
-    fclose(f);
     return rc;
+}
+
+void eb_opts_given(const eb_opt *tab, int n, int argc, char **argv, unsigned char *given, int *config_given) {
+    memset(given, 0, (size_t)n);
+    *config_given = 0;
+    struct option *lo = calloc((size_t)n + 3, sizeof *lo);
+    if (!lo) return;
+    for (int i = 0; i < n; i++) lo[i] = (struct option){tab[i].name, required_argument, NULL, 1000 + i};
+    lo[n] = (struct option){"config", required_argument, NULL, 'c'};
+    lo[n + 1] = (struct option){"help", no_argument, NULL, 'h'};
+    int c, idx; /* getopt_long itself, so that abbreviations (--it for --iters) count as given too */
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", lo, &idx)) != -1) {
+        if (c == 'c') *config_given = 1;
+        else if (c >= 1000 && c < 1000 + n) given[c - 1000] = 1;
+    }
+    optind = 1;
+    free(lo);
+}
+
+void eb_opts_format(const eb_opt *o, const void *cfg, char *buf, size_t cap) {
+    const char *base = (const char *)cfg + o->offset;
+    switch (o->kind) {
+    case EB_OPT_STR: snprintf(buf, cap, "%s", base); break;
+    case EB_OPT_INT: snprintf(buf, cap, "%d", *(const int *)base); break;
+    case EB_OPT_I64: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)base); break;
+    case EB_OPT_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)base); break;
+    case EB_OPT_DBL: /* the shortest text that reads back to the same double (0.1, not 0.10000000000000001) */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, cap, "%.*g", prec, *(const double *)base);
+            if (strtod(buf, NULL) == *(const double *)base) break;
+        }
+        break;
+    }
 }
 
 void eb_opts_help(const eb_opt *tab, int n, FILE *f, const char *usage) {

@@ -17,6 +17,8 @@ typedef struct eb_opt {
     const char *help;
 } eb_opt;
 
+#define EB_OPTS_FILE_MAX (1u << 20) /* bytes of a --config file */
+
 #define EB_OPT_FIELD(type, field) offsetof(type, field), sizeof(((type *)0)->field)
 
 /* Sets defaults, then `--config FILE` if given, then the command line. Returns 0 on success,
@@ -25,6 +27,13 @@ int eb_opts_parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, co
                   size_t errlen);
 /* key = value lines (comments with #). */
 int eb_opts_load_file(const eb_opt *tab, int n, void *cfg, const char *path, char *err, size_t errlen);
+/* The same from text in memory (`origin` names it in messages: a path or "checkpoint X"). NUL bytes refused. */
+int eb_opts_load_text(const eb_opt *tab, int n, void *cfg, const char *text, size_t len, const char *origin,
+                      char *err, size_t errlen);
+/* Marks given[i] = 1 for every table option present on the command line; *config_given for --config. */
+void eb_opts_given(const eb_opt *tab, int n, int argc, char **argv, unsigned char *given, int *config_given);
+/* The value of one option as config.txt prints it. */
+void eb_opts_format(const eb_opt *o, const void *cfg, char *buf, size_t cap);
 /* One "name = value" line per option. */
 void eb_opts_print(const eb_opt *tab, int n, const void *cfg, FILE *f, const char *prefix);
 void eb_opts_help(const eb_opt *tab, int n, FILE *f, const char *usage);

@@ -1,6 +1,7 @@
 /* IDX files (MNIST, Fashion-MNIST): uint8 images N x H x W and labels N, gzipped or plain (zlib's gzread
  * passes plain files through). Every size is checked against the header; errors name the file. */
 #include "ebgan/data.h"
+#include "ebgan/regular_file.h"
 #include "host/data/data_internal.h"
 
 #include <stdio.h>
@@ -50,6 +51,8 @@ static uint32_t be32(const unsigned char *p) {
  * buffer is returned in *data, malloc'd). ndim 3: images, 1: labels. */
 static eb_status idx_read(const char *path, uint32_t magic, int ndim, uint32_t dims[3], unsigned char **data) {
     *data = NULL;
+    uint64_t fbytes = 0;
+    EB_TRY(eb_check_regular_file(path, "IDX", &fbytes)); /* before gzopen: a FIFO blocks the open itself */
     gzFile g = gzopen(path, "rb");
     if (!g) return EB_FAIL(EB_ERR_IO, "%s: cannot open for reading", path);
     gzbuffer(g, 1u << 18);
@@ -89,6 +92,24 @@ static eb_status idx_read(const char *path, uint32_t magic, int ndim, uint32_t d
     if (dims[0] > (uint64_t)EB_DATA_MAX_N || (ndim == 3 && (uint64_t)dims[1] * dims[2] > (uint64_t)EB_DATA_MAX_ROW)) {
         st = EB_FAIL(EB_ERR_FORMAT, "%s: implausible header: %u items of %ux%u", path, (unsigned)dims[0],
                      ndim == 3 ? (unsigned)dims[1] : 1u, ndim == 3 ? (unsigned)dims[2] : 1u);
+        goto done;
+    }
+    /* compare with what the file can hold before allocating: a plain file holds header + pixels, a gzip
+     * stream at most ~1032 bytes per compressed byte (deflate's limit) */
+    int gz = gzdirect(g) == 0;
+    uint64_t room = gz ? fbytes * 1040u + 64u : (fbytes > hbytes ? fbytes - hbytes : 0);
+    if (total > room) {
+        if (!gz && ndim == 3)
+            st = EB_FAIL(EB_ERR_FORMAT, "%s: truncated: header says %u images of %ux%u, file holds %llu bytes of pixels "
+                         "(need %llu)", path, (unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2],
+                         (unsigned long long)room, (unsigned long long)total);
+        else if (!gz)
+            st = EB_FAIL(EB_ERR_FORMAT, "%s: truncated: header says %u labels, file holds %llu", path, (unsigned)dims[0],
+                         (unsigned long long)room);
+        else
+            st = EB_FAIL(EB_ERR_FORMAT, "%s: truncated: header says %llu bytes of data, more than the %llu-byte gzip "
+                         "file can hold (at most %llu)", path, (unsigned long long)total, (unsigned long long)fbytes,
+                         (unsigned long long)room);
         goto done;
     }
     *data = malloc((size_t)total);

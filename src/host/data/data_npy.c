@@ -1,6 +1,7 @@
 /* NumPy .npy files: a strict reader (little-endian float32 / int32 / uint8, C order, rank 1..4) and an
  * atomic writer (temp file in the same directory, fsync, rename), and the .npy dataset loader. */
 #define _POSIX_C_SOURCE 200809L
+#include "ebgan/regular_file.h"
 #include "ebgan/data.h"
 #include "host/data/data_internal.h"
 
@@ -95,6 +96,9 @@ static const char *parse_header(const char *text, size_t len, npy_header *h) {
         char key[32];
         if (!take_string(&c, key, sizeof key)) return "header dict has a malformed key";
         if (!take(&c, ':')) return "header dict has no ':' after a key";
+        if ((!strcmp(key, "descr") && h->have_descr) || (!strcmp(key, "fortran_order") && h->have_fortran) ||
+            (!strcmp(key, "shape") && h->have_shape))
+            return "header dict repeats a key"; /* numpy refuses it too */
         if (strcmp(key, "descr") == 0) {
             if (!take_string(&c, h->descr, sizeof h->descr)) return "header 'descr' is not a simple dtype string (structured dtype?)";
             h->have_descr = 1;
@@ -132,6 +136,8 @@ static const char *parse_header(const char *text, size_t len, npy_header *h) {
             break;
         }
     }
+    skip_ws(&c); /* numpy pads with spaces and ends with '\n'; anything else after the dict is junk */
+    if (c.p != c.end) return "header has text after the dict";
     if (!h->have_descr || !h->have_fortran || !h->have_shape)
         return "header dict lacks one of 'descr', 'fortran_order', 'shape'";
     return NULL;
@@ -154,6 +160,7 @@ void eb_npy_free(eb_npy *arr) {
 
 eb_status eb_npy_read(eb_npy *arr, const char *path) {
     memset(arr, 0, sizeof *arr);
+    EB_TRY(eb_check_regular_file(path, "npy", NULL)); /* before fopen: a FIFO blocks the open itself */
     FILE *f = fopen(path, "rb");
     if (!f) return EB_FAIL(EB_ERR_IO, "%s: cannot open for reading (%s)", path, strerror(errno));
     eb_status st = EB_OK;

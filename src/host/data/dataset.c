@@ -1,6 +1,7 @@
 /* The in-memory dataset: allocation, the model-shape check, minibatch index sampling and the host gather,
  * plus eb_dataset_open, which picks the loader from the file's content (DESIGN.md §5). */
 #define _POSIX_C_SOURCE 200809L
+#include "ebgan/regular_file.h"
 #include "ebgan/data.h"
 #include "host/data/data_internal.h"
 
@@ -204,6 +205,7 @@ eb_status eb_dataset_open(eb_dataset *ds, const char *spec) {
     struct stat st;
     if (stat(spec, &st) != 0) return EB_FAIL(EB_ERR_IO, "data %s: no such file or directory", spec);
     if (S_ISDIR(st.st_mode)) return open_dir(ds, spec);
+    EB_TRY(eb_check_regular_file(spec, "data", NULL)); /* a FIFO would block, a device never end */
     FILE *f = fopen(spec, "rb");
     if (!f) return EB_FAIL(EB_ERR_IO, "data %s: cannot open for reading", spec);
     unsigned char magic[6] = {0};

@@ -203,6 +203,8 @@ static eb_status jsonl_write_line(eb_jsonl *j, const char *text, size_t len) {
     /* One writev on an O_APPEND descriptor: the line and its newline land together. */
     struct iovec iov[2] = {{(void *)text, len}, {(void *)"\n", 1}};
     size_t total = len + 1;
+    struct stat sb;
+    off_t before = fstat(j->fd, &sb) == 0 && S_ISREG(sb.st_mode) ? sb.st_size : -1;
     ssize_t n = writev(j->fd, iov, 2);
     if (n < 0) return EB_FAIL(EB_ERR_IO, "cannot append to %s: %s", j->path, strerror(errno));
     while ((size_t)n < total) { /* short write (disk nearly full, signal): finish or fail */
@@ -210,8 +212,12 @@ static eb_status jsonl_write_line(eb_jsonl *j, const char *text, size_t len) {
         const char *rest = done < len ? text + done : "\n";
         size_t rest_len = done < len ? len - done : 1;
         ssize_t m = write(j->fd, rest, rest_len);
-        if (m <= 0)
-            return EB_FAIL(EB_ERR_IO, "cannot append to %s: %s", j->path, m < 0 ? strerror(errno) : "short write");
+        if (m <= 0) {
+            int e = errno;
+            /* never leave a torn line: cut the file back to where this line began */
+            if (before >= 0 && ftruncate(j->fd, before) != 0) { /* nothing more can be done */ }
+            return EB_FAIL(EB_ERR_IO, "cannot append to %s: %s", j->path, m < 0 ? strerror(e) : "short write");
+        }
         n += m;
     }
     if (j->fsync_each) return eb_jsonl_sync(j);

@@ -1,6 +1,7 @@
 /* safetensors writer and validating reader (checkpoints loadable by the Python `safetensors` package,
  * DESIGN.md §4). The header parser accepts exactly the JSON the format uses and nothing more. */
 #define _XOPEN_SOURCE 700
+#include "ebgan/regular_file.h"
 #include "ebgan/safetensors.h"
 
 #include <errno.h>
@@ -574,6 +575,7 @@ eb_status eb_safetensors_open(eb_safetensors *st, const char *path) {
     if (strlen(path) >= sizeof st->path)
         return EB_FAIL(EB_ERR_ARG, "safetensors path longer than %zu bytes", sizeof st->path - 1);
     strcpy(st->path, path);
+    EB_TRY(eb_check_regular_file(path, "safetensors", NULL)); /* before open: a FIFO blocks the open itself */
     st->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (st->fd < 0) return EB_FAIL(EB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
 

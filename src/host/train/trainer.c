@@ -13,6 +13,7 @@
 #include "batch_source.h"
 #include "ebgan/cuda.h"
 #include "ebgan/watchdog.h"
+#include "ebgan/stop_signal.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -45,7 +46,7 @@ static eb_status parse_method(eb_trainer *t) {
     if (c->batch < 0 || c->batch == 1)
         return EB_FAIL(EB_ERR_ARG, "--batch must be >= 2 (batch statistics and the shuffled z need 2), got %d",
                        c->batch);
-    if (!(c->lr > 0)) return EB_FAIL(EB_ERR_ARG, "--lr must be positive");
+    if (!(c->lr > 0) || !isfinite(c->lr)) return EB_FAIL(EB_ERR_ARG, "--lr %g: must be a finite positive number", c->lr);
     if (strcmp(c->lr_decay, "none") && strcmp(c->lr_decay, "linear"))
         return EB_FAIL(EB_ERR_ARG, "--lr-decay '%s': expected none or linear", c->lr_decay);
     return EB_OK;
@@ -93,6 +94,9 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
 eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_ranks *ranks, const char *comm_kind,
                                eb_comm *comm, const char **notice) {
     memset(t, 0, sizeof *t);
+    t->metrics.fd = -1;
+    t->lock.fd = -1;
+    t->saved_step = -1;
     t->cfg = *cfg;
     eb_comm_single(&t->comm_single);
     t->comm = comm ? comm : &t->comm_single;
@@ -171,7 +175,8 @@ fail:
 }
 
 void eb_trainer_free(eb_trainer *t) {
-    if (t->metrics) fclose(t->metrics);
+    eb_jsonl_close(&t->metrics);
+    eb_run_lock_release(&t->lock);
     eb_cuda_graph_free(t->graph);
     if (t->be.ops) {
         if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
@@ -183,8 +188,11 @@ void eb_trainer_free(eb_trainer *t) {
         eb_backend_close(&t->be);
     }
     free(t->src);
+    free(t->config_text);
     eb_dataset_free(&t->data);
     memset(t, 0, sizeof *t);
+    t->metrics.fd = -1;
+    t->lock.fd = -1;
 }
 
 static eb_status mkdirs(const char *path) {
@@ -215,11 +223,18 @@ eb_status eb_trainer_open_run(eb_trainer *t) {
     }
     if (t->comm->rank != 0) return EB_OK; /* rank 0 writes the run directory; the others only read it */
     EB_TRY(mkdirs(t->run_dir));
+    /* one writer per directory; then what a dead writer left is ours to clean (README "Output formats") */
+    EB_TRY(eb_run_lock_acquire(&t->lock, t->run_dir, &t->stale_lock_pid));
+    if (!t->cfg.resume[0]) {
+        EB_TRY(eb_run_dir_check_fresh(t->run_dir));
+        eb_run_id_make(t->run_id, sizeof t->run_id);
+    }
+    t->stale_tmp_removed = eb_run_dir_remove_stale_tmp(t->run_dir);
     char path[EB_CFG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
-    t->metrics = fopen(path, "a");
-    if (!t->metrics) return EB_FAIL(EB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    return EB_OK;
+    /* the steps after the checkpoint are replayed: their old records go, so that no step appears twice */
+    EB_TRY(eb_run_metrics_trim(path, t->step, &t->metrics_dropped));
+    return eb_jsonl_open(&t->metrics, path, 0);
 }
 
 /* Hands out consecutive stream positions inside the iteration, all keyed to the backend clock. */
@@ -386,7 +401,11 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
     double last_t = t->wall_start;
     int64_t last_step = t->step;
     eb_real *scratch = t->us.terms; /* reused after the terms were read: logging only */
+    t->stop_signo = 0;
     while (t->step < c->iters) {
+        /* a stop signal ends the run between iterations (stop_signal.h); a multi-rank run agrees on it first,
+         * so every rank stops after the same iteration (one small all-reduce per iteration) */
+        if ((t->stop_signo = eb_trainer_agree_stop(t, eb_stop_signal_pending())) != 0) break;
         EB_TRY(eb_trainer_iteration(t));
         eb_watchdog_beat(); /* a multi-rank job's collectives completed (watchdog.h) */
         int64_t s = t->step;
@@ -408,16 +427,25 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             double gn_g = grad_norm(&t->be, &t->gan.G, scratch);
             double gn_t = t->entropy == EB_ENTROPY_DIM ? grad_norm(&t->be, &t->gan.T_head, scratch)
                         : t->entropy == EB_ENTROPY_INFOGAN ? grad_norm(&t->be, &t->gan.E, scratch) : 0;
-            if (t->metrics)
-            fprintf(t->metrics,
-                    "{\"step\": %lld, \"wall_s\": %.3f, \"u_loss\": %.9g, \"u_real\": %.9g, \"u_fake\": %.9g, "
-                    "\"penalty\": %.9g, \"g_loss\": %.9g, \"g_u_fake\": %.9g, \"mi_loss\": %.9g, "
-                    "\"grad_norm_u\": %.6g, \"grad_norm_g\": %.6g, \"grad_norm_mi\": %.6g, \"it_per_s\": %.4g, "
-                    "\"samples_per_s\": %.6g}\n",
-                    (long long)s, wall, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL], u[EB_UTERM_U_FAKE],
-                    u[EB_UTERM_PENALTY], g[EB_GTERM_LOSS], g[EB_GTERM_U_FAKE], g[EB_GTERM_MI], gn_u, gn_g, gn_t,
-                    its, its * c->batch * c->n_critic);
-            if (t->metrics) fflush(t->metrics);
+            /* one whole line per write, non-finite values as null; a failed write stops the run (rank 0's) */
+            eb_json_line l;
+            eb_json_line_begin(&l);
+            eb_json_line_int(&l, "step", s);
+            eb_json_line_num(&l, "wall_s", round(wall * 1000) / 1000);
+            eb_json_line_num(&l, "u_loss", u[EB_UTERM_LOSS]);
+            eb_json_line_num(&l, "u_real", u[EB_UTERM_U_REAL]);
+            eb_json_line_num(&l, "u_fake", u[EB_UTERM_U_FAKE]);
+            eb_json_line_num(&l, "penalty", u[EB_UTERM_PENALTY]);
+            eb_json_line_num(&l, "g_loss", g[EB_GTERM_LOSS]);
+            eb_json_line_num(&l, "g_u_fake", g[EB_GTERM_U_FAKE]);
+            eb_json_line_num(&l, "mi_loss", g[EB_GTERM_MI]);
+            eb_json_line_num(&l, "grad_norm_u", gn_u);
+            eb_json_line_num(&l, "grad_norm_g", gn_g);
+            eb_json_line_num(&l, "grad_norm_mi", gn_t);
+            eb_json_line_num(&l, "it_per_s", its);
+            eb_json_line_num(&l, "samples_per_s", its * c->batch * c->n_critic);
+            eb_json_line_end(&l);
+            if (t->comm->rank == 0) EB_TRY(eb_jsonl_append(&t->metrics, &l));
             char eta[32];
             fmt_eta((double)(c->iters - s) / (its > 0 ? its : 1e-9), eta, sizeof eta);
             FILE *out = t->comm->rank == 0 ? log : NULL; /* one progress line per job: rank 0's */
@@ -442,6 +470,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             if ((c->plot_every > 0 && s % c->plot_every == 0) || is_last) EB_TRY(eb_trainer_plot(t));
         }
     }
+    if (t->stop_signo && t->comm->rank == 0 && t->saved_step != t->step) EB_TRY(eb_trainer_save(t));
     if (live) fprintf(log, "\n");
     (void)first;
     return EB_OK;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ebgan/stop_signal.h"
 #include "ebgan/train.h"
 
 eb_status eb_trainer_reduce_terms(eb_trainer *t, double u[EB_UTERM_COUNT], double g[EB_GTERM_COUNT]) {
@@ -69,4 +70,14 @@ eb_status eb_trainer_check_agreement(eb_trainer *t) {
                    "at step %lld the weights of %s on rank %d differ from rank 0's (checksums disagree): the ranks "
                    "no longer train one model (different checkpoints or data files per node?); stopping",
                    (long long)t->step, nets[(int)net_of[0]]->name, (int)who[0] - 1);
+}
+
+int eb_trainer_agree_stop(eb_trainer *t, int signo) {
+    if (!eb_comm_active(t->comm)) return signo;
+    /* one all-reduce (max) per iteration: any rank's signal stops every rank after this same iteration; the
+     * requeue signal ranks above the others, so a preempted job is requeued even if a rank also saw SIGTERM */
+    double key[1] = {signo == 0 ? 0 : eb_stop_signal_is_requeue(signo) ? 1000 + signo : signo};
+    if (eb_comm_host_allreduce(t->comm, key, 1, EB_COMM_MAX) != EB_OK) return signo;
+    const int k = (int)key[0];
+    return k >= 1000 ? k - 1000 : k;
 }

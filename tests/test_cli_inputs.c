@@ -1,0 +1,121 @@
+/* The companion commands on hostile inputs, run as a user runs them (the built ebgan-gpu in a child): shapes
+ * whose products overflow, allocations that fail under a memory limit, and the messages each must print. */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char g_exe[2048], g_tmp[2048], g_run[2200], g_log[2200];
+
+/* The built executable and one small toy run that every case reads (made once per process). */
+static int setup(void) {
+    const char *bin = getenv("EBGAN_BINARY_DIR");
+    if (!bin) bin = ".";
+    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
+    snprintf(g_tmp, sizeof g_tmp, "%s/test-cli-inputs-%d", bin, (int)getpid());
+    snprintf(g_run, sizeof g_run, "%s/run", g_tmp);
+    snprintf(g_log, sizeof g_log, "%s/log", g_tmp);
+    struct stat s;
+    if (stat(g_exe, &s) != 0) return 0;
+    mkdir(g_tmp, 0777);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "%s train --dim 16 --batch 16 --iters 2 --ckpt-every 2 --plot-every 0 --device cpu "
+             "--progress 0 --out %s > %s 2>&1", g_exe, g_run, g_log);
+    return system(cmd) == 0;
+}
+
+static void cleanup(void) {
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_tmp);
+}
+
+/* Runs ebgan-gpu with argv[1..] under an address-space limit (0: none); exit code, -1 if killed. */
+static int run_limited(char *const *args, rlim_t as_bytes) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(g_log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        if (as_bytes) {
+            struct rlimit rl = {as_bytes, as_bytes};
+            setrlimit(RLIMIT_AS, &rl);
+        }
+        execv(g_exe, args);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int log_has(const char *needle) {
+    FILE *f = fopen(g_log, "rb");
+    if (!f) return 0;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+EB_TEST(energy_refuses_a_zero_row_array_whose_row_size_overflows) {
+    if (!setup()) return EB_TEST_SKIP;
+    /* shape (0, 2, 119537721, 77158673929): 0 values, but 119537721 * 77158673929 = 2^63 + 1, so the row size
+     * 2 * (2^63 + 1) wraps to exactly 2 (the toy's) in 64-bit arithmetic: a product computed in int64
+     * (undefined on overflow) would accept it */
+    char p[2400];
+    snprintf(p, sizeof p, "%s/wrap.npy", g_tmp);
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 2, 119537721, 77158673929), }";
+    char hdr[256];
+    size_t len = strlen(dict), total = (10 + len + 1 + 63) / 64 * 64;
+    memcpy(hdr, "\x93NUMPY\x01\x00", 8);
+    hdr[8] = (char)((total - 10) & 0xff);
+    hdr[9] = (char)((total - 10) >> 8);
+    memcpy(hdr + 10, dict, len);
+    memset(hdr + 10 + len, ' ', total - 10 - len);
+    hdr[total - 1] = '\n';
+    FILE *f = fopen(p, "wb");
+    EB_CHECK(f && fwrite(hdr, 1, total, f) == total && fclose(f) == 0, "write %s", p);
+    char out[2400], grad[2400];
+    snprintf(out, sizeof out, "%s/E.npy", g_tmp);
+    snprintf(grad, sizeof grad, "%s/G.npy", g_tmp);
+    char *args[] = {g_exe, "energy", "--run", g_run, "--input", p, "--out", out, "--grad", grad, "--device", "cpu", NULL};
+    int rc = run_limited(args, 0);
+    EB_CHECK(rc == 1, "energy accepted a [0, 2*(2^32+1)*...] array (exit %d)", rc);
+    EB_CHECK(log_has("values per row"), "the message does not say what is wrong");
+    cleanup();
+    return EB_TEST_PASS;
+}
+
+EB_TEST(eval_out_of_memory_prints_what_failed) {
+    if (!setup()) return EB_TEST_SKIP;
+    /* 4e8 samples of 2 floats = 3.2 GB of host buffer under a 2 GB address-space limit */
+    char *args[] = {g_exe, "eval", "--run", g_run, "--n", "400000000", "--device", "cpu", NULL};
+    int rc = run_limited(args, (rlim_t)2 << 30);
+    EB_CHECK(rc == 1, "eval exit %d", rc);
+    EB_CHECK(log_has("ebgan-gpu eval: out of memory: --n 400000000"), "eval printed no cause");
+    cleanup();
+    return EB_TEST_PASS;
+}
+
+EB_TEST(sample_out_of_memory_prints_what_failed) {
+    if (!setup()) return EB_TEST_SKIP;
+    char out[2400];
+    snprintf(out, sizeof out, "%s/S.npy", g_tmp);
+    char *args[] = {g_exe, "sample", "--run", g_run, "--n", "300000000", "--out", out, "--device", "cpu", NULL};
+    int rc = run_limited(args, (rlim_t)2 << 30);
+    EB_CHECK(rc == 1, "sample exit %d", rc);
+    EB_CHECK(log_has("ebgan-gpu sample: out of memory: 300000000 samples"), "sample printed no cause");
+    cleanup();
+    return EB_TEST_PASS;
+}
