@@ -129,9 +129,9 @@ static int identical_ckpts(const char *pa, const char *pb, char *why, size_t cap
     return ok;
 }
 
-#define TRAIN_FLAGS "--dim 64 --batch 32 --n-critic 2 --log-every 50 --ckpt-every 500 --plot-every 0 --seed 4 " \
+#define TRAIN_FLAGS "--dim 32 --batch 32 --n-critic 2 --log-every 20 --ckpt-every 500 --plot-every 0 --seed 4 " \
                     "--device cpu --comm-timeout 120"
-#define ITERS "3000"
+#define ITERS "1200"
 
 /* The batch script with 2 tasks, USR1 to its shell mid-run (what --signal=B:USR1@T sends before the time
  * limit): the ranks stop at one iteration, rank 0 checkpoints and requeues, the job comes back by itself

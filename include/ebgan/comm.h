@@ -60,6 +60,11 @@ static inline eb_status eb_comm_host_allreduce(eb_comm *c, double *buf, size_t n
 static inline eb_status eb_comm_host_bcast(eb_comm *c, void *buf, size_t bytes, int root) {
     return eb_comm_active(c) ? c->ops->host_bcast(c, buf, bytes, root) : EB_OK;
 }
+/* every rank waits here for the others (a host all-reduce of one value) */
+static inline eb_status eb_comm_barrier(eb_comm *c) {
+    double v = 0;
+    return eb_comm_host_allreduce(c, &v, 1, EB_COMM_SUM);
+}
 static inline void eb_comm_abort(eb_comm *c, int code) {
     if (c && c->world > 1 && c->ops->abort) c->ops->abort(c, code);
 }

@@ -381,6 +381,9 @@ int eb_cli_train(int argc, char **argv) {
                 else fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
             }
         }
+        /* nobody exits before rank 0 has its checkpoint (and the requeue) done: a launcher ends the whole job
+         * when the first rank exits non-zero */
+        if (eb_comm_barrier(&comm) != EB_OK) fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
         eb_watchdog_stop();
         eb_trainer_free(&t);
         eb_comm_close(&comm);
