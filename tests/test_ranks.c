@@ -21,7 +21,7 @@ EB_TEST(no_launcher_is_one_process) {
     return EB_TEST_PASS;
 }
 
-EB_TEST(order_is_options_torchrun_slurm_ompi) {
+EB_TEST(order_is_options_torchrun_slurm_ompi_but_mpirun_over_an_allocation) {
     clear_env();
     setenv("OMPI_COMM_WORLD_RANK", "3", 1), setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
     setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
@@ -29,6 +29,11 @@ EB_TEST(order_is_options_torchrun_slurm_ompi) {
     EB_CHECK_OK(eb_ranks_resolve(-1, -1, -1, &r));
     EB_CHECK(r.rank == 3 && r.world == 4 && r.local_rank == 1 && !strcmp(r.source, "OMPI"), "ompi: %d/%d/%d %s",
              r.rank, r.world, r.local_rank, r.source);
+    setenv("SLURM_PROCID", "0", 1), setenv("SLURM_NTASKS", "2", 1), setenv("SLURM_LOCALID", "0", 1);
+    EB_CHECK_OK(eb_ranks_resolve(-1, -1, -1, &r)); /* mpirun inside an allocation: the batch step's values */
+    EB_CHECK(r.rank == 3 && r.world == 4 && !strcmp(r.source, "OMPI"), "mpirun in an allocation: %d/%d %s", r.rank,
+             r.world, r.source);
+    unsetenv("OMPI_COMM_WORLD_RANK"), unsetenv("OMPI_COMM_WORLD_SIZE"), unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
     setenv("SLURM_PROCID", "5", 1), setenv("SLURM_NTASKS", "8", 1), setenv("SLURM_LOCALID", "1", 1);
     EB_CHECK_OK(eb_ranks_resolve(-1, -1, -1, &r));
     EB_CHECK(r.rank == 5 && r.world == 8 && r.local_rank == 1 && !strcmp(r.source, "SLURM"), "slurm: %d/%d %s",

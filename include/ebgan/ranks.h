@@ -15,7 +15,8 @@ typedef struct eb_ranks {
 
 /* Each of rank, world, local_rank < 0 means "not given". Order (the first source that names a world size
  * wins): the options; RANK / WORLD_SIZE / LOCAL_RANK (torchrun); SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID
- * (srun); OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK (mpirun); else one process. A local rank that no
+ * (srun; skipped under mpirun, whose processes inherit a SLURM allocation's stale values); OMPI_COMM_WORLD_RANK /
+ * _SIZE / _LOCAL_RANK (mpirun); else one process. A local rank that no
  * source gives is the global rank (one node). EB_ERR_ARG names the variable for a value that is not a
  * number, a rank outside [0, world) or a world size below 1. */
 eb_status eb_ranks_resolve(int opt_rank, int opt_world, int opt_local_rank, eb_ranks *out);

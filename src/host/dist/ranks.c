@@ -58,7 +58,11 @@ eb_status eb_ranks_resolve(int opt_rank, int opt_world, int opt_local_rank, eb_r
             {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM"},
             {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI"}};
         int found = 0;
+        /* mpirun inside a SLURM allocation: its processes inherit the batch step's SLURM_PROCID / SLURM_NTASKS
+         * (or the orted step's), which do not describe them; mpirun's own variables do */
+        const int under_mpirun = getenv("OMPI_COMM_WORLD_SIZE") != NULL;
         for (int i = 0; i < 3 && !found; i++) {
+            if (i == 1 && under_mpirun) continue;
             found = from_env(vars[i][0], vars[i][1], vars[i][2], vars[i][3], out);
             if (found < 0) return EB_ERR_ARG;
         }
