@@ -24,4 +24,9 @@ if command -v python3 >/dev/null; then
   python3 -c "import numpy, safetensors" 2>/dev/null || \
     python3 -m pip install -q numpy safetensors 2>/dev/null || \
     echo "deps: numpy/safetensors not installable; the reference cross-check tests will skip"
+  # TensorBoard's own event reader, scikit-learn's ranking metrics and matplotlib (scripts/plot_metrics.py):
+  # the tests that check against them skip (exit 77) where they cannot be installed
+  python3 -c "import tensorboard, sklearn, matplotlib" 2>/dev/null || \
+    python3 -m pip install -q tensorboard scikit-learn matplotlib 2>/dev/null || \
+    echo "deps: tensorboard/scikit-learn/matplotlib not installable; the tests that read with them will skip"
 fi

@@ -46,6 +46,7 @@ static int run_limited(char *const *args, rlim_t as_bytes) {
             dup2(fd, 2);
             close(fd);
         }
+        setenv("OPENBLAS_NUM_THREADS", "1", 1); /* its per-thread buffers must not eat the limit */
         if (as_bytes) {
             struct rlimit rl = {as_bytes, as_bytes};
             setrlimit(RLIMIT_AS, &rl);
@@ -99,11 +100,12 @@ EB_TEST(energy_refuses_a_zero_row_array_whose_row_size_overflows) {
 
 EB_TEST(eval_out_of_memory_prints_what_failed) {
     if (!setup()) return EB_TEST_SKIP;
-    /* 4e8 samples of 2 floats = 3.2 GB of host buffer under a 2 GB address-space limit */
-    char *args[] = {g_exe, "eval", "--run", g_run, "--n", "400000000", "--device", "cpu", NULL};
-    int rc = run_limited(args, (rlim_t)2 << 30);
+    /* 2e9 samples of 2 floats = 16 GB of host buffer under an 8 GB address-space limit (room for the
+     * CUDA libraries a CUDA build maps) */
+    char *args[] = {g_exe, "eval", "--run", g_run, "--n", "2000000000", "--device", "cpu", NULL};
+    int rc = run_limited(args, (rlim_t)8 << 30);
     EB_CHECK(rc == 1, "eval exit %d", rc);
-    EB_CHECK(log_has("ebgan-gpu eval: out of memory: --n 400000000"), "eval printed no cause");
+    EB_CHECK(log_has("ebgan-gpu eval: out of memory: --n 2000000000"), "eval printed no cause");
     cleanup();
     return EB_TEST_PASS;
 }
@@ -112,10 +114,10 @@ EB_TEST(sample_out_of_memory_prints_what_failed) {
     if (!setup()) return EB_TEST_SKIP;
     char out[2400];
     snprintf(out, sizeof out, "%s/S.npy", g_tmp);
-    char *args[] = {g_exe, "sample", "--run", g_run, "--n", "300000000", "--out", out, "--device", "cpu", NULL};
-    int rc = run_limited(args, (rlim_t)2 << 30);
+    char *args[] = {g_exe, "sample", "--run", g_run, "--n", "1000000000", "--out", out, "--device", "cpu", NULL};
+    int rc = run_limited(args, (rlim_t)8 << 30); /* 2 x 8 GB of samples and latents */
     EB_CHECK(rc == 1, "sample exit %d", rc);
-    EB_CHECK(log_has("ebgan-gpu sample: out of memory: 300000000 samples"), "sample printed no cause");
+    EB_CHECK(log_has("ebgan-gpu sample: out of memory: 1000000000 samples"), "sample printed no cause");
     cleanup();
     return EB_TEST_PASS;
 }

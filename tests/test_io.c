@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ebgan/atomic_file.h"
@@ -924,5 +925,47 @@ EB_TEST(jsonl_write_error_is_io) {
              eb_error_message());
     printf("  message: %s\n", eb_error_message());
     eb_jsonl_close(&j);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(json_line_writes_non_finite_numbers_as_null) {
+    eb_json_line l;
+    eb_json_line_begin(&l);
+    eb_json_line_num(&l, "a", INFINITY);
+    eb_json_line_num(&l, "b", -INFINITY);
+    eb_json_line_num(&l, "c", NAN);
+    eb_json_line_num(&l, "d", 0.5);
+    eb_json_line_end(&l);
+    EB_CHECK(!strcmp(l.buf, "{\"a\":null,\"b\":null,\"c\":null,\"d\":0.5}"), "got %s", l.buf);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(jsonl_failed_append_leaves_no_torn_line) {
+    char dir[] = "/tmp/eb_test_jsonl_XXXXXX", path[256];
+    EB_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    /* in a child: a file-size limit 10 bytes past the first line, so the second line is written in part
+     * and then refused (EFBIG), as a disk filling up mid-line */
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        eb_jsonl j;
+        if (eb_jsonl_open(&j, path, 0) != EB_OK || eb_jsonl_append_text(&j, "{\"step\":1}") != EB_OK) _exit(2);
+        struct rlimit rl = {11 + 10, 11 + 10};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        eb_status st = eb_jsonl_append_text(&j, "{\"step\":2,\"a_long_enough_member\":12345678901234567890}");
+        eb_jsonl_close(&j);
+        _exit(st == EB_ERR_IO ? 0 : 3);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EB_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the failed append was not EB_ERR_IO (status %d)", status);
+    FILE *f = fopen(path, "rb");
+    char buf[256] = {0};
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    EB_CHECK(n == 11 && !strcmp(buf, "{\"step\":1}\n"), "file holds %zu bytes after the failure: '%s'", n, buf);
+    unlink(path);
+    rmdir(dir);
     return EB_TEST_PASS;
 }

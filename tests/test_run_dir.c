@@ -136,6 +136,13 @@ static int wait_for_step(const char *dir, int step, pid_t pid, double limit_s) {
     return 0;
 }
 
+/* Kills and reaps a child a failing case leaves behind (returns 0, for use in a failing check). */
+static int reap(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+
 /* The single checkpoint name in `dir` (ckpt-*.safetensors), its step in *step; 0 when not exactly one. */
 static int only_ckpt(const char *dir, long *step) {
     char cmd[9000];
@@ -229,7 +236,7 @@ static int check_stop(const char *tag, int signo, const char *extra, int want_co
     snprintf(log, sizeof log, "%s.log", a);
     snprintf(args, sizeof args, SMALL " --iters 1000000 --ckpt-every 1000000 --out %s %s", a, extra);
     pid_t pid = spawn_train(args, log);
-    EB_CHECK(wait_for_step(a, 5, pid, 60), "the run did not reach step 5");
+    EB_CHECK(wait_for_step(a, 5, pid, 60) || reap(pid), "the run did not reach step 5");
     kill(pid, signo);
     int st = wait_child(pid, 60);
     EB_CHECK(st >= 0 && WIFEXITED(st), "%s: the run died (status %d) instead of exiting", signame, st);
@@ -289,12 +296,12 @@ EB_TEST(second_sigint_exits_at_once) {
     snprintf(args, sizeof args, "--dim 512 --batch 2048 --log-every 1 --plot-every 0 --iters 1000000 "
              "--ckpt-every 1000000 --out %s", a);
     pid_t pid = spawn_train(args, log);
-    EB_CHECK(wait_for_step(a, 1, pid, 120), "the run did not reach step 1");
+    EB_CHECK(wait_for_step(a, 1, pid, 120) || reap(pid), "the run did not reach step 1");
     kill(pid, SIGINT);
     double t0 = now_s();
     while (!file_has(log, "SIGINT again") && now_s() - t0 < 30) usleep(1000);
     kill(pid, SIGINT);
-    int st = wait_child(pid, 30);
+    int st = wait_child(pid, 60); /* kills the child when it hangs */
     EB_CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 130, "second SIGINT: status %d (exit %d), want exit 130",
              st, st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     EB_CHECK(file_has(log, "second SIGINT"), "no message on the second SIGINT");
@@ -309,7 +316,7 @@ EB_TEST(second_writer_is_refused_while_a_run_holds_the_directory) {
     snprintf(log2, sizeof log2, "%s-second.log", a);
     snprintf(args, sizeof args, SMALL " --iters 1000000 --ckpt-every 3 --out %s", a);
     pid_t pid = spawn_train(args, log);
-    EB_CHECK(wait_for_step(a, 4, pid, 60), "the run did not reach step 4");
+    EB_CHECK(wait_for_step(a, 4, pid, 60) || reap(pid), "the run did not reach step 4");
     snprintf(args, sizeof args, "--resume %s --iters 1000000", a);
     int rc = run_train(args, log2);
     kill(pid, SIGTERM);

@@ -278,10 +278,10 @@ EB_TEST(demo_run_covers_the_25_modes) {
     fclose(f);
     EB_CHECK(got != NULL, "empty eval.json");
     printf("%s", line);
-    const char *m = strstr(line, "\"modes_covered\": "), *h = strstr(line, "\"high_quality_fraction\": ");
+    const char *m = strstr(line, "\"modes_covered\":"), *h = strstr(line, "\"high_quality_fraction\":");
     EB_CHECK(m && h, "eval.json lacks the figures: %s", line);
-    int modes = atoi(m + 17);
-    double hq = atof(h + 25);
+    int modes = atoi(m + 16); /* atoi/atof skip the space a spaced writer puts after the colon */
+    double hq = atof(h + 24);
     EB_CHECK(modes >= 24, "modes covered %d < 24", modes);
     EB_CHECK(hq >= 0.80, "high-quality fraction %.4f < 0.80", hq);
     return EB_TEST_PASS;
@@ -353,8 +353,8 @@ EB_TEST(sample_with_mala_reports_acceptance_and_writes_latents) {
     EB_CHECK(f != NULL, "no log");
     double acc = -1;
     while (fgets(line, sizeof line, f)) {
-        char *p = strstr(line, "\"acceptance_mean\": ");
-        if (p) acc = atof(p + 19);
+        char *p = strstr(line, "\"acceptance_mean\":");
+        if (p) acc = atof(p + 18);
     }
     fclose(f);
     EB_CHECK(acc > 0 && acc <= 1, "acceptance %.4f not reported in (0, 1]", acc);

@@ -3,11 +3,15 @@
 #ifndef EBGAN_PNG_WRITE_H
 #define EBGAN_PNG_WRITE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "ebgan/status.h"
 
 /* pixels: height rows of width * channels bytes, row-major HWC; channels 1 (gray) or 3 (RGB). */
 eb_status eb_png_write(const char *path, const uint8_t *pixels, int width, int height, int channels);
+
+/* The same PNG in memory (malloc'd into *out, free() it): the bytes TensorBoard's Summary.Image carries. */
+eb_status eb_png_encode(const uint8_t *pixels, int width, int height, int channels, void **out, size_t *bytes);
 
 /* ---- sample grid (torchvision make_grid layout: `nrow` tiles per row, `pad` px of black around and
  * between tiles; tile values in [-1, 1] map to 0..255 by round((x + 1) / 2 * 255), clamped, NaN -> 0) ---- */
@@ -42,5 +46,15 @@ void eb_colormap_viridis(double t, uint8_t rgb[3]);
 /* Renders into dst (size_px * size_px * 3 bytes). Bilinear interpolation of U between grid points. */
 eb_status eb_heatmap_render(uint8_t *dst, const eb_heatmap_spec *spec);
 eb_status eb_png_write_heatmap(const char *path, const eb_heatmap_spec *spec);
+
+/* ---- line chart on the unit square (png_chart.c): x right, y up, a grid every 0.1; curves drawn in
+ * order as 3 px lines through their points, dashed (dash_px on, dash_px off) when dash_px > 0 ---- */
+typedef struct eb_chart_curve {
+    const double *x, *y;   /* n points in [0, 1] */
+    size_t n;
+    uint8_t rgb[3];
+    int dash_px;
+} eb_chart_curve;
+eb_status eb_png_write_chart(const char *path, const eb_chart_curve *curves, int n_curves, int size_px);
 
 #endif

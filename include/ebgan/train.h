@@ -13,6 +13,7 @@
 #include "ebgan/json.h"
 #include "ebgan/presets.h"
 #include "ebgan/run_dir.h"
+#include "ebgan/tfevents.h"
 #include "ebgan/train_cfg.h"
 #include "ebgan/ustep.h"
 
@@ -63,6 +64,9 @@ typedef struct eb_trainer {
     char resume_note[1400]; /* why another checkpoint than the newest was resumed ("" normally) */
     int stop_signo;        /* the signal that stopped eb_trainer_run early (0: ran to --iters) */
     char *config_text;     /* this session's config.txt (owned; NULL: checkpoints read the file) */
+    eb_tfevents *tb;       /* TensorBoard event file (tb_log.c); NULL with --tensorboard off */
+    int holdout_class;     /* --holdout-class resolved; -1 = none */
+    eb_dataset holdout_test; /* its anomaly test split (labels = classes; anomaly.h); else empty */
     double wall_start, wall_offset; /* seconds; offset carries the time of earlier sessions on resume */
 } eb_trainer;
 
@@ -108,6 +112,15 @@ eb_status eb_trainer_find_checkpoint(const char *path, char *out, size_t cap);
  * the newest one's format and tensor checksum verified. A damaged newest one fails naming it, its reason and
  * the newest intact one, unless fallback_intact (then `note` says what was skipped). */
 eb_status eb_ckpt_find(const char *path, int fallback_intact, char *out, size_t cap, char *note, size_t note_cap);
+/* --holdout-class (src/host/train/holdout.c): parses cfg.holdout_class into t->holdout_class; then, given the
+ * opened data (ownership passes), makes t->data the training split and t->holdout_test the test split. */
+eb_status eb_trainer_holdout_parse(eb_trainer *t);
+eb_status eb_trainer_holdout_split(eb_trainer *t, eb_dataset *raw);
+/* TensorBoard (src/host/train/tb_log.c): opens the event file per cfg.tensorboard (on resume also marks the
+ * restart), logs one step's scalars, closes. */
+eb_status eb_trainer_tb_open(eb_trainer *t);
+eb_status eb_trainer_tb_scalars(eb_trainer *t, int64_t step, const eb_tb_scalar *v, int n);
+void eb_trainer_tb_close(eb_trainer *t);
 /* Pictures (src/host/train/plots.c): <run>/samples.png (+ energy heat map for 2-D data). */
 eb_status eb_trainer_plot(eb_trainer *t);
 /* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */

@@ -35,6 +35,8 @@ typedef struct eb_train_cfg {
     int ckpt_every;      /* steps between checkpoints (and one at the end) */
     int keep;            /* checkpoints kept */
     int plot_every;      /* steps between pictures (and one at the end) */
+    char tensorboard[EB_CFG_PATH_MAX]; /* on (event file in the run directory) | off | a directory; "" = on */
+    char holdout_class[16]; /* anomaly protocol (anomaly.h): the class id held out of training; "" = none */
     /* execution */
     char device[8];      /* auto | cpu | cuda */
     char precision[8];   /* fp32 | tf32 | bf16 (CUDA) */

@@ -23,4 +23,9 @@ int eb_cli_train_classifier(int argc, char **argv);
  * modes covered and KL from uniform as one JSON line on stdout and in <run>/eval.json. Returns the exit code. */
 int eb_cli_eval_stacked(struct eb_trainer *t, const char *run, const char *classifier, int n, unsigned long long seed);
 
+/* eval --anomaly on a --holdout-class run (cmd_anomaly.c): the test split scored by U(x) and ||grad_x U(x)||,
+ * AUPRC / average precision / ROC AUC and the base rate as one JSON line on stdout and in
+ * <run>/eval_anomaly.json, <run>/anomaly_scores.npy and <run>/pr_curve.png. Returns the exit code. */
+int eb_cli_eval_anomaly(struct eb_trainer *t, const char *run);
+
 #endif

@@ -241,7 +241,7 @@ out:
 }
 
 /* ---- eval ---- */
-typedef struct { char run[1024], device[8], classifier[1024]; int n; unsigned long long seed; } eval_cfg;
+typedef struct { char run[1024], device[8], classifier[1024]; int n, anomaly; unsigned long long seed; } eval_cfg;
 #define V(f) EB_OPT_FIELD(eval_cfg, f)
 static const eb_opt g_eval_opts[] = {
     {"run", EB_OPT_STR, V(run), "", "run directory"},
@@ -251,13 +251,15 @@ static const eb_opt g_eval_opts[] = {
     {"device", EB_OPT_STR, V(device), "", "auto | cpu | cuda (default: the run's)"},
     {"classifier", EB_OPT_STR, V(classifier), "classifier-fashion.safetensors",
      "stacked images: the classifier of each channel (made by `ebgan-gpu train-classifier`)"},
+    {"anomaly", EB_OPT_FLAG, V(anomaly), "0",
+     "score the anomaly test split of a --holdout-class run by U(x) and ||grad_x U(x)|| (AUPRC, ROC AUC)"},
 };
 #undef V
 
 int eb_cli_eval(int argc, char **argv) {
     eval_cfg c;
-    int rc = parse(g_eval_opts, 5, &c, argc, argv,
-                   "usage: ebgan-gpu eval --run DIR [--n N] [--classifier FILE.safetensors]", "eval");
+    int rc = parse(g_eval_opts, 6, &c, argc, argv,
+                   "usage: ebgan-gpu eval --run DIR [--n N] [--classifier FILE.safetensors] [--anomaly]", "eval");
     if (rc) return rc > 0 ? 0 : 2;
     if (!c.run[0] || c.n < 0) {
         fprintf(stderr, "ebgan-gpu eval: --run DIR is required (and --n >= 0)\n");
@@ -266,6 +268,11 @@ int eb_cli_eval(int argc, char **argv) {
     eb_trainer t;
     if (eb_cli_load_run(c.run, c.device, &t)) return 1;
     int ret = 0;
+    if (c.anomaly) {
+        ret = eb_cli_eval_anomaly(&t, c.run);
+        eb_trainer_free(&t);
+        return ret;
+    }
     if (!t.is_toy) {
         eb_shape xs = t.gan.x_shape;
         if (t.cfg.stack >= 2 && xs.c == t.cfg.stack && xs.h == 28 && xs.w == 28)

@@ -50,6 +50,10 @@ static const eb_opt g_train_opts[] = {
     {"ckpt-every", EB_OPT_INT, F(ckpt_every), "500", "steps between checkpoints (and one at the end)"},
     {"keep", EB_OPT_INT, F(keep), "3", "checkpoints kept"},
     {"plot-every", EB_OPT_INT, F(plot_every), "500", "steps between pictures (and one at the end)"},
+    {"tensorboard", EB_OPT_STR, F(tensorboard), "on",
+     "on (event file in the run directory) | off | DIR (event file in DIR)"},
+    {"holdout-class", EB_OPT_STR, F(holdout_class), "",
+     "anomaly protocol: hold this class out, train on 80% of the others (see README; \"\": off)"},
     {"device", EB_OPT_STR, F(device), "auto", "auto | cpu | cuda"},
     {"precision", EB_OPT_STR, F(precision), "tf32", "fp32 | tf32 | bf16 (CUDA)"},
     {"cuda-graph", EB_OPT_STR, F(cuda_graph), "on", "on | off: capture one iteration as a CUDA graph and replay it (CUDA)"},
@@ -67,8 +71,9 @@ static const eb_opt g_train_opts[] = {
 
 /* The options that may differ on --resume: the run's length, cadence and execution, none of which changes
  * the method or the data stream. Every other option given with --resume must equal the run's value. */
-static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "device",
-                                          "precision", "cuda-graph", "progress", "requeue-signal", "resume-intact",
+static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "tensorboard", "device",
+                                          "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
+                                          "resume-intact",
                                           /* per process (job_settings): a run resumes on any world size */
                                           "rank", "world-size", "local-rank", "comm", "comm-timeout"};
 
@@ -82,12 +87,13 @@ static const char *USAGE =
     "usage: ebgan-gpu train [options]\n"
     "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.\n"
     "With --resume DIR only these may change: --iters (not below the current step), --log-every, --ckpt-every,\n"
-    "--keep, --plot-every, --device, --precision, --cuda-graph, --progress, --requeue-signal, --resume-intact;\n"
-    "any other option must equal the run's value. SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue\n"
-    "signal: checkpoint and exit 4; a second SIGINT: exit 130 at once.";
+    "--keep, --plot-every, --tensorboard, --device, --precision, --cuda-graph, --conv-algo, --progress,\n"
+    "--requeue-signal, --resume-intact; any other option must equal the run's value.\n"
+    "SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue signal: checkpoint and exit 4; a second SIGINT:\n"
+    "exit 130 at once.";
 
 /* --resume: the run's own settings (as its newest checkpoint embeds them), then the options that may change on
- * resume (resume_ok in the table); any other option given with a different value is an error, since the run
+ * resume (k_resume_ok); any other option given with a different value is an error, since the run
  * could not continue exactly (README "Output formats"). */
 static int resume_config(int argc, char **argv, eb_train_cfg *cfg) {
     eb_train_cfg cl = *cfg;

@@ -22,6 +22,10 @@ static int set_value(const eb_opt *o, void *cfg, const char *v, char *err, size_
         }
         memcpy(base, v, strlen(v) + 1);
         return 0;
+    case EB_OPT_FLAG:
+        if (strcmp(v, "0") && strcmp(v, "1")) break;
+        *(int *)base = v[0] == '1';
+        return 0;
     case EB_OPT_INT: {
         long x = strtol(v, &end, 10);
         if (errno || end == v || *end || x < INT32_MIN || x > INT32_MAX) break;
@@ -48,7 +52,7 @@ static int set_value(const eb_opt *o, void *cfg, const char *v, char *err, size_
     }
     }
     snprintf(err, errlen, "--%s: '%s' is not a valid %s", o->name, v,
-             o->kind == EB_OPT_DBL ? "number" : "integer");
+             o->kind == EB_OPT_DBL ? "number" : o->kind == EB_OPT_FLAG ? "flag (0 or 1)" : "integer");
     return -1;
 }
 
@@ -144,7 +148,8 @@ void eb_opts_given(const eb_opt *tab, int n, int argc, char **argv, unsigned cha
     *config_given = 0;
     struct option *lo = calloc((size_t)n + 3, sizeof *lo);
     if (!lo) return;
-    for (int i = 0; i < n; i++) lo[i] = (struct option){tab[i].name, required_argument, NULL, 1000 + i};
+    for (int i = 0; i < n; i++)
+        lo[i] = (struct option){tab[i].name, tab[i].kind == EB_OPT_FLAG ? no_argument : required_argument, NULL, 1000 + i};
     lo[n] = (struct option){"config", required_argument, NULL, 'c'};
     lo[n + 1] = (struct option){"help", no_argument, NULL, 'h'};
     int c, idx; /* getopt_long itself, so that abbreviations (--it for --iters) count as given too */
@@ -165,12 +170,8 @@ void eb_opts_format(const eb_opt *o, const void *cfg, char *buf, size_t cap) {
     case EB_OPT_INT: snprintf(buf, cap, "%d", *(const int *)base); break;
     case EB_OPT_I64: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)base); break;
     case EB_OPT_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)base); break;
-    case EB_OPT_DBL: /* the shortest text that reads back to the same double (0.1, not 0.10000000000000001) */
-        for (int prec = 1; prec <= 17; prec++) {
-            snprintf(buf, cap, "%.*g", prec, *(const double *)base);
-            if (strtod(buf, NULL) == *(const double *)base) break;
-        }
-        break;
+    case EB_OPT_FLAG: snprintf(buf, cap, "%d", *(const int *)base); break;
+    case EB_OPT_DBL: eb_opts_format_double(*(const double *)base, buf, cap); break;
     }
 }
 
@@ -192,7 +193,8 @@ int eb_opts_parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, co
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (int i = 0; i < n; i++) lo[i] = (struct option){tab[i].name, required_argument, NULL, 1000 + i};
+    for (int i = 0; i < n; i++)
+        lo[i] = (struct option){tab[i].name, tab[i].kind == EB_OPT_FLAG ? no_argument : required_argument, NULL, 1000 + i};
     lo[n] = (struct option){"config", required_argument, NULL, 'c'};
     lo[n + 1] = (struct option){"help", no_argument, NULL, 'h'};
     /* pass 1: --config, so that the command line overrides the file */
@@ -218,7 +220,7 @@ int eb_opts_parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, co
             snprintf(err, errlen, "%s '%s' (see --help)", c == ':' ? "missing value for" : "unknown option",
                      argv[optind - 1]);
             rc = -1;
-        } else if (c >= 1000 && set_value(&tab[c - 1000], cfg, optarg, err, errlen)) {
+        } else if (c >= 1000 && set_value(&tab[c - 1000], cfg, tab[c - 1000].kind == EB_OPT_FLAG ? "1" : optarg, err, errlen)) {
             rc = -1;
         }
     }
@@ -230,16 +232,31 @@ int eb_opts_parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, co
     return rc;
 }
 
+void eb_opts_format_double(double v, char *buf, size_t cap) {
+    /* the fewest significant digits that strtod reads back to the same double: a person reads
+     * "lambda = 0.1", not 0.10000000000000001, and --config still restores the exact value */
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v || v != v) return;
+    }
+}
+
 void eb_opts_print(const eb_opt *tab, int n, const void *cfg, FILE *f, const char *prefix) {
     for (int i = 0; i < n; i++) {
         const char *base = (const char *)cfg + tab[i].offset;
         fprintf(f, "%s%s = ", prefix, tab[i].name);
         switch (tab[i].kind) {
         case EB_OPT_STR: fprintf(f, "%s\n", base); break;
-        case EB_OPT_INT: fprintf(f, "%d\n", *(const int *)base); break;
+        case EB_OPT_INT:
+        case EB_OPT_FLAG: fprintf(f, "%d\n", *(const int *)base); break;
         case EB_OPT_I64: fprintf(f, "%lld\n", (long long)*(const int64_t *)base); break;
         case EB_OPT_U64: fprintf(f, "%llu\n", (unsigned long long)*(const uint64_t *)base); break;
-        case EB_OPT_DBL: fprintf(f, "%.17g\n", *(const double *)base); break;
+        case EB_OPT_DBL: {
+            char num[32];
+            eb_opts_format_double(*(const double *)base, num, sizeof num);
+            fprintf(f, "%s\n", num);
+            break;
+        }
         }
     }
 }

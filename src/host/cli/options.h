@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef enum eb_opt_kind { EB_OPT_STR, EB_OPT_INT, EB_OPT_I64, EB_OPT_U64, EB_OPT_DBL } eb_opt_kind;
+/* EB_OPT_FLAG: an int set to 1 by the bare option (--anomaly); "0" / "1" in a --config file. */
+typedef enum eb_opt_kind { EB_OPT_STR, EB_OPT_INT, EB_OPT_I64, EB_OPT_U64, EB_OPT_DBL, EB_OPT_FLAG } eb_opt_kind;
 
 typedef struct eb_opt {
     const char *name;   /* long option name, also the config key */
@@ -34,7 +35,9 @@ int eb_opts_load_text(const eb_opt *tab, int n, void *cfg, const char *text, siz
 void eb_opts_given(const eb_opt *tab, int n, int argc, char **argv, unsigned char *given, int *config_given);
 /* The value of one option as config.txt prints it. */
 void eb_opts_format(const eb_opt *o, const void *cfg, char *buf, size_t cap);
-/* One "name = value" line per option. */
+/* v in its shortest round-trip form: the fewest significant digits (%.1g .. %.17g) strtod reads back to v. */
+void eb_opts_format_double(double v, char *buf, size_t cap);
+/* One "name = value" line per option (numbers in their shortest round-trip form). */
 void eb_opts_print(const eb_opt *tab, int n, const void *cfg, FILE *f, const char *prefix);
 void eb_opts_help(const eb_opt *tab, int n, FILE *f, const char *usage);
 

@@ -35,6 +35,38 @@ eb_status eb_png_write(const char *path, const uint8_t *pixels, int width, int h
     return eb_atomic_commit(&af);
 }
 
+eb_status eb_png_encode(const uint8_t *pixels, int width, int height, int channels, void **out, size_t *bytes) {
+    *out = NULL;
+    *bytes = 0;
+    if (width <= 0 || height <= 0 || width > PNG_MAX_SIDE || height > PNG_MAX_SIDE ||
+        (channels != 1 && channels != 3) || !pixels)
+        return EB_FAIL(EB_ERR_ARG, "png: bad image %dx%d with %d channels", width, height, channels);
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)width;
+    img.height = (png_uint_32)height;
+    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    png_alloc_size_t size = 0; /* first call: the size; second: the bytes */
+    if (!png_image_write_to_memory(&img, NULL, &size, 0, pixels, (png_int_32)width * channels, NULL)) {
+        eb_status st = EB_FAIL(EB_ERR_FORMAT, "png: libpng: %s", img.message);
+        png_image_free(&img);
+        return st;
+    }
+    void *mem = malloc(size ? size : 1);
+    if (!mem) return EB_FAIL(EB_ERR_OOM, "png: no memory for %zu bytes", (size_t)size);
+    if (!png_image_write_to_memory(&img, mem, &size, 0, pixels, (png_int_32)width * channels, NULL)) {
+        eb_status st = EB_FAIL(EB_ERR_FORMAT, "png: libpng: %s", img.message);
+        png_image_free(&img);
+        free(mem);
+        return st;
+    }
+    png_image_free(&img);
+    *out = mem;
+    *bytes = (size_t)size;
+    return EB_OK;
+}
+
 /* ---- sample grid ---- */
 
 uint8_t eb_grid_pixel(float v) {

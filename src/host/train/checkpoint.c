@@ -362,7 +362,8 @@ static eb_status meta_u64(const eb_safetensors *st, const char *key, unsigned lo
 eb_status eb_trainer_load(eb_trainer *t, const char *where) {
     char path[EB_CFG_PATH_MAX + 64], buf[600];
     EB_TRY(eb_ckpt_find(where, t->cfg.resume_intact, path, sizeof path, t->resume_note, sizeof t->resume_note));
-    const char *bad = check_file(path, buf, sizeof buf);
+    size_t wl = strlen(where); /* a directory's newest was verified by eb_ckpt_find; a named file is checked here */
+    const char *bad = wl > 12 && !strcmp(where + wl - 12, ".safetensors") ? check_file(path, buf, sizeof buf) : NULL;
     if (bad) return EB_FAIL(EB_ERR_FORMAT, "checkpoint %s: %s", path, bad);
     eb_safetensors st;
     EB_TRY(eb_safetensors_open(&st, path));

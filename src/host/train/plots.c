@@ -1,15 +1,19 @@
 /* The pictures of a run, the first thing a person looks at: a grid of generator samples for images,
- * and for 2-D data the generator's samples drawn over a heat map of the density exp(-U). */
+ * and for 2-D data the generator's samples drawn over a heat map of the density exp(-U); with TensorBoard on
+ * the same PNGs (and the density alone) go into the event file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ebgan/atomic_file.h"
 #include "ebgan/png_write.h"
+#include "ebgan/tfevents.h"
 #include "ebgan/train.h"
 
 #define PLOT_GRID 160        /* energy grid points per axis */
 #define PLOT_RANGE 2.0f      /* [-2, 2]^2: the paper's plotting window; the toys live inside it */
 #define PLOT_TOY_POINTS 2048 /* generator samples drawn on the heat map */
+#define PLOT_TOY_PX 640      /* heat map side in pixels */
 #define PLOT_IMAGES 64       /* samples in the image grid */
 #define PLOT_SEED_SALT 0x504c4f54ULL /* a fixed z stream, so successive pictures show the same z */
 
@@ -43,17 +47,33 @@ eb_status eb_trainer_samples(eb_trainer *t, int n, uint64_t seed, float *out) {
     return EB_OK;
 }
 
+/* Encodes pixels once: the bytes go to <run>/<file> (atomically) and, with TensorBoard on, into an image
+ * event at the current step (so the event's PNG is byte for byte the file's). */
+static eb_status publish(eb_trainer *t, const char *file, const char *tag, const uint8_t *px, int w, int h, int c) {
+    void *png = NULL;
+    size_t bytes = 0;
+    EB_TRY(eb_png_encode(px, w, h, c, &png, &bytes));
+    eb_status st = EB_OK;
+    if (file) {
+        char path[EB_CFG_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", t->run_dir, file);
+        st = eb_atomic_write_file(path, png, bytes);
+    }
+    if (st == EB_OK && t->tb) st = eb_tfevents_image(t->tb, t->step, eb_tfevents_now(), tag, png, bytes, w, h, c);
+    free(png);
+    return st;
+}
+
 eb_status eb_trainer_plot(eb_trainer *t) {
-    char path[EB_CFG_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/samples.png", t->run_dir);
     eb_shape xs = t->gan.x_shape;
     eb_status st = EB_OK;
     if (eb_shape_numel(xs) == 2) {
-        int G = PLOT_GRID, n = PLOT_TOY_POINTS;
+        int G = PLOT_GRID, n = PLOT_TOY_POINTS, S = PLOT_TOY_PX;
         float *grid = malloc((size_t)G * G * 2 * sizeof(float));
         float *energy = malloc((size_t)G * G * sizeof(float));
         float *pts = malloc((size_t)n * 2 * sizeof(float));
-        if (!grid || !energy || !pts) st = EB_FAIL(EB_ERR_OOM, "plot: host buffers");
+        uint8_t *px = malloc((size_t)S * S * 3);
+        if (!grid || !energy || !pts || !px) st = EB_FAIL(EB_ERR_OOM, "plot: host buffers");
         for (int iy = 0; st == EB_OK && iy < G; iy++)
             for (int ix = 0; ix < G; ix++) {
                 grid[2 * (iy * G + ix)] = -PLOT_RANGE + 2 * PLOT_RANGE * (float)ix / (float)(G - 1);
@@ -61,21 +81,30 @@ eb_status eb_trainer_plot(eb_trainer *t) {
             }
         if (st == EB_OK) st = energy_on(t, grid, G * G, energy);
         if (st == EB_OK) st = eb_trainer_samples(t, n, t->cfg.seed ^ PLOT_SEED_SALT, pts);
-        if (st == EB_OK) {
-            eb_heatmap_spec hs = {energy, G, -PLOT_RANGE, PLOT_RANGE, -PLOT_RANGE, PLOT_RANGE, pts, n, 640, 1};
-            st = eb_png_write_heatmap(path, &hs);
+        eb_heatmap_spec hs = {energy, G, -PLOT_RANGE, PLOT_RANGE, -PLOT_RANGE, PLOT_RANGE, pts, n, S, 1};
+        if (st == EB_OK) st = eb_heatmap_render(px, &hs);
+        if (st == EB_OK) st = publish(t, "samples.png", "images/samples", px, S, S, 3);
+        if (st == EB_OK && t->tb) { /* the density alone, without the samples on top */
+            hs.n_points = 0;
+            st = eb_heatmap_render(px, &hs);
+            if (st == EB_OK) st = publish(t, NULL, "images/energy", px, S, S, 3);
         }
         free(grid);
         free(energy);
         free(pts);
+        free(px);
         return st;
     }
     if (xs.c != 1 && xs.c != 3) return EB_OK; /* no picture for other channel counts */
-    int n = PLOT_IMAGES;
+    int n = PLOT_IMAGES, gw, gh;
+    eb_grid_size(n, xs.h, xs.w, 8, &gw, &gh);
     float *x = malloc((size_t)n * (size_t)eb_shape_numel(xs) * sizeof(float));
-    if (!x) return EB_FAIL(EB_ERR_OOM, "plot: host buffer");
-    st = eb_trainer_samples(t, n, t->cfg.seed ^ PLOT_SEED_SALT, x);
-    if (st == EB_OK) st = eb_png_write_grid(path, x, n, xs.c, xs.h, xs.w, 8);
+    uint8_t *px = malloc((size_t)gw * (size_t)gh * (size_t)xs.c);
+    if (!x || !px) st = EB_FAIL(EB_ERR_OOM, "plot: host buffers");
+    if (st == EB_OK) st = eb_trainer_samples(t, n, t->cfg.seed ^ PLOT_SEED_SALT, x);
+    if (st == EB_OK) st = eb_grid_render(px, x, n, xs.c, xs.h, xs.w, 8);
+    if (st == EB_OK) st = publish(t, "samples.png", "images/samples", px, gw, gh, xs.c);
     free(x);
+    free(px);
     return st;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "batch_source.h"
+#include "ebgan/anomaly.h"
 #include "ebgan/cuda.h"
 #include "ebgan/watchdog.h"
 #include "ebgan/stop_signal.h"
@@ -49,7 +50,7 @@ static eb_status parse_method(eb_trainer *t) {
     if (!(c->lr > 0) || !isfinite(c->lr)) return EB_FAIL(EB_ERR_ARG, "--lr %g: must be a finite positive number", c->lr);
     if (strcmp(c->lr_decay, "none") && strcmp(c->lr_decay, "linear"))
         return EB_FAIL(EB_ERR_ARG, "--lr-decay '%s': expected none or linear", c->lr_decay);
-    return EB_OK;
+    return eb_trainer_holdout_parse(t);
 }
 
 static eb_status load_data(eb_trainer *t) {
@@ -57,10 +58,13 @@ static eb_status load_data(eb_trainer *t) {
     if (eb_toy_from_name(c->dataset, &t->toy)) {
         t->is_toy = 1;
         if (c->stack) return EB_FAIL(EB_ERR_ARG, "--stack applies to image data, not to the toy '%s'", c->dataset);
+        if (t->holdout_class >= 0)
+            return EB_FAIL(EB_ERR_ARG, "--holdout-class needs labelled data: the toy '%s' has no classes", c->dataset);
         return EB_OK;
     }
     eb_dataset raw;
     EB_TRY(eb_dataset_open(&raw, c->dataset));
+    if (t->holdout_class >= 0) return eb_trainer_holdout_split(t, &raw);
     if (c->stack > 1) {
         if (raw.c != 1) {
             eb_dataset_free(&raw);
@@ -111,7 +115,7 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
     c->z_dim = t->preset.z_dim;
     c->dim = t->preset.dim;
     if (c->batch == 0) c->batch = t->preset.batch;
-    if (c->lambda < 0) c->lambda = t->preset.lambda;
+    if (c->lambda < 0) c->lambda = t->holdout_class >= 0 ? eb_holdout_lambda(t->preset.data) : t->preset.lambda;
 
     eb_backend_kind bk = !strcmp(c->device, "cpu") ? EB_BACKEND_CPU : !strcmp(c->device, "cuda") ? EB_BACKEND_CUDA
                        : EB_BACKEND_AUTO;
@@ -177,6 +181,8 @@ fail:
 void eb_trainer_free(eb_trainer *t) {
     eb_jsonl_close(&t->metrics);
     eb_run_lock_release(&t->lock);
+    eb_trainer_tb_close(t);
+    eb_dataset_free(&t->holdout_test);
     eb_cuda_graph_free(t->graph);
     if (t->be.ops) {
         if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
@@ -234,7 +240,8 @@ eb_status eb_trainer_open_run(eb_trainer *t) {
     snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
     /* the steps after the checkpoint are replayed: their old records go, so that no step appears twice */
     EB_TRY(eb_run_metrics_trim(path, t->step, &t->metrics_dropped));
-    return eb_jsonl_open(&t->metrics, path, 0);
+    EB_TRY(eb_jsonl_open(&t->metrics, path, 0));
+    return eb_trainer_tb_open(t);
 }
 
 /* Hands out consecutive stream positions inside the iteration, all keyed to the backend clock. */
@@ -445,7 +452,15 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             eb_json_line_num(&l, "it_per_s", its);
             eb_json_line_num(&l, "samples_per_s", its * c->batch * c->n_critic);
             eb_json_line_end(&l);
-            if (t->comm->rank == 0) EB_TRY(eb_jsonl_append(&t->metrics, &l));
+            if (t->comm->rank == 0) EB_TRY(eb_jsonl_append(&t->metrics, &l)); /* rank 0 writes the run */
+            const eb_tb_scalar tb[] = {
+                {"loss/u_loss", u[EB_UTERM_LOSS]}, {"energy/u_real", u[EB_UTERM_U_REAL]},
+                {"energy/u_fake", u[EB_UTERM_U_FAKE]}, {"loss/penalty", u[EB_UTERM_PENALTY]},
+                {"loss/g_loss", g[EB_GTERM_LOSS]}, {"energy/g_u_fake", g[EB_GTERM_U_FAKE]},
+                {"loss/mi_loss", g[EB_GTERM_MI]}, {"grad/grad_norm_u", gn_u}, {"grad/grad_norm_g", gn_g},
+                {"grad/grad_norm_mi", gn_t}, {"speed/it_per_s", its}, {"speed/samples_per_s", its * c->batch * c->n_critic},
+                {"speed/wall_s", wall}};
+            if (t->comm->rank == 0) EB_TRY(eb_trainer_tb_scalars(t, s, tb, (int)(sizeof tb / sizeof tb[0])));
             char eta[32];
             fmt_eta((double)(c->iters - s) / (its > 0 ? its : 1e-9), eta, sizeof eta);
             FILE *out = t->comm->rank == 0 ? log : NULL; /* one progress line per job: rank 0's */
