@@ -334,9 +334,11 @@ int eb_cli_train(int argc, char **argv) {
     eb_ranks_describe(&ranks, where, sizeof where);
     char dev[32] = "cpu";
     if (eb_backend_is_cuda(&t.be)) snprintf(dev, sizeof dev, "GPU %d", ranks.local_rank);
-    printf("ebgan-gpu train: %s, pid %ld, comm %s, device %s, global batch %d = %d x %d\n", where, (long)getpid(),
-           eb_comm_kind_name(comm.kind), dev, t.cfg.batch, comm.world, t.b_local);
-    fflush(stdout);
+    if (eb_comm_active(&comm)) { /* a job's layout, one line per rank (one process needs none) */
+        printf("ebgan-gpu train: %s, pid %ld, comm %s, device %s, global batch %d = %d x %d\n", where,
+               (long)getpid(), eb_comm_kind_name(comm.kind), dev, t.cfg.batch, comm.world, t.b_local);
+        fflush(stdout);
+    }
     if (comm.world > 1 && eb_watchdog_start(cfg.comm_timeout, comm.rank, 1) != EB_OK)
         return train_fail(&t, &comm, comm.rank, "", eb_error_message());
     if (check_same_config(&t)) { /* every rank knows: a clean exit everywhere */
