@@ -143,6 +143,13 @@ EB_TEST(toy_on_2_and_4_ranks_equals_one_process) {
     return ranks_equal_single("toy", TOY, 6);
 }
 
+/* the other method branches: interpolation weights (wgan-gp), the encoder (infogan) and the U step's MALA
+ * chains (--train-mcmc: chains keyed by global index) */
+EB_TEST(toy_wgan_gp_infogan_train_mcmc_on_2_and_4_ranks_equals_one_process) {
+    if (!setup()) return EB_TEST_SKIP;
+    return ranks_equal_single("toy-wgan", TOY " --penalty wgan-gp --entropy infogan --train-mcmc 2", 6);
+}
+
 EB_TEST(mnist_bn_dim_on_2_and_4_ranks_equals_one_process) {
     if (!setup()) return EB_TEST_SKIP;
     if (system("test -d /usr/share/dataset-fashion-mnist || ls /usr/share/*/fashion* > /dev/null 2>&1")) {
