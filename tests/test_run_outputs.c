@@ -205,7 +205,9 @@ EB_TEST(holdout_class_misuse_fails_with_one_line_error) {
 
 EB_TEST(eval_anomaly_on_a_run_without_holdout_class_fails_with_one_line_error) {
     if (!setup()) return EB_TEST_SKIP;
-    char args[6000], why[4000];
+    char args[6000], why[4000], cmd[9000];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/no-holdout'", g_tmp); /* a fresh --out must not hold a run */
+    EB_CHECK(system(cmd) == 0, "rm");
     snprintf(args, sizeof args, TOY " --iters 2 --out '%s/no-holdout'", g_tmp);
     EB_CHECK(run("no-holdout.log", args) == 0, "train failed");
     snprintf(args, sizeof args, "eval --run '%s/no-holdout' --anomaly 2>&1 >/dev/null", g_tmp);
@@ -224,6 +226,8 @@ EB_TEST(holdout_train_and_eval_anomaly_end_to_end) {
         return EB_TEST_SKIP;
     }
     char args[6000], path[2200], cmd[12000];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/ho'", g_tmp); /* a fresh --out must not hold a run */
+    EB_CHECK(system(cmd) == 0, "rm");
     snprintf(args, sizeof args, "train --model mnist --dim 32 --dataset fashion-mnist --holdout-class 4 --n-critic 1 "
              "--iters 3 --log-every 1 --plot-every 0 --out '%s/ho'", g_tmp);
     EB_CHECK(run("ho.log", args) == 0, "train failed");
