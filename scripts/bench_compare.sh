@@ -12,7 +12,7 @@
 #        before ours in every round: the table adds its ratio, a before / after from the same run;
 #        WAIT (passive): OMP_WAIT_POLICY for both (both run their loops on libgomp threads; "" leaves
 #        OpenMP's default, active spinning): on a machine shared with other jobs, spinning at a join burns
-#        the core the partner thread needs, and both sides slow down ~10x (README: threads).
+#        the core the partner thread needs, and both sides slow down ~10x (README: CPU speed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}

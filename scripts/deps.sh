@@ -7,6 +7,8 @@ pkgs=(build-essential cmake pkg-config libopenblas-dev libpng-dev zlib1g-dev)
 pkgs+=(libopenblas-openmp-dev)
 # Fashion-MNIST for the image presets (DESIGN.md §5); the tests skip what needs it when absent.
 pkgs+=(dataset-fashion-mnist)
+# Data parallelism on the CPU backend (Open MPI) and the real single-node SLURM of tests/test_slurm.c.
+pkgs+=(libopenmpi-dev openmpi-bin munge slurmctld slurmd slurm-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,11 +6,12 @@
 # Env: CPU_DEMO_EVAL=FILE reuses an eval.json of `ebgan-gpu demo --device cpu` instead of training it here (~3 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+# no MPI: the device machine's image lacks Open MPI's libraries (one rank, NCCL included, needs none)
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DEBGAN_MPI=OFF >/dev/null
 cmake --build build-gpu -j"$(nproc)"
 rm -rf .gpucarry
 mkdir -p .gpucarry/bin .gpucarry/lib
-bins="ebgan-gpu gpu_ops gpu_mala gpu_train bench_ustep bench_mala bench_train"
+bins="ebgan-gpu gpu_ops gpu_mala gpu_train gpu_bn_sync gpu_dist bench_ustep bench_mala bench_train"
 for b in $bins; do
     cp build-gpu/$b .gpucarry/bin/
     strip --strip-debug .gpucarry/bin/$b # host debug info only; the device code keeps -lineinfo

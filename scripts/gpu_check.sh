@@ -14,13 +14,15 @@ cd "$(dirname "$0")/.."
 PLAN=(
     env:15           # nvidia-smi, driver, CUDA/cuDNN/PyTorch versions: one JSON line
     gpu_ops:60       # op parity against the CPU (exit 77 = FAILURE here: a GPU machine must not skip)
-    gpu_mala:40      # MALA chains on the GPU against known laws and the CPU
+    gpu_mala:35      # MALA chains on the GPU against known laws and the CPU
     gpu_train:60     # graph replay = eager bit for bit, resumed graph run = uninterrupted, losses track the CPU
-    demo:80          # the 25gaussians demo trained on the GPU, its eval against the carried CPU verdict
-    bench:120        # one round of ours (graph on) vs PyTorch paper and lean, toy/mnist/cifar at batch 64
+    gpu_bn_sync:10   # the synchronised batch-norm ops of data parallelism against the CPU
+    nccl_train:40    # 1-rank NCCL training (collectives inside the CUDA graph) = the run without a communicator
+    demo:70          # the 25gaussians demo trained on the GPU, its eval against the carried CPU verdict
+    bench:100        # one round of ours (graph on) vs PyTorch paper and lean, toy/mnist/cifar at batch 64
     bench_nograph:30 # ours with --cuda-graph off
     mala_bench:60    # MALA chain-steps/s at 1k, 10k, 100k chains (toy, cifar) and the fraction of peak
-    memcheck:85      # compute-sanitizer memcheck on gpu_ops, the deliberate OOM case left out
+    memcheck:70      # compute-sanitizer memcheck on gpu_ops, the deliberate OOM case left out
 )
 DEADLINE=${GPU_CHECK_DEADLINE:-560}
 RESERVE_S=8
@@ -174,6 +176,8 @@ EOF
 do_gpu_ops() { tests_of gpu_ops; }
 do_gpu_mala() { tests_of gpu_mala; }
 do_gpu_train() { tests_of gpu_train; }
+do_gpu_bn_sync() { tests_of gpu_bn_sync; }
+do_nccl_train() { export OUT; tests_of gpu_dist; } # gpu_dist writes its image file under $OUT
 
 do_demo() {
     local d=/tmp/ebgan-demo-gpu end
@@ -231,6 +235,8 @@ step env do_env
 step gpu_ops do_gpu_ops
 step gpu_mala do_gpu_mala
 step gpu_train do_gpu_train
+step gpu_bn_sync do_gpu_bn_sync
+step nccl_train do_nccl_train
 step demo do_demo
 step bench do_bench
 step bench_nograph do_bench_nograph

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 # OpenMP threads sleep at a join instead of spinning: on a machine shared with other jobs, spinning burns the
-# core the partner thread needs (README: threads); set OMP_WAIT_POLICY=active on a machine of your own.
+# core the partner thread needs (README: CPU speed); set OMP_WAIT_POLICY=active on a machine of your own.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 out="runs/$(date +%Y%m%d-%H%M%S)"
 ./build/ebgan-gpu demo --out "$out" "$@"

@@ -146,16 +146,17 @@ static int reap(pid_t pid) {
 /* The single checkpoint name in `dir` (ckpt-*.safetensors), its step in *step; 0 when not exactly one. */
 static int only_ckpt(const char *dir, long *step) {
     char cmd[9000];
-    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^ckpt-[0-9]*\\.safetensors$' > '%s/count' && ls '%s' | "
-             "grep '^ckpt-[0-9]*\\.safetensors$' > '%s/name' || true", dir, g_tmp, dir, g_tmp);
+    const int me = (int)getpid(); /* scratch names of this case's process: cases run in parallel */
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c '^ckpt-[0-9]*\\.safetensors$' > '%s/count-%d' && ls '%s' | "
+             "grep '^ckpt-[0-9]*\\.safetensors$' > '%s/name-%d' || true", dir, g_tmp, me, dir, g_tmp, me);
     if (system(cmd) != 0) return 0;
     char p[4400];
-    snprintf(p, sizeof p, "%s/count", g_tmp);
+    snprintf(p, sizeof p, "%s/count-%d", g_tmp, me);
     char *c = slurp(p, NULL);
     int n = c ? atoi(c) : 0;
     free(c);
     if (n != 1) return 0;
-    snprintf(p, sizeof p, "%s/name", g_tmp);
+    snprintf(p, sizeof p, "%s/name-%d", g_tmp, me);
     char *nm = slurp(p, NULL);
     *step = nm ? strtol(nm + 5, NULL, 10) : -1;
     free(nm);
@@ -609,7 +610,7 @@ EB_TEST(failed_metrics_write_stops_the_run_with_one_line) {
 /* `train` with this argument list must fail within 60 s (never hang) with a message holding `needle`. */
 static int refuses_quickly(const char *args, const char *needle) {
     char log[2300];
-    snprintf(log, sizeof log, "%s/refuse.log", g_tmp);
+    snprintf(log, sizeof log, "%s/refuse-%d.log", g_tmp, (int)getpid()); /* cases run in parallel */
     double t0 = now_s();
     int st = wait_child(spawn_train(args, log), 60);
     EB_CHECK(st >= 0, "'train %s' hung (killed after %.0f s)", args, now_s() - t0);

@@ -19,6 +19,8 @@ void eb_cuda_backend_free(eb_backend *be);
 
 /* auto: CUDA when a usable GPU exists, else the CPU (and *notice is set to a one-line reason). */
 eb_status eb_backend_open(eb_backend *be, eb_backend_kind kind, const char **notice);
+/* The same on GPU `device` modulo the usable devices (a rank passes its local rank: one GPU per process). */
+eb_status eb_backend_open_device(eb_backend *be, eb_backend_kind kind, int device, const char **notice);
 void eb_backend_close(eb_backend *be);
 int eb_backend_is_cuda(const eb_backend *be);
 

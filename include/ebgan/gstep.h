@@ -3,6 +3,7 @@
 #ifndef EBGAN_GSTEP_H
 #define EBGAN_GSTEP_H
 
+#include "ebgan/bn_sync.h"
 #include "ebgan/gan.h"
 
 /* Device scalars of the G step. */
@@ -22,13 +23,23 @@ typedef struct eb_gstep {
     int32_t *perm;      /* [B] a device permutation slot for callers (the trainer draws rng_perm here) */
     eb_real *terms;     /* [EB_GTERM_COUNT] */
     void *arena;
+    /* a batch split over ranks (eb_gstep_set_comm): n is this rank's slice of world * n samples */
+    eb_comm *comm;      /* NULL: one process */
+    eb_real *z_all;     /* [world * max_batch, z_dim]: every rank's z (dim's shuffle permutes the global batch) */
+    eb_bn_sync bn_sync; /* G's (and T's, E's) batch norm over the global batch */
 } eb_gstep;
 
 eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int max_batch);
 void eb_gstep_free(eb_gstep *gs, const eb_backend *be);
+/* Makes every later call a rank's slice of a global batch of world * n samples (DESIGN.md §4 scale-out):
+ * batch norm in G, T and E uses the global statistics, and dim's z bar is z_all[perm[rank * n + i]] with
+ * perm_dev a permutation of the whole global batch. Gradients stay this rank's: the caller all-reduces them.
+ * The single-process communicator is a no-op. */
+eb_status eb_gstep_set_comm(eb_gstep *gs, const eb_backend *be, eb_gan *m, eb_comm *comm);
 
 /* Zeroes and fills the gradients of G and of the surrogate's nets (U's grads are untouched), with
  * z ~ N(0, I) drawn at z_pos and the permutation perm_dev ([n] int32 in backend memory, z bar = z[perm];
+ * [world * n] after eb_gstep_set_comm;
  * a derangement is not required: the paper uses randperm; NULL allowed unless the surrogate is dim).
  * mi_weight scales the surrogate (infogan: lambda2). No host transfer: graph-capturable. */
 eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,

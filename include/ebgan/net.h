@@ -107,6 +107,7 @@ typedef struct eb_net_ws {
     eb_real **g;            /* n_layers + 1 */
     eb_real *t[2], *r[2], *c;
     eb_real *bn_stats;      /* saved mean / invstd of every bn layer */
+    struct eb_bn_sync *sync; /* NULL: bn statistics of this batch; else of the batch over all ranks (bn_sync.h) */
     void *arena;
     size_t arena_bytes;
 } eb_net_ws;

@@ -185,6 +185,25 @@ typedef struct eb_ops {
                                    eb_real *dx, eb_real *dgamma, eb_real *dbeta, eb_real beta_acc,
                                    int n, int c, int hw);
 
+    /* ---- batch norm over a batch split across ranks (synchronised batch norm, src/host/nn/net_sync.c): the
+     * per-channel sums each rank computes are all-reduced between these ops, so every rank normalises with
+     * the statistics of the whole batch (count = values per channel over all ranks) ---- */
+    /* out[ch] = sum_{i,p} x (center == NULL) or sum_{i,p} (x - center[ch])^2; summed in double on the CPU */
+    eb_status (*bn_channel_sums)(void *ctx, const eb_real *x, const eb_real *center, eb_real *out, int n, int c,
+                                 int hw);
+    /* training forward from global statistics mean[c] and sumsq[c] = sum (x - mean)^2 over count values:
+     * save_invstd = 1 / sqrt(sumsq / count + eps), y = gamma (x - mean) invstd + beta, running stats as
+     * bn_forward_train (running_var takes sumsq / (count - 1)); run_mean / run_var may be NULL */
+    eb_status (*bn_forward_global)(void *ctx, const eb_real *x, const eb_real *gamma, const eb_real *beta,
+                                   eb_real *y, const eb_real *mean, const eb_real *sumsq, double count,
+                                   eb_real *save_invstd, eb_real *run_mean, eb_real *run_var, eb_real momentum,
+                                   eb_real eps, int n, int c, int hw);
+    /* training backward-data from global sums = [sum dy xhat (c) | sum dy (c)] (bn_backward_train's dgamma,
+     * dbeta, all-reduced): dx = gamma invstd (dy - sum_dy / count - xhat sum_dy_xhat / count) */
+    eb_status (*bn_backward_global)(void *ctx, const eb_real *x, const eb_real *dy, const eb_real *gamma,
+                                    const eb_real *save_mean, const eb_real *save_invstd, const eb_real *sums,
+                                    double count, eb_real *dx, int n, int c, int hw);
+
     /* ---- losses (scalars accumulate on the device: loss_dev += ...) ---- */
     /* BCE with logits against a constant target: loss_dev += scale * sum_i bce(l_i, target);
      * dlogit = scale * (sigmoid(l_i) - target) (overwritten). Stable for large |l|. */

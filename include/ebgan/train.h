@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include "ebgan/backend.h"
+#include "ebgan/comm.h"
 #include "ebgan/conv_algo.h"
 #include "ebgan/data.h"
 #include "ebgan/gstep.h"
@@ -44,6 +45,13 @@ typedef struct eb_trainer {
     eb_penalty_kind penalty;
     eb_conv_algo_mode conv_algo; /* --conv-algo (CUDA) */
     eb_entropy_kind entropy;
+    /* data parallelism (DESIGN.md §4): the global batch cfg.batch is split over comm->world ranks; rank r
+     * runs global samples [r * b_local, (r + 1) * b_local) and draws what one process draws for them */
+    eb_comm *comm;         /* never NULL after init: &comm_single for one process */
+    eb_comm comm_single;
+    int b_local;           /* cfg.batch / world */
+    int32_t *perm_all;     /* [cfg.batch] dim's permutation of the global batch */
+    int64_t check_every;   /* iterations between weight-agreement checks across ranks */
     char run_dir[EB_CFG_PATH_MAX];
     eb_jsonl metrics;      /* <run>/metrics.jsonl, appended (records after the resumed step dropped first) */
     eb_run_lock lock;      /* held from eb_trainer_open_run to eb_trainer_free */
@@ -66,6 +74,11 @@ typedef struct eb_trainer {
  * reloads the run's config (command-line settings other than iters are ignored) and its last checkpoint.
  * `notice` receives a one-line backend notice (e.g. running on the CPU) or NULL. */
 eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **notice);
+/* The same as one rank of a data-parallel job: the backend on GPU ranks->local_rank, then the communicator
+ * `comm` (the caller's, initialised by eb_comm_single) opened as `comm_kind` (comm.h) on that backend. The
+ * caller closes `comm` after eb_trainer_free, or calls eb_comm_abort on it when init or the run fails. */
+eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_ranks *ranks, const char *comm_kind,
+                               eb_comm *comm, const char **notice);
 void eb_trainer_free(eb_trainer *t);
 /* Creates the run directory (or reuses it on resume) and writes config.txt. */
 eb_status eb_trainer_open_run(eb_trainer *t);
@@ -73,6 +86,15 @@ eb_status eb_trainer_open_run(eb_trainer *t);
  * iterations it polls eb_stop_signal_pending(): on a stop signal it writes a checkpoint of the finished
  * iteration (unless one of that step exists), sets t->stop_signo and returns EB_OK. */
 eb_status eb_trainer_run(eb_trainer *t, FILE *log);
+
+/* Across ranks (src/host/train/trainer_dist.c; no-ops for one process): the logged terms averaged over
+ * the ranks (each is a mean over a rank's equal slice), and the check that every rank's weights and batch-norm
+ * buffers are bit-identical to rank 0's (EB_ERR_NUMERIC naming the rank, the net and the step). */
+eb_status eb_trainer_reduce_terms(eb_trainer *t, double u[EB_UTERM_COUNT], double g[EB_GTERM_COUNT]);
+eb_status eb_trainer_check_agreement(eb_trainer *t);
+/* The stop signal every rank acts on: the pending signal of any rank (0: none), the requeue signal first;
+ * called before each iteration so that all ranks stop after the same one. One process: `signo` itself. */
+int eb_trainer_agree_stop(eb_trainer *t, int signo);
 
 /* Wall-clock seconds of the run so far, earlier sessions of a resumed run included. */
 double eb_trainer_wall_s(const eb_trainer *t);

@@ -43,6 +43,10 @@ typedef struct eb_train_cfg {
     char cuda_graph[8];  /* on | off: replay one captured CUDA graph per iteration (CUDA only) */
     char conv_algo[12];  /* heuristic | search: how cuDNN convolution algorithms are chosen (conv_algo.h) */
     int progress;        /* -1 auto (a terminal gets a live line), 0 plain lines, 1 live line */
+    /* data parallelism: this process's place in the job (not saved in config.txt: it differs per rank) */
+    int rank, world_size, local_rank; /* -1: from the launcher's environment (ranks.h) */
+    char comm[8];        /* auto | none | mpi | nccl (comm.h) */
+    double comm_timeout; /* seconds without a finished iteration before a rank of a job gives up (watchdog.h) */
     char requeue_signal[16]; /* signal that stops with a checkpoint and the requeue exit status (stop_signal.h) */
     int resume_intact;   /* 1: --resume may continue from the newest intact checkpoint past a damaged newest */
 } eb_train_cfg;

@@ -14,6 +14,7 @@ struct eb_trainer;
 int eb_cli_load_run(const char *dir, const char *device, struct eb_trainer *t);
 
 int eb_cli_sample(int argc, char **argv);
+int eb_cli_merge(int argc, char **argv);
 int eb_cli_energy(int argc, char **argv);
 int eb_cli_grads(int argc, char **argv);
 int eb_cli_eval(int argc, char **argv);

@@ -8,12 +8,14 @@
 #include "cli.h"
 #include "ebgan/mala.h"
 #include "ebgan/png_write.h"
+#include "ebgan/shards.h"
 #include "ebgan/train.h"
 #include "options.h"
 
 typedef struct {
     char run[1024], out[1024], device[8], mcmc[8], prior[16];
     int n, steps, chunk, accept_per_step, record_every;
+    int shard, shards; /* this process's shard of the chains (shards 0: all; -1: from the environment) */
     double alpha, beta;
     unsigned long long seed;
 } sample_cfg;
@@ -36,6 +38,10 @@ static const eb_opt g_sample_opts[] = {
      "the last); images: FILE_trace.png, 8 chains by up to 16 of those steps"},
     {"accept-per-step", EB_OPT_INT, S(accept_per_step), "0", "1: print the acceptance rate of every step"},
     {"device", EB_OPT_STR, S(device), "", "auto | cpu | cuda (default: the run's)"},
+    {"shards", EB_OPT_INT, S(shards), "0",
+     "R > 0: write only shard --shard of R (chains k*n/R .. (k+1)*n/R - 1) to FILE-0000k-of-0000R.npy; -1: shard "
+     "and R from a SLURM job array or the job's ranks; `ebgan-gpu merge` joins them"},
+    {"shard", EB_OPT_INT, S(shard), "0", "this process's shard k in [0, R)"},
 };
 #undef S
 #define N_SAMPLE_OPTS ((int)(sizeof g_sample_opts / sizeof g_sample_opts[0]))
@@ -82,15 +88,19 @@ static eb_status run_recorded(const eb_backend *be, eb_mala *s, eb_trainer *t, e
     return EB_OK;
 }
 
-static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc, float *x, float *z_host,
-                            float *before, int n_before, double acc_stats[2], double *per_step, float *trace) {
+/* Chains [lo, hi) of c->n (one shard, or all): chain i is keyed by its global index i, so a shard's chains are
+ * those of the unsharded run. x, z_host, before hold the range's rows from its first. */
+static eb_status sample_all(eb_trainer *t, const sample_cfg *c, int lo, int hi, eb_mala_cfg *mc, float *x,
+                            float *z_host, float *before, int n_before, double acc_stats[2], double *per_step,
+                            float *trace) {
     const eb_backend *be = &t->be;
     int zd = t->gan.z_dim;
     /* the random numbers do not depend on the chunk (counters per global chain), so it is sized for speed: on
      * a GPU from its free memory (ebgan/mala.h) */
-    int C = c->chunk > 0 ? (c->chunk < c->n ? c->chunk : c->n)
-                         : eb_mala_auto_chunk(be, &t->gan.G, &t->gan.U, (size_t)zd * sizeof(eb_real), c->n);
-    if (mc->kind != EB_MCMC_NONE) printf("%s: %d chains in chunks of %d\n", be->ops->name, c->n, C);
+    const int N = hi - lo;
+    int C = c->chunk > 0 ? (c->chunk < N ? c->chunk : N)
+                         : eb_mala_auto_chunk(be, &t->gan.G, &t->gan.U, (size_t)zd * sizeof(eb_real), N);
+    if (mc->kind != EB_MCMC_NONE) printf("%s: %d chains in chunks of %d\n", be->ops->name, N, C);
     size_t xd = (size_t)eb_shape_numel(t->gan.x_shape);
     eb_mala s;
     EB_TRY(eb_mala_init(&s, be, &t->gan.G, &t->gan.U, C));
@@ -99,15 +109,15 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
     eb_status st = acc && acc_seg ? be->ops->mem_alloc(be->ctx, &zbuf, (size_t)C * zd * sizeof(eb_real))
                        : EB_FAIL(EB_ERR_OOM, "sample: host buffer");
     double sum = 0, sq = 0;
-    for (int c0 = 0; st == EB_OK && c0 < c->n; c0 += C) {
-        int m = c->n - c0 < C ? c->n - c0 : C;
+    for (int c0 = lo; st == EB_OK && c0 < hi; c0 += C) {
+        int m = hi - c0 < C ? hi - c0 : C, r0 = c0 - lo; /* global chain c0, row r0 of this range */
         /* chain i starts from z_i = the stream `seed` at i * z_dim: the same z as without MCMC */
         st = be->ops->rng_normal(be->ctx, zbuf, (size_t)m * zd, eb_rng_at(c->seed, (uint64_t)c0 * zd));
-        if (st == EB_OK && c0 < n_before) {
-            int k = n_before - c0 < m ? n_before - c0 : m;
+        if (st == EB_OK && r0 < n_before) {
+            int k = n_before - r0 < m ? n_before - r0 : m;
             float *tmp = malloc((size_t)m * xd * sizeof(float));
             st = tmp ? generate(t, &s, zbuf, m, tmp) : EB_FAIL(EB_ERR_OOM, "sample: host buffer");
-            if (st == EB_OK) memcpy(before + (size_t)c0 * xd, tmp, (size_t)k * xd * sizeof(float));
+            if (st == EB_OK) memcpy(before + (size_t)r0 * xd, tmp, (size_t)k * xd * sizeof(float));
             free(tmp);
         }
         if (st == EB_OK)
@@ -117,12 +127,12 @@ static eb_status sample_all(eb_trainer *t, const sample_cfg *c, eb_mala_cfg *mc,
             double r = acc[i] / (double)mc->steps;
             sum += r, sq += r * r;
         }
-        if (st == EB_OK) st = generate(t, &s, zbuf, m, x + (size_t)c0 * xd);
+        if (st == EB_OK) st = generate(t, &s, zbuf, m, x + (size_t)r0 * xd);
         if (st == EB_OK)
-            st = be->ops->mem_download(be->ctx, z_host + (size_t)c0 * zd, zbuf, (size_t)m * zd * sizeof(float));
+            st = be->ops->mem_download(be->ctx, z_host + (size_t)r0 * zd, zbuf, (size_t)m * zd * sizeof(float));
     }
-    acc_stats[0] = sum / c->n;
-    acc_stats[1] = sqrt(fmax(0, sq / c->n - acc_stats[0] * acc_stats[0]));
+    acc_stats[0] = sum / N;
+    acc_stats[1] = sqrt(fmax(0, sq / N - acc_stats[0] * acc_stats[0]));
     if (zbuf) be->ops->mem_free(be->ctx, zbuf);
     free(acc);
     free(acc_seg);
@@ -178,13 +188,27 @@ int eb_cli_sample(int argc, char **argv) {
     else if (strcmp(c.prior, "none")) rc = fprintf(stderr, "ebgan-gpu sample: --prior '%s': expected gaussian or none\n", c.prior);
     if (!c.run[0] || c.n < 1 || c.steps < 0 || !(c.alpha > 0))
         rc = fprintf(stderr, "ebgan-gpu sample: --run DIR, --n >= 1, --steps >= 0 and --alpha > 0 are required\n");
+    if (c.shards < 0 && eb_shard_from_env(&c.shard, &c.shards) != EB_OK)
+        rc = fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message());
+    if (c.shards > 0 && (c.shard < 0 || c.shard >= c.shards))
+        rc = fprintf(stderr, "ebgan-gpu sample: --shard %d outside [0, %d)\n", c.shard, c.shards);
+    if (c.shards > 0 && c.record_every > 0)
+        rc = fprintf(stderr, "ebgan-gpu sample: --record-every is not available with --shards\n");
     if (rc) return 2;
+    int64_t lo64 = 0, hi64 = c.n;
+    if (c.shards > 0) eb_shard_range(c.n, c.shard, c.shards, &lo64, &hi64);
+    const int lo = (int)lo64, hi = (int)hi64, N = hi - lo; /* this process's chains */
+    if (c.shards > 0) {
+        char name[1100];
+        eb_shard_path(c.out, "", c.shard, c.shards, name, sizeof name);
+        printf("shard %d of %d: chains %d .. %d of %d -> %s\n", c.shard, c.shards, lo, hi - 1, c.n, name);
+    }
     eb_trainer t;
     if (eb_cli_load_run(c.run, c.device, &t)) return 1;
     eb_shape xs = t.gan.x_shape;
     size_t xd = (size_t)eb_shape_numel(xs), zd = (size_t)t.gan.z_dim;
-    int n_before = c.n < 64 ? c.n : 64;
-    float *x = malloc((size_t)c.n * xd * sizeof(float)), *z = malloc((size_t)c.n * zd * sizeof(float));
+    int n_before = N < 64 ? N : 64;
+    float *x = malloc((size_t)N * xd * sizeof(float) + 1), *z = malloc((size_t)N * zd * sizeof(float) + 1);
     float *before = malloc((size_t)n_before * xd * sizeof(float));
     double *per_step = c.accept_per_step && mc.kind != EB_MCMC_NONE ? calloc((size_t)c.steps + 1, sizeof(double)) : NULL;
     double acc[2] = {0, 0};
@@ -194,30 +218,36 @@ int eb_cli_sample(int argc, char **argv) {
     int ret = 0;
     if (!x || !z || !before || (n_rec && !trace) || (c.accept_per_step && mc.kind != EB_MCMC_NONE && !per_step)) {
         /* say so: an allocation failure records no library message */
-        fprintf(stderr, "ebgan-gpu sample: out of memory: %d samples need %.3g GB of host buffers%s\n", c.n,
-                ((double)c.n * (double)(xd + zd) + (double)n_rec * c.n * zd) * sizeof(float) / 1e9,
+        fprintf(stderr, "ebgan-gpu sample: out of memory: %d samples need %.3g GB of host buffers%s\n", N,
+                ((double)N * (double)(xd + zd) + (double)n_rec * c.n * zd) * sizeof(float) / 1e9,
                 n_rec ? " (with the --record-every trace)" : "");
         ret = 1;
         goto out;
     }
-    if (sample_all(&t, &c, &mc, x, z, before, n_before, acc, per_step, trace) != EB_OK) {
+    if (sample_all(&t, &c, lo, hi, &mc, x, z, before, n_before, acc, per_step, trace) != EB_OK) {
         fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message());
         ret = 1;
         goto out;
     }
     int dense = xs.h == 1 && xs.w == 1;
-    int64_t shp[4] = {c.n, dense ? (int64_t)xd : xs.c, xs.h, xs.w}, zshp[2] = {c.n, (int64_t)zd};
-    char zpath[1100], png[1100], png_before[1100];
-    png_name(c.out, "_z.npy", zpath, sizeof zpath);
+    int64_t shp[4] = {N, dense ? (int64_t)xd : xs.c, xs.h, xs.w}, zshp[2] = {N, (int64_t)zd};
+    char zpath[1100], png[1100], png_before[1100], shard_out[1100];
+    if (c.shards > 0) { /* a shard writes only its arrays; `merge` makes the whole set and its picture */
+        eb_shard_path(c.out, "", c.shard, c.shards, shard_out, sizeof shard_out);
+        eb_shard_path(c.out, "_z", c.shard, c.shards, zpath, sizeof zpath);
+    } else {
+        snprintf(shard_out, sizeof shard_out, "%s", c.out);
+        png_name(c.out, "_z.npy", zpath, sizeof zpath);
+    }
     png_name(c.out, ".png", png, sizeof png);
     png_name(c.out, "_before.png", png_before, sizeof png_before);
-    eb_status st = eb_npy_write(c.out, EB_F32, dense ? 2 : 4, shp, x);
+    eb_status st = eb_npy_write(shard_out, EB_F32, dense ? 2 : 4, shp, x);
     if (st == EB_OK) st = eb_npy_write(zpath, EB_F32, 2, zshp, z);
     char tpath[1100];
     png_name(c.out, "_trace.npy", tpath, sizeof tpath);
     int64_t tshp[3] = {n_rec, c.n, (int64_t)zd};
     if (st == EB_OK && trace) st = eb_npy_write(tpath, EB_F32, 3, tshp, trace);
-    int pictures = !dense && (xs.c == 1 || xs.c == 3);
+    int pictures = !dense && (xs.c == 1 || xs.c == 3) && c.shards <= 0;
     if (st == EB_OK && trace && pictures) st = trace_picture(&t, trace, n_rec, c.n, c.out);
     if (st == EB_OK && pictures) st = eb_png_write_grid(png, x, n_before, xs.c, xs.h, xs.w, 8);
     if (st == EB_OK && pictures && mc.kind != EB_MCMC_NONE)
@@ -227,13 +257,13 @@ int eb_cli_sample(int argc, char **argv) {
         ret = 1;
         goto out;
     }
-    printf("wrote %d samples to %s, latents to %s%s%s\n", c.n, c.out, zpath, pictures ? ", grid " : "",
+    printf("wrote %d samples to %s, latents to %s%s%s\n", N, shard_out, zpath, pictures ? ", grid " : "",
            pictures ? png : "");
     if (mc.kind != EB_MCMC_NONE) {
         eb_json_line l; /* non-finite values (a diverged chain) print as null, never as nan */
         eb_json_line_begin(&l);
         eb_json_line_str(&l, "mcmc", c.mcmc);
-        eb_json_line_int(&l, "chains", c.n);
+        eb_json_line_int(&l, "chains", N);
         eb_json_line_int(&l, "steps", c.steps);
         eb_json_line_num(&l, "alpha", c.alpha);
         eb_json_line_num(&l, "beta", c.beta);
@@ -242,10 +272,35 @@ int eb_cli_sample(int argc, char **argv) {
         eb_json_line_num(&l, "acceptance_std_over_chains", round(acc[1] * 1e4) / 1e4);
         eb_json_line_end(&l);
         printf("%s\n", l.buf);
-        for (int i = 0; per_step && i < c.steps; i++) printf("step %d acceptance %.4f\n", i + 1, per_step[i] / c.n);
+        for (int i = 0; per_step && i < c.steps; i++) printf("step %d acceptance %.4f\n", i + 1, per_step[i] / N);
     }
 out:
     free(x), free(z), free(before), free(per_step), free(trace);
     eb_trainer_free(&t);
     return ret;
+}
+
+/* `ebgan-gpu merge --out FILE.npy --shards R`: joins the R shards of `sample --shards R` (samples and latents)
+ * after checking that the set is complete and consistent (shards.h). */
+int eb_cli_merge(int argc, char **argv) {
+    struct { char out[1024]; int shards; } c;
+#define M(f) EB_OPT_FIELD(__typeof__(c), f)
+    const eb_opt opts[] = {
+        {"out", EB_OPT_STR, M(out), "samples.npy", "the --out of the sharded `sample` runs: writes FILE.npy, FILE_z.npy"},
+        {"shards", EB_OPT_INT, M(shards), "0", "the number of shards R (files FILE-0000k-of-0000R.npy)"},
+    };
+#undef M
+    char err[1200];
+    int rc = eb_opts_parse(opts, 2, &c, argc, argv, "usage: ebgan-gpu merge --out FILE.npy --shards R", err, sizeof err);
+    if (rc) {
+        if (rc < 0) fprintf(stderr, "ebgan-gpu merge: %s\n", err);
+        return rc > 0 ? 0 : 2;
+    }
+    int64_t rows = 0, zrows = 0;
+    if (eb_shards_merge(c.out, "", c.shards, &rows) != EB_OK || eb_shards_merge(c.out, "_z", c.shards, &zrows) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu merge: %s\n", eb_error_message());
+        return 1;
+    }
+    printf("merged %d shards: %lld samples into %s (latents: FILE_z.npy)\n", c.shards, (long long)rows, c.out);
+    return 0;
 }

@@ -4,12 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ebgan/atomic_file.h"
 #include "ebgan/safetensors.h"
+#include "ebgan/slurm.h"
 #include "ebgan/stop_signal.h"
 #include "ebgan/train.h"
+#include "ebgan/watchdog.h"
 #include "options.h"
 
 #define F(field) EB_OPT_FIELD(eb_train_cfg, field)
@@ -37,7 +40,8 @@ static const eb_opt g_train_opts[] = {
     {"eps", EB_OPT_DBL, F(eps), "1e-8", "Adam epsilon"},
     {"seed", EB_OPT_U64, F(seed), "1", "seed of every random draw (Philox stream)"},
     {"out", EB_OPT_STR, F(out), "", "run directory (default runs/<timestamp>)"},
-    {"resume", EB_OPT_STR, F(resume), "", "continue the run in this directory from its last checkpoint"},
+    {"resume", EB_OPT_STR, F(resume), "",
+     "continue the run in this directory from its last checkpoint; auto: --out's run if it has one, else start it"},
     {"resume-intact", EB_OPT_INT, F(resume_intact), "0",
      "1: when the newest checkpoint is damaged, --resume continues from the newest intact one"},
     {"requeue-signal", EB_OPT_STR, F(requeue_signal), "USR1",
@@ -55,6 +59,12 @@ static const eb_opt g_train_opts[] = {
     {"cuda-graph", EB_OPT_STR, F(cuda_graph), "on", "on | off: capture one iteration as a CUDA graph and replay it (CUDA)"},
     {"conv-algo", EB_OPT_STR, F(conv_algo), "heuristic", "heuristic | search: cuDNN algorithm choice; heuristic is reproducible across processes, search times candidates (CUDA; recorded in checkpoints)"},
     {"progress", EB_OPT_INT, F(progress), "-1", "-1 auto (live line on a terminal), 0 log lines, 1 live line"},
+    {"rank", EB_OPT_INT, F(rank), "-1", "this process's rank (-1: RANK, SLURM_PROCID or OMPI_COMM_WORLD_RANK)"},
+    {"world-size", EB_OPT_INT, F(world_size), "-1", "processes in the job (-1: WORLD_SIZE, SLURM_NTASKS, OMPI_...)"},
+    {"local-rank", EB_OPT_INT, F(local_rank), "-1", "rank on this node = GPU index (-1: LOCAL_RANK, SLURM_LOCALID, ...)"},
+    {"comm", EB_OPT_STR, F(comm), "auto", "auto | none | mpi | nccl: collectives of a multi-rank job"},
+    {"comm-timeout", EB_OPT_DBL, F(comm_timeout), "900",
+     "seconds without a finished iteration before a rank of a multi-rank job exits (a peer died or hangs)"},
 };
 #undef F
 #define N_TRAIN_OPTS ((int)(sizeof g_train_opts / sizeof g_train_opts[0]))
@@ -63,7 +73,9 @@ static const eb_opt g_train_opts[] = {
  * the method or the data stream. Every other option given with --resume must equal the run's value. */
 static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "tensorboard", "device",
                                           "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
-                                          "resume-intact"};
+                                          "resume-intact",
+                                          /* per process (job_settings): a run resumes on any world size */
+                                          "rank", "world-size", "local-rank", "comm", "comm-timeout"};
 
 static int resume_ok(const char *name) {
     for (size_t i = 0; i < sizeof k_resume_ok / sizeof k_resume_ok[0]; i++)
@@ -179,8 +191,74 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
         fprintf(stderr, "ebgan-gpu train: %s\n", err);
         return -1;
     }
+    if (!strcmp(cfg->resume, "auto")) {
+        /* a (re)queued job: continue --out's run when it has a checkpoint, else start it there */
+        char ck[EB_CFG_PATH_MAX + 64];
+        if (!cfg->out[0]) {
+            fprintf(stderr, "ebgan-gpu train: --resume auto needs --out DIR (the run to continue or start)\n");
+            return -1;
+        }
+        if (eb_trainer_find_checkpoint(cfg->out, ck, sizeof ck) == EB_OK) snprintf(cfg->resume, sizeof cfg->resume, "%s", cfg->out);
+        else cfg->resume[0] = '\0';
+        eb_error_clear();
+    }
     if (cfg->resume[0] && resume_config(argc, argv, cfg)) return -1;
     if (cfg->log_every < 1) cfg->log_every = 1;
+    return 0;
+}
+
+/* The settings every rank of a job must share: the per-process ones reset to their defaults. */
+static void job_settings(eb_train_cfg *c) {
+    c->rank = c->world_size = c->local_rank = -1;
+    snprintf(c->comm, sizeof c->comm, "auto");
+    c->comm_timeout = 900;
+}
+
+/* Ranks that disagree on the configuration would silently train different models: rank 0 broadcasts its
+ * resolved settings, every rank compares them line by line and names the first difference. */
+static int check_same_config(eb_trainer *t) {
+    eb_comm *cm = t->comm;
+    if (cm->world <= 1) return 0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return -1;
+    eb_train_cfg c = t->cfg;
+    job_settings(&c);
+    c.resume[0] = '\0';
+    eb_opts_print(g_train_opts, N_TRAIN_OPTS, &c, m, "");
+    fclose(m);
+    double n0 = (double)len;
+    int bad = eb_comm_host_bcast(cm, &n0, sizeof n0, 0) != EB_OK;
+    char *root = bad ? NULL : calloc((size_t)n0 + 1, 1);
+    if (!root || eb_comm_host_bcast(cm, cm->rank == 0 ? buf : root, (size_t)n0, 0) != EB_OK) bad = 1;
+    if (!bad && cm->rank == 0) memcpy(root, buf, len);
+    double differs = 0;
+    if (!bad && ((size_t)n0 != len || memcmp(root, buf, len))) {
+        /* the first differing line, for the message */
+        const char *a = buf, *b = root;
+        while (*a && *b) {
+            size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+            if (la != lb || memcmp(a, b, la)) break;
+            a += la + (a[la] != 0), b += lb + (b[lb] != 0);
+        }
+        fprintf(stderr, "ebgan-gpu train: rank %d: configuration differs from rank 0's: '%.*s' here, '%.*s' on "
+                        "rank 0\n", cm->rank, (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
+        differs = cm->rank + 1;
+    }
+    free(root);
+    free(buf);
+    if (bad) {
+        fprintf(stderr, "ebgan-gpu train: rank %d: %s\n", cm->rank, eb_error_message());
+        return -1;
+    }
+    if (eb_comm_host_allreduce(cm, &differs, 1, EB_COMM_MAX) != EB_OK) return -1;
+    if (differs > 0) {
+        if (cm->rank == 0)
+            fprintf(stderr, "ebgan-gpu train: the ranks disagree on the configuration (rank %d differs, above): every "
+                            "rank must be started with the same options\n", (int)differs - 1);
+        return -1;
+    }
     return 0;
 }
 
@@ -194,6 +272,7 @@ static int write_config(eb_trainer *t) {
     fprintf(m, "# ebgan-gpu train: resolved configuration; re-run with: ebgan-gpu train --config %s\n", path);
     eb_train_cfg c = t->cfg;
     c.resume[0] = '\0'; /* a re-run starts fresh */
+    job_settings(&c);
     eb_opts_print(g_train_opts, N_TRAIN_OPTS, &c, m, "");
     fclose(m);
     eb_status st = eb_atomic_write_file(path, buf, len);
@@ -206,10 +285,29 @@ static int write_config(eb_trainer *t) {
     return 0;
 }
 
+/* A failure on one rank of a job must end every rank (the others would wait in a collective): the
+ * communicator's abort; one process just returns its exit status. */
+static int train_fail(eb_trainer *t, eb_comm *comm, int rank, const char *lead, const char *what) {
+    if (what && comm->world > 1) fprintf(stderr, "%sebgan-gpu train: rank %d: %s\n", lead, rank, what);
+    else if (what) fprintf(stderr, "%sebgan-gpu train: %s\n", lead, what);
+    if (t) eb_trainer_free(t);
+    if (comm->world > 1) {
+        fprintf(stderr, "ebgan-gpu train: rank %d failed: stopping every rank of the job\n", rank);
+        eb_comm_abort(comm, 1);
+    }
+    eb_comm_close(comm);
+    return 1;
+}
+
 int eb_cli_train(int argc, char **argv) {
     eb_train_cfg cfg;
     int rc = eb_cli_train_parse(argc, argv, &cfg);
     if (rc) return rc > 0 ? 0 : 2;
+    eb_ranks ranks;
+    if (eb_ranks_resolve(cfg.rank, cfg.world_size, cfg.local_rank, &ranks) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        return 2;
+    }
     int requeue = 0;
     if (eb_stop_signal_parse(cfg.requeue_signal, &requeue) != EB_OK) {
         fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
@@ -221,57 +319,91 @@ int eb_cli_train(int argc, char **argv) {
         return 1;
     }
     eb_trainer t;
+    eb_comm comm;
+    eb_comm_single(&comm);
     const char *notice = NULL;
-    if (eb_trainer_init(&t, &cfg, &notice) != EB_OK) {
-        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
-        return 1;
+    char msg[1400];
+    if (eb_trainer_init_dist(&t, &cfg, &ranks, cfg.comm, &comm, &notice) != EB_OK) {
+        /* when the communicator did not open, say which rank anyway */
+        if (ranks.world > 1 && comm.world <= 1) snprintf(msg, sizeof msg, "rank %d: %s", ranks.rank, eb_error_message());
+        else snprintf(msg, sizeof msg, "%s", eb_error_message());
+        return train_fail(NULL, &comm, ranks.rank, "", msg);
     }
-    if (notice) fprintf(stderr, "ebgan-gpu: %s\n", notice);
-    if (eb_trainer_open_run(&t) != EB_OK) {
-        fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+    if (notice && comm.rank == 0) fprintf(stderr, "ebgan-gpu: %s\n", notice);
+    char where[160];
+    eb_ranks_describe(&ranks, where, sizeof where);
+    char dev[32] = "cpu";
+    if (eb_backend_is_cuda(&t.be)) snprintf(dev, sizeof dev, "GPU %d", ranks.local_rank);
+    if (eb_comm_active(&comm)) { /* a job's layout, one line per rank (one process needs none) */
+        printf("ebgan-gpu train: %s, pid %ld, comm %s, device %s, global batch %d = %d x %d\n", where,
+               (long)getpid(), eb_comm_kind_name(comm.kind), dev, t.cfg.batch, comm.world, t.b_local);
+        fflush(stdout);
+    }
+    if (comm.world > 1 && eb_watchdog_start(cfg.comm_timeout, comm.rank, 1) != EB_OK)
+        return train_fail(&t, &comm, comm.rank, "", eb_error_message());
+    if (check_same_config(&t)) { /* every rank knows: a clean exit everywhere */
+        eb_watchdog_stop();
         eb_trainer_free(&t);
+        eb_comm_close(&comm);
         return 1;
     }
-    if (t.stale_lock_pid)
-        fprintf(stderr, "ebgan-gpu train: took over the lock of process %ld, which is no longer running\n",
-                t.stale_lock_pid);
-    if (t.stale_tmp_removed)
-        fprintf(stderr, "ebgan-gpu train: removed %d temp file(s) a dead writer left in %s\n", t.stale_tmp_removed,
-                t.run_dir);
-    if (t.metrics_dropped)
-        fprintf(stderr, "ebgan-gpu train: dropped %d metrics record(s) after step %lld (they are replayed)\n",
-                t.metrics_dropped, (long long)t.step);
-    printf("ebgan-gpu train: backend %s, run directory %s%s\n", t.be.ops->name, t.run_dir,
-           cfg.resume[0] ? " (resumed)" : "");
-    printf("resolved settings:\n");
-    eb_opts_print(g_train_opts, N_TRAIN_OPTS, &t.cfg, stdout, "  ");
-    printf("  (networks) U %s | G %s | T %s%s%s | E %s\n", t.preset.u_spec, t.preset.g_spec,
-           t.preset.t_trunk_spec, t.preset.t_trunk_spec[0] ? " -> " : "", t.preset.t_head_spec, t.preset.e_spec);
-    if (t.step > 0) printf("  resuming at step %lld\n", (long long)t.step);
-    fflush(stdout);
-    /* on resume too: config.txt describes the run as of this session (a longer --iters, a new cadence) */
-    if (write_config(&t)) {
-        eb_trainer_free(&t);
-        return 1;
+    if (eb_trainer_open_run(&t) != EB_OK) return train_fail(&t, &comm, comm.rank, "", eb_error_message());
+    if (comm.rank == 0) {
+        if (t.stale_lock_pid)
+            fprintf(stderr, "ebgan-gpu train: took over the lock of process %ld, which is no longer running\n",
+                    t.stale_lock_pid);
+        if (t.stale_tmp_removed)
+            fprintf(stderr, "ebgan-gpu train: removed %d temp file(s) a dead writer left in %s\n", t.stale_tmp_removed,
+                    t.run_dir);
+        if (t.metrics_dropped)
+            fprintf(stderr, "ebgan-gpu train: dropped %d metrics record(s) after step %lld (they are replayed)\n",
+                    t.metrics_dropped, (long long)t.step);
+        printf("ebgan-gpu train: backend %s, run directory %s%s\n", t.be.ops->name, t.run_dir,
+               cfg.resume[0] ? " (resumed)" : "");
+        printf("resolved settings:\n");
+        eb_opts_print(g_train_opts, N_TRAIN_OPTS, &t.cfg, stdout, "  ");
+        printf("  (networks) U %s | G %s | T %s%s%s | E %s\n", t.preset.u_spec, t.preset.g_spec,
+               t.preset.t_trunk_spec, t.preset.t_trunk_spec[0] ? " -> " : "", t.preset.t_head_spec, t.preset.e_spec);
+        if (t.step > 0) printf("  resuming at step %lld\n", (long long)t.step);
+        fflush(stdout);
+        /* on resume too: config.txt describes the run as of this session (a longer --iters, a new cadence) */
+        if (write_config(&t)) return train_fail(&t, &comm, comm.rank, "", NULL);
     }
-    eb_status st = eb_trainer_run(&t, stdout);
+    eb_status st = eb_trainer_check_agreement(&t); /* the weights every rank starts from (a resume reads files) */
+    if (st == EB_OK) st = eb_trainer_run(&t, stdout);
     if (st != EB_OK) {
-        fprintf(stderr, "\nebgan-gpu train: %s\n", eb_error_message());
-        eb_trainer_free(&t);
-        return 1;
+        snprintf(msg, sizeof msg, "%s", eb_error_message());
+        return train_fail(&t, &comm, comm.rank, "\n", msg);
     }
     if (t.stop_signo) {
         int code = eb_stop_signal_exit_code(t.stop_signo);
-        fprintf(stderr, "ebgan-gpu train: stopped by %s at step %lld; checkpoint %s; continue with: ebgan-gpu train "
-                        "--resume %s (exit status %d)\n", eb_stop_signal_name(t.stop_signo), (long long)t.step,
-                t.last_ckpt, t.run_dir, code);
+        char job[64];
+        if (comm.rank == 0) {
+            fprintf(stderr, "ebgan-gpu train: stopped by %s at step %lld; checkpoint %s; continue with: ebgan-gpu "
+                            "train --resume %s (exit status %d)\n", eb_stop_signal_name(t.stop_signo),
+                    (long long)t.step, t.last_ckpt, t.run_dir, code);
+            /* under SLURM, rank 0 requeues the job (or array task) once the checkpoint is on disk; the job
+             * restarts after this one exits and `--resume auto` continues it (README "Data parallelism") */
+            if (eb_stop_signal_is_requeue(t.stop_signo) && eb_slurm_job_id(job, sizeof job)) {
+                if (eb_slurm_requeue(job) == EB_OK) fprintf(stderr, "ebgan-gpu train: requeued SLURM job %s\n", job);
+                else fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+            }
+        }
+        /* nobody exits before rank 0 has its checkpoint (and the requeue) done: a launcher ends the whole job
+         * when the first rank exits non-zero */
+        if (eb_comm_barrier(&comm) != EB_OK) fprintf(stderr, "ebgan-gpu train: %s\n", eb_error_message());
+        eb_watchdog_stop();
         eb_trainer_free(&t);
+        eb_comm_close(&comm);
         eb_stop_signal_uninstall();
         return code;
     }
-    printf("done: %lld steps; run directory %s (samples.png, metrics.jsonl, checkpoints)\n", (long long)t.step,
-           t.run_dir);
+    if (comm.rank == 0)
+        printf("done: %lld steps; run directory %s (samples.png, metrics.jsonl, checkpoints)\n", (long long)t.step,
+               t.run_dir);
+    eb_watchdog_stop();
     eb_trainer_free(&t);
+    eb_comm_close(&comm);
     return 0;
 }
 

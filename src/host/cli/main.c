@@ -24,6 +24,7 @@ static void usage(FILE *f) {
                "  train    train an energy-based GAN (the paper's settings by default)\n"
                "  demo     the quick toy demo on 25gaussians (what no arguments run), minutes on a CPU\n"
                "  sample   generator samples of a run (.npy + .png)\n"
+               "  merge    join the shards of `sample --shards R`, checking the set is complete\n"
                "  energy   U(x) and optionally grad_x U(x) of a run for the rows of a .npy\n"
                "  grads    the U-step loss gradient of every U parameter (and the penalty's part)\n"
                "  eval     mode coverage of a run (2-D mixtures; stacked Fashion-MNIST with the classifier)\n"
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return eb_cli_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo")) return demo(argc - 1, argv + 1, 1);
     if (!strcmp(cmd, "sample")) return eb_cli_sample(argc - 1, argv + 1);
+    if (!strcmp(cmd, "merge")) return eb_cli_merge(argc - 1, argv + 1);
     if (!strcmp(cmd, "energy")) return eb_cli_energy(argc - 1, argv + 1);
     if (!strcmp(cmd, "grads")) return eb_cli_grads(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return eb_cli_eval(argc - 1, argv + 1);

@@ -15,19 +15,26 @@ void eb_cuda_backend_free(eb_backend *be) { (void)be; }
 #endif
 
 eb_status eb_backend_open(eb_backend *be, eb_backend_kind kind, const char **notice) {
+    return eb_backend_open_device(be, kind, 0, notice);
+}
+
+eb_status eb_backend_open_device(eb_backend *be, eb_backend_kind kind, int device, const char **notice) {
     if (notice) *notice = NULL;
     if (kind == EB_BACKEND_CPU) return eb_cpu_backend_init(be);
+    const int n_dev = eb_cuda_device_count();
+    if (device < 0) device = 0;
+    if (n_dev > 0) device %= n_dev;
     if (kind == EB_BACKEND_CUDA) {
-        if (eb_cuda_device_count() <= 0)
+        if (n_dev <= 0)
 #ifdef EB_HAVE_CUDA
             return EB_FAIL(EB_ERR_DEVICE, "--device cuda: no usable CUDA GPU found (driver missing or no device)");
 #else
             return EB_FAIL(EB_ERR_UNSUPPORTED, "--device cuda: this build has no CUDA backend");
 #endif
-        return eb_cuda_backend_init(be, 0);
+        return eb_cuda_backend_init(be, device);
     }
-    if (eb_cuda_device_count() > 0) {
-        eb_status st = eb_cuda_backend_init(be, 0);
+    if (n_dev > 0) {
+        eb_status st = eb_cuda_backend_init(be, device);
         if (st == EB_OK) return EB_OK;
         if (notice) *notice = "CUDA backend failed to start; using the CPU";
         return eb_cpu_backend_init(be);

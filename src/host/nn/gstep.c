@@ -47,11 +47,27 @@ fail:
     return st;
 }
 
+eb_status eb_gstep_set_comm(eb_gstep *gs, const eb_backend *be, eb_gan *m, eb_comm *comm) {
+    if (!eb_comm_active(comm)) return EB_OK;
+    if (gs->comm) return EB_FAIL(EB_ERR_ARG, "G step: communicator already set");
+    const size_t zn = (size_t)comm->world * (size_t)gs->max_batch * (size_t)m->z_dim;
+    if (m->entropy == EB_ENTROPY_DIM) EB_TRY(be->ops->mem_alloc(be->ctx, (void **)&gs->z_all, zn * sizeof(eb_real)));
+    const eb_net *nets[4] = {&m->G, m->has_trunk ? &m->T_trunk : NULL, m->entropy == EB_ENTROPY_DIM ? &m->T_head : NULL,
+                             m->entropy == EB_ENTROPY_INFOGAN ? &m->E : NULL};
+    EB_TRY(eb_bn_sync_init(&gs->bn_sync, be, comm, nets, 4));
+    eb_net_ws *ws[] = {&gs->ws_G, &gs->ws_T_trunk, &gs->ws_T_head, &gs->ws_E};
+    for (int i = 0; i < 4; i++) ws[i]->sync = &gs->bn_sync;
+    gs->comm = comm;
+    return EB_OK;
+}
+
 void eb_gstep_free(eb_gstep *gs, const eb_backend *be) {
     eb_net_ws *ws[] = {&gs->ws_G, &gs->ws_U, &gs->ws_T_trunk, &gs->ws_T_head, &gs->ws_E};
     for (int i = 0; i < 5; i++)
         if (ws[i]->arena) eb_net_ws_free(ws[i], be);
     if (gs->arena) be->ops->mem_free(be->ctx, gs->arena);
+    if (gs->z_all) be->ops->mem_free(be->ctx, gs->z_all);
+    if (gs->bn_sync.scratch) eb_bn_sync_free(&gs->bn_sync, be);
     memset(gs, 0, sizeof *gs);
 }
 
@@ -66,7 +82,12 @@ static eb_status mi_dim(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_
         EB_TRY(eb_net_forward(be, &m->T_trunk, &gs->ws_T_trunk, xf, n, EB_MODE_TRAIN));
         feat = gs->ws_T_trunk.h[m->T_trunk.n_layers];
     }
-    EB_TRY(o->gather_rows(be->ctx, gs->z_perm, gs->z, perm_dev, N, zd));
+    if (gs->comm) { /* z bar from the global batch: this rank's rows of the global permutation */
+        EB_TRY(gs->comm->ops->allgather(gs->comm, gs->z, gs->z_all, N * zd));
+        EB_TRY(o->gather_rows(be->ctx, gs->z_perm, gs->z_all, perm_dev + (size_t)gs->comm->rank * N, N, zd));
+    } else {
+        EB_TRY(o->gather_rows(be->ctx, gs->z_perm, gs->z, perm_dev, N, zd));
+    }
     eb_real *pos = gs->head_in, *neg = gs->head_in + N * ld;
     EB_TRY(o->copy_2d(be->ctx, pos, ld, feat, f, N, f));
     EB_TRY(o->copy_2d(be->ctx, pos + f, ld, gs->z, zd, N, zd));

@@ -1,6 +1,7 @@
 /* Forward, backward and tangent (JVP) of single layers and of whole sequential nets, over a workspace
  * and through the op table only, so the same code drives every backend (DESIGN.md §2, §4). */
 #include "net_internal.h"
+#include "ebgan/bn_sync.h"
 
 /* Channels x pixels of a per-sample shape, for bias and batch-norm ops (hw = 1 for dense data). */
 static int shape_hw(eb_shape s) { return s.h * s.w; }
@@ -44,6 +45,7 @@ static eb_status layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws,
         return EB_OP(be, act_forward, L->act, L->slope, x, y, (size_t)n * eb_layer_in_numel(L));
     case EB_LAYER_BATCHNORM: {
         eb_real *rm = net->buffers + L->rm_off, *rv = net->buffers + L->rv_off;
+        if (mode == EB_MODE_TRAIN && ws->sync) return eb_bn_sync_forward(be, net, ws, l, x, y, n);
         if (mode == EB_MODE_TRAIN) {
             eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)L->in.c);
             return EB_OP(be, bn_forward_train, x, W, b, y, mean, invstd, rm, rv, L->bn_momentum, L->bn_eps, n,
@@ -77,6 +79,7 @@ static eb_status bn_backward(const eb_backend *be, eb_net *net, eb_net_ws *ws, c
     eb_real beta_acc = param_alpha != 0 ? (eb_real)1 / param_alpha : (eb_real)0;
     const int c = L->in.c, hw = shape_hw(L->in);
     if (!dx && !dgamma) return EB_OK;
+    if (mode == EB_MODE_TRAIN && ws->sync) return eb_bn_sync_backward(be, net, ws, l, x, dy, dx, n, param_alpha);
     if (mode == EB_MODE_TRAIN) {
         const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)c);
         EB_TRY(EB_OP(be, bn_backward_train, x, dy, gamma, mean, invstd, dx, dgamma, dbeta, beta_acc, n, c, hw));
@@ -161,6 +164,8 @@ eb_status eb_layer_tangent(const eb_backend *be, eb_net *net, eb_net_ws *ws, int
         return EB_OP(be, act_backward, L->act, L->slope, x, y, tx, ty, (size_t)n * eb_layer_in_numel(L), (eb_real)0);
     case EB_LAYER_BATCHNORM: {
         const int c = L->in.c, hw = shape_hw(L->in);
+        if (mode == EB_MODE_TRAIN && ws->sync) /* only U (never batch-normed) needs tangents */
+            return EB_FAIL(EB_ERR_UNSUPPORTED, "%s layer %d: tangent of a synchronised batch norm", net->name, l);
         if (mode == EB_MODE_TRAIN) {
             const eb_real *mean = ws->bn_stats + L->stat_off, *invstd = mean + eb_align_elems((size_t)c);
             return EB_OP(be, bn_tangent_train, x, tx, W, mean, invstd, ty, n, c, hw);

@@ -20,7 +20,7 @@
 /* U on n host points (rows of x_dim floats), chunked through the G step's U workspace. */
 static eb_status energy_on(eb_trainer *t, const float *pts, int n, float *out) {
     const eb_backend *be = &t->be;
-    int B = t->cfg.batch;
+    int B = t->b_local; /* the buffers hold this rank's slice */
     int64_t xd = eb_shape_numel(t->gan.x_shape);
     for (int i = 0; i < n; i += B) {
         int m = n - i < B ? n - i : B;
@@ -34,7 +34,7 @@ static eb_status energy_on(eb_trainer *t, const float *pts, int n, float *out) {
 /* n generator samples (inference mode: batch-norm running statistics) from a fixed z stream. */
 eb_status eb_trainer_samples(eb_trainer *t, int n, uint64_t seed, float *out) {
     const eb_backend *be = &t->be;
-    int B = t->cfg.batch;
+    int B = t->b_local; /* the buffers hold this rank's slice */
     int64_t xd = eb_shape_numel(t->gan.x_shape);
     size_t zd = (size_t)t->gan.z_dim;
     for (int i = 0; i < n; i += B) {

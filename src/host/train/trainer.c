@@ -13,6 +13,7 @@
 #include "batch_source.h"
 #include "ebgan/anomaly.h"
 #include "ebgan/cuda.h"
+#include "ebgan/watchdog.h"
 #include "ebgan/stop_signal.h"
 
 static double now_s(void) {
@@ -91,11 +92,18 @@ static uint64_t iteration_stride(const eb_trainer *t) {
 }
 
 eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **notice) {
+    return eb_trainer_init_dist(t, cfg, NULL, "none", NULL, notice);
+}
+
+eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_ranks *ranks, const char *comm_kind,
+                               eb_comm *comm, const char **notice) {
     memset(t, 0, sizeof *t);
     t->metrics.fd = -1;
     t->lock.fd = -1;
     t->saved_step = -1;
     t->cfg = *cfg;
+    eb_comm_single(&t->comm_single);
+    t->comm = comm ? comm : &t->comm_single;
     eb_train_cfg *c = &t->cfg;
     eb_status st;
     if ((st = parse_method(t)) != EB_OK) return st;
@@ -117,9 +125,18 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     }
     eb_cuda_precision prec;
     if ((st = eb_cuda_precision_parse(c->precision, &prec)) != EB_OK) goto fail;
-    if ((st = eb_backend_open(&t->be, bk, notice)) != EB_OK) goto fail;
+    if ((st = eb_backend_open_device(&t->be, bk, ranks ? ranks->local_rank : 0, notice)) != EB_OK) goto fail;
     if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_precision(&t->be, prec)) != EB_OK) goto fail;
     if (eb_backend_is_cuda(&t->be) && (st = eb_cuda_set_conv_algo_mode(&t->be, t->conv_algo)) != EB_OK) goto fail;
+    if (ranks && (st = eb_comm_open(t->comm, ranks, comm_kind, &t->be)) != EB_OK) goto fail;
+    const int world = t->comm->world;
+    if (c->batch % world) {
+        st = EB_FAIL(EB_ERR_ARG, "--batch %d is not divisible by the world size %d: each rank takes an equal "
+                     "slice of the global batch", c->batch, world);
+        goto fail;
+    }
+    t->b_local = c->batch / world;
+    t->check_every = 100;
 
     eb_gan_specs specs = {t->preset.u_spec, t->preset.g_spec, t->preset.t_trunk_spec, t->preset.t_head_spec,
                           t->preset.e_spec};
@@ -127,8 +144,9 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     if ((st = eb_gan_init(&t->gan, &t->be, &specs, t->preset.data, c->z_dim, t->entropy, &oc)) != EB_OK) goto fail;
     eb_rng_init(&t->rng, c->seed);
     if ((st = eb_gan_init_weights(&t->gan, &t->be, &t->rng)) != EB_OK) goto fail;
-    int B = c->batch;
+    int B = t->b_local; /* every per-sample buffer holds this rank's slice */
     if ((st = eb_gstep_init(&t->gs, &t->be, &t->gan, B)) != EB_OK) goto fail;
+    if ((st = eb_gstep_set_comm(&t->gs, &t->be, &t->gan, t->comm)) != EB_OK) goto fail;
     if ((st = eb_ustep_init(&t->us, &t->be, &t->gan.U, B)) != EB_OK) goto fail;
     if (c->train_mcmc > 0 && (st = eb_mala_init(&t->mala, &t->be, &t->gan.G, &t->gan.U, B)) != EB_OK) goto fail;
     t->src = calloc(1, sizeof *t->src);
@@ -139,12 +157,16 @@ eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **n
     if ((st = eb_batch_source_init(t->src, &t->be, t->is_toy ? NULL : &t->data, t->toy, B)) != EB_OK) goto fail;
     size_t xd = (size_t)eb_shape_numel(t->preset.data);
     size_t xbytes = eb_align_elems((size_t)B * xd) * sizeof(eb_real);
-    /* one allocation: [x_real | t_interp | clock], each aligned (align.h) */
+    /* one allocation: [x_real | t_interp | perm_all | clock], each aligned (align.h) */
     size_t tbytes = eb_align_elems((size_t)B) * sizeof(eb_real);
-    if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + tbytes + sizeof(int64_t))) != EB_OK) goto fail;
+    size_t pbytes = eb_align_elems(((size_t)c->batch * sizeof(int32_t) + sizeof(eb_real) - 1) / sizeof(eb_real)) *
+                    sizeof(eb_real);
+    if ((st = t->be.ops->mem_alloc(t->be.ctx, &t->arena, xbytes + tbytes + pbytes + sizeof(int64_t))) != EB_OK)
+        goto fail;
     t->x_real = t->arena;
     t->t_interp = (eb_real *)((char *)t->arena + xbytes);
-    t->clock = (int64_t *)((char *)t->arena + xbytes + tbytes);
+    t->perm_all = (int32_t *)((char *)t->arena + xbytes + tbytes);
+    t->clock = (int64_t *)((char *)t->arena + xbytes + tbytes + pbytes);
     t->rng_stride = iteration_stride(t);
     if (c->resume[0] && (st = eb_trainer_load(t, c->resume)) != EB_OK) goto fail;
     /* the backend clock holds the iteration the next launch runs (DESIGN.md §4) */
@@ -205,6 +227,7 @@ eb_status eb_trainer_open_run(eb_trainer *t) {
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
         snprintf(t->run_dir, sizeof t->run_dir, "runs/%s", stamp);
     }
+    if (t->comm->rank != 0) return EB_OK; /* rank 0 writes the run directory; the others only read it */
     EB_TRY(mkdirs(t->run_dir));
     /* one writer per directory; then what a dead writer left is ours to clean (README "Output formats") */
     EB_TRY(eb_run_lock_acquire(&t->lock, t->run_dir, &t->stale_lock_pid));
@@ -230,61 +253,88 @@ static eb_rng_pos draw(draw_cursor *d, uint64_t n) {
     return p;
 }
 
+/* This rank's part of a draw over the global batch: samples from `first` on, `per` counters each. */
+static eb_rng_pos slice(eb_rng_pos p, uint64_t first, uint64_t per) {
+    p.offset += first * per;
+    return p;
+}
+
+/* Sums one net's gradient over the ranks and scales it as the single process's mean over the global batch
+ * (each rank's loss is the mean over its slice). One all-reduce per net per step, on the backend's stream. */
+static eb_status grads_allreduce(eb_trainer *t, eb_net *net) {
+    if (!eb_comm_active(t->comm) || net->n_params == 0) return EB_OK;
+    EB_TRY(eb_comm_allreduce_sum(t->comm, net->grads, net->n_params));
+    if (t->comm->world == 1) return EB_OK;
+    return t->be.ops->axpby(t->be.ctx, net->grads, (eb_real)(1.0 / t->comm->world), net->grads, 0, net->n_params);
+}
+
 /* Issues one iteration's work on the backend: only backend ops, every random draw and every schedule value
  * read from the clock, no host transfer and no host-side value that changes between iterations, so the
- * same launches captured once into a CUDA graph replay any iteration exactly (DESIGN.md §4). */
+ * same launches captured once into a CUDA graph replay any iteration exactly (DESIGN.md §4). With R ranks
+ * every draw is positioned at the global index of this rank's first sample, so rank r draws what one
+ * process draws for its slice, and the collectives are captured with the rest. */
 static eb_status iteration_launch(eb_trainer *t) {
     const eb_backend *be = &t->be;
     const eb_ops *o = be->ops;
     eb_gan *m = &t->gan;
     const eb_train_cfg *c = &t->cfg;
-    const int B = c->batch;
-    const size_t zn = (size_t)B * (size_t)c->z_dim;
+    const int B = c->batch, b = t->b_local;
+    const uint64_t r0 = (uint64_t)t->comm->rank * (uint64_t)b, zd = (uint64_t)c->z_dim;
+    const size_t zn = (size_t)B * (size_t)c->z_dim, zb = (size_t)b * (size_t)c->z_dim;
     const int64_t decay = !strcmp(c->lr_decay, "linear") && c->iters > 0 ? c->iters : 0;
     draw_cursor d = {t->rng.seed, t->rng.counter - (uint64_t)t->step * t->rng_stride, t->rng_stride, t->clock};
 
     /* G step (NVTX ranges name the phases for Nsight Systems; in graph mode they mark the capture) */
     eb_nvtx_push("G step");
-    EB_TRY(o->rng_perm(be->ctx, t->gs.perm, (size_t)B, draw(&d, (uint64_t)B))); /* the paper's randperm */
-    EB_TRY(eb_gstep_grad(be, m, &t->gs, B, draw(&d, zn), t->gs.perm, (eb_real)c->mi_weight));
+    EB_TRY(o->rng_perm(be->ctx, t->perm_all, (size_t)B, draw(&d, (uint64_t)B))); /* the paper's randperm */
+    EB_TRY(eb_gstep_grad(be, m, &t->gs, b, slice(draw(&d, zn), r0, zd), t->perm_all, (eb_real)c->mi_weight));
+    EB_TRY(grads_allreduce(t, &m->G));
     eb_nvtx_push("optimiser");
     const eb_optim_clock once = {t->clock, 1, 1, decay};
     EB_TRY(eb_optim_update(&m->opt_G, be, m->G.params, m->G.grads, &once));
     if (t->entropy == EB_ENTROPY_DIM) {
-        if (m->has_trunk) EB_TRY(eb_optim_update(&m->opt_T_trunk, be, m->T_trunk.params, m->T_trunk.grads, &once));
+        if (m->has_trunk) {
+            EB_TRY(grads_allreduce(t, &m->T_trunk));
+            EB_TRY(eb_optim_update(&m->opt_T_trunk, be, m->T_trunk.params, m->T_trunk.grads, &once));
+        }
+        EB_TRY(grads_allreduce(t, &m->T_head));
         EB_TRY(eb_optim_update(&m->opt_T_head, be, m->T_head.params, m->T_head.grads, &once));
     } else if (t->entropy == EB_ENTROPY_INFOGAN) {
+        EB_TRY(grads_allreduce(t, &m->E));
         EB_TRY(eb_optim_update(&m->opt_E, be, m->E.params, m->E.grads, &once));
     }
     eb_nvtx_pop();
     eb_nvtx_pop();
     /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code) */
     const eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
+    const uint64_t per_row = eb_batch_source_counters(t->src, 1);
     for (int k = 0; k < c->n_critic; k++) {
         eb_nvtx_push("U step");
         eb_nvtx_push("data");
-        EB_TRY(eb_batch_source_next(t->src, be, draw(&d, eb_batch_source_counters(t->src, B)), B, t->x_real));
+        EB_TRY(eb_batch_source_next(t->src, be, slice(draw(&d, eb_batch_source_counters(t->src, B)), r0, per_row), b,
+                                    t->x_real));
         eb_nvtx_pop();
-        EB_TRY(o->rng_normal(be->ctx, t->gs.z, zn, draw(&d, zn)));
+        EB_TRY(o->rng_normal(be->ctx, t->gs.z, zb, slice(draw(&d, zn), r0, zd)));
         const eb_rng_pos mp = draw(&d, (uint64_t)c->train_mcmc * (uint64_t)B * (uint64_t)(c->z_dim + 1));
         if (c->train_mcmc > 0) {
             /* refine the negatives' latents by MALA on beta U(G(z)) + ½||z||² (DESIGN.md §3), G in
-             * inference mode for the chains */
+             * inference mode for the chains; chains are keyed by their global index */
             eb_nvtx_push("MALA");
             eb_mala_cfg mc = {EB_MCMC_MALA, c->train_mcmc, c->train_mcmc_alpha, 1.0, 1, c->seed, mp.offset,
                               mp.clock, mp.stride};
-            EB_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->gs.z, B, 0, B, &mc, NULL));
+            EB_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->gs.z, b, (int64_t)r0, B, &mc, NULL));
             eb_nvtx_pop();
         }
-        EB_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, B, EB_MODE_TRAIN));
+        EB_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, b, EB_MODE_TRAIN));
         const eb_real *x_fake = t->gs.ws_G.h[m->G.n_layers];
-        const eb_rng_pos tp = draw(&d, (uint64_t)B);
+        const eb_rng_pos tp = slice(draw(&d, (uint64_t)B), r0, 1);
         const eb_real *interp = NULL;
         if (t->penalty == EB_PENALTY_WGAN_GP) {
-            EB_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)B, tp));
+            EB_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)b, tp));
             interp = t->t_interp;
         }
-        EB_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, B, &uc));
+        EB_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, b, &uc));
+        EB_TRY(grads_allreduce(t, &m->U));
         eb_nvtx_push("optimiser");
         const eb_optim_clock uk = {t->clock, c->n_critic, k + 1, decay};
         EB_TRY(eb_optim_update(&m->opt_U, be, m->U.params, m->U.grads, &uk));
@@ -360,15 +410,18 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
     eb_real *scratch = t->us.terms; /* reused after the terms were read: logging only */
     t->stop_signo = 0;
     while (t->step < c->iters) {
-        /* a stop signal ends the run between iterations (stop_signal.h); a multi-rank run agrees on it first */
-        if ((t->stop_signo = eb_stop_signal_pending()) != 0) break;
+        /* a stop signal ends the run between iterations (stop_signal.h); a multi-rank run agrees on it first,
+         * so every rank stops after the same iteration (one small all-reduce per iteration) */
+        if ((t->stop_signo = eb_trainer_agree_stop(t, eb_stop_signal_pending())) != 0) break;
         EB_TRY(eb_trainer_iteration(t));
+        eb_watchdog_beat(); /* a multi-rank job's collectives completed (watchdog.h) */
         int64_t s = t->step;
         int is_last = s == c->iters;
         if (s % c->log_every == 0 || is_last) {
             double u[EB_UTERM_COUNT], g[EB_GTERM_COUNT];
             EB_TRY(eb_ustep_read_terms(&t->be, &t->us, u));
             EB_TRY(eb_gstep_read_terms(&t->be, &t->gs, g));
+            EB_TRY(eb_trainer_reduce_terms(t, u, g));
             double now = now_s();
             double its = (double)(s - last_step) / (now - last_t + 1e-12);
             double wall = t->wall_offset + (now - t->wall_start);
@@ -381,7 +434,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             double gn_g = grad_norm(&t->be, &t->gan.G, scratch);
             double gn_t = t->entropy == EB_ENTROPY_DIM ? grad_norm(&t->be, &t->gan.T_head, scratch)
                         : t->entropy == EB_ENTROPY_INFOGAN ? grad_norm(&t->be, &t->gan.E, scratch) : 0;
-            /* one whole line per write, non-finite values as null; a failed write stops the run */
+            /* one whole line per write, non-finite values as null; a failed write stops the run (rank 0's) */
             eb_json_line l;
             eb_json_line_begin(&l);
             eb_json_line_int(&l, "step", s);
@@ -399,7 +452,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             eb_json_line_num(&l, "it_per_s", its);
             eb_json_line_num(&l, "samples_per_s", its * c->batch * c->n_critic);
             eb_json_line_end(&l);
-            EB_TRY(eb_jsonl_append(&t->metrics, &l));
+            if (t->comm->rank == 0) EB_TRY(eb_jsonl_append(&t->metrics, &l)); /* rank 0 writes the run */
             const eb_tb_scalar tb[] = {
                 {"loss/u_loss", u[EB_UTERM_LOSS]}, {"energy/u_real", u[EB_UTERM_U_REAL]},
                 {"energy/u_fake", u[EB_UTERM_U_FAKE]}, {"loss/penalty", u[EB_UTERM_PENALTY]},
@@ -407,14 +460,15 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
                 {"loss/mi_loss", g[EB_GTERM_MI]}, {"grad/grad_norm_u", gn_u}, {"grad/grad_norm_g", gn_g},
                 {"grad/grad_norm_mi", gn_t}, {"speed/it_per_s", its}, {"speed/samples_per_s", its * c->batch * c->n_critic},
                 {"speed/wall_s", wall}};
-            EB_TRY(eb_trainer_tb_scalars(t, s, tb, (int)(sizeof tb / sizeof tb[0])));
+            if (t->comm->rank == 0) EB_TRY(eb_trainer_tb_scalars(t, s, tb, (int)(sizeof tb / sizeof tb[0])));
             char eta[32];
             fmt_eta((double)(c->iters - s) / (its > 0 ? its : 1e-9), eta, sizeof eta);
-            if (live)
+            FILE *out = t->comm->rank == 0 ? log : NULL; /* one progress line per job: rank 0's */
+            if (out && live)
                 fprintf(log, "\r[%lld/%lld] %.2f it/s ETA %s | U %.4f (real %.4f fake %.4f pen %.4f) | G %.4f mi %.4f   ",
                         (long long)s, (long long)c->iters, its, eta, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL],
                         u[EB_UTERM_U_FAKE], u[EB_UTERM_PENALTY], g[EB_GTERM_LOSS], g[EB_GTERM_MI]);
-            else
+            else if (out)
                 fprintf(log, "step %lld/%lld  %.2f it/s  eta %s  u_loss %.5f  u_real %.5f  u_fake %.5f  penalty %.5f  "
                         "g_loss %.5f  mi %.5f\n",
                         (long long)s, (long long)c->iters, its, eta, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL],
@@ -423,10 +477,15 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             last_t = now;
             last_step = s;
         }
-        if ((c->ckpt_every > 0 && s % c->ckpt_every == 0) || is_last) EB_TRY(eb_trainer_save(t));
-        if ((c->plot_every > 0 && s % c->plot_every == 0) || is_last) EB_TRY(eb_trainer_plot(t));
+        const int ckpt = (c->ckpt_every > 0 && s % c->ckpt_every == 0) || is_last;
+        if (ckpt || s % t->check_every == 0) EB_TRY(eb_trainer_check_agreement(t));
+        if (t->comm->rank == 0) { /* rank 0 writes; the weights are the same on every rank (checked above) */
+            if (ckpt) EB_TRY(eb_trainer_save(t));
+            eb_watchdog_beat();
+            if ((c->plot_every > 0 && s % c->plot_every == 0) || is_last) EB_TRY(eb_trainer_plot(t));
+        }
     }
-    if (t->stop_signo && t->saved_step != t->step) EB_TRY(eb_trainer_save(t));
+    if (t->stop_signo && t->comm->rank == 0 && t->saved_step != t->step) EB_TRY(eb_trainer_save(t));
     if (live) fprintf(log, "\n");
     (void)first;
     return EB_OK;

@@ -130,6 +130,9 @@ eb_status eb_cuda_bn_forward_infer(void *ctx, const eb_real *x, const eb_real *g
 eb_status eb_cuda_bn_backward_train(void *ctx, const eb_real *x, const eb_real *dy, const eb_real *gamma, const eb_real *save_mean, const eb_real *save_invstd, eb_real *dx, eb_real *dgamma, eb_real *dbeta, eb_real beta_acc, int n, int c, int hw);
 eb_status eb_cuda_bn_tangent_train(void *ctx, const eb_real *x, const eb_real *tx, const eb_real *gamma, const eb_real *save_mean, const eb_real *save_invstd, eb_real *ty, int n, int c, int hw);
 eb_status eb_cuda_bn_backward_infer(void *ctx, const eb_real *x, const eb_real *dy, const eb_real *gamma, const eb_real *run_mean, const eb_real *run_var, eb_real eps, eb_real *dx, eb_real *dgamma, eb_real *dbeta, eb_real beta_acc, int n, int c, int hw);
+eb_status eb_cuda_bn_channel_sums(void *ctx, const eb_real *x, const eb_real *center, eb_real *out, int n, int c, int hw);
+eb_status eb_cuda_bn_forward_global(void *ctx, const eb_real *x, const eb_real *gamma, const eb_real *beta, eb_real *y, const eb_real *mean, const eb_real *sumsq, double count, eb_real *save_invstd, eb_real *run_mean, eb_real *run_var, eb_real momentum, eb_real eps, int n, int c, int hw);
+eb_status eb_cuda_bn_backward_global(void *ctx, const eb_real *x, const eb_real *dy, const eb_real *gamma, const eb_real *save_mean, const eb_real *save_invstd, const eb_real *sums, double count, eb_real *dx, int n, int c, int hw);
 eb_status eb_cuda_bce_logits(void *ctx, const eb_real *logit, eb_real target, size_t n, eb_real scale, eb_real *loss_dev, eb_real *dlogit);
 eb_status eb_cuda_sqdiff(void *ctx, const eb_real *a, const eb_real *b, size_t n, eb_real scale, eb_real *loss_dev, eb_real *da);
 eb_status eb_cuda_penalty_seed(void *ctx, eb_penalty_kind k, const eb_real *g, size_t rows, size_t cols, eb_real lambda, eb_real *gbar, eb_real *loss_dev);
