@@ -375,8 +375,11 @@ EB_TEST(a_signal_on_one_rank_stops_every_rank_at_the_same_iteration) {
     snprintf(log, sizeof log, "%s/sigterm.log", g_tmp);
     snprintf(run, sizeof run, "%s.run", log); /* start_job's --out */
     snprintf(ref, sizeof ref, "%s/sigterm-ref", g_tmp);
-    /* long enough to be interrupted, then compared at its end */
-    const char *flags = "--iters 2000 --ckpt-every 2000 --log-every 50";
+    /* long enough to be interrupted a second after it starts (a toy iteration of these sizes takes ~0.1 ms on
+     * 2 cores: a run of 2000 ended before the signal), then compared at its end */
+    enum { ITERS = 50000 };
+    char flags[128];
+    snprintf(flags, sizeof flags, "--iters %d --ckpt-every %d --log-every 500", ITERS, ITERS);
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", run, ref);
     EB_CHECK(system(cmd) == 0, "cleanup");
     long pid = start_job(log, flags);
@@ -393,7 +396,7 @@ EB_TEST(a_signal_on_one_rank_stops_every_rank_at_the_same_iteration) {
         if (p) step = atoll(p + strlen("stopped by SIGTERM at step "));
     }
     if (f) fclose(f);
-    EB_CHECK(step > 0 && step < 2000, "no stop line naming the step in %s", log);
+    EB_CHECK(step > 0 && step < ITERS, "no stop line naming the step in %s", log);
     snprintf(pa, sizeof pa, "%s/ckpt-%08lld.safetensors", run, step);
     struct stat s;
     EB_CHECK(stat(pa, &s) == 0, "no checkpoint of the stop step %lld", step);
@@ -401,8 +404,8 @@ EB_TEST(a_signal_on_one_rank_stops_every_rank_at_the_same_iteration) {
     EB_CHECK(run_ranks(2, args, log) == 0, "resume failed (%s)", log);
     snprintf(args, sizeof args, TOY " %s --out %s", flags, ref);
     EB_CHECK(run_ranks(2, args, log) == 0, "uninterrupted run failed (%s)", log);
-    snprintf(pa, sizeof pa, "%s/ckpt-00002000.safetensors", ref);
-    snprintf(pb, sizeof pb, "%s/ckpt-00002000.safetensors", run);
+    snprintf(pa, sizeof pa, "%s/ckpt-%08d.safetensors", ref, ITERS);
+    snprintf(pb, sizeof pb, "%s/ckpt-%08d.safetensors", run, ITERS);
     int same = 0;
     double d = ckpt_rel_diff(pa, pb, &same, worst, sizeof worst);
     EB_CHECK(d >= 0 && same, "stopped at %lld and resumed differs from the uninterrupted run (%s: %g)", step, worst, d);

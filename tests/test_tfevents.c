@@ -14,7 +14,7 @@
 static void scratch(char *dir, size_t cap, const char *name) {
     const char *bin = getenv("EBGAN_BINARY_DIR");
     snprintf(dir, cap, "%s/test-runs/%s", bin ? bin : ".", name);
-    char cmd[1200];
+    char cmd[2 * 1024 + 64]; /* two paths of up to `cap` (1024) bytes */
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not reset %s\n", dir);
 }
