@@ -23,8 +23,10 @@ typedef struct conv_plan {
     int nb;       /* samples per chunk */
     eb_real *col; /* [k, nb * hwo] */
     eb_real *pk;  /* [c_out, nb * hwo]: packed y (forward) or dy (backward) */
-    eb_real *plane; /* [threads][h_in + 2 pad, w_in + 2 pad]: one zero-bordered input plane per thread */
+    eb_real *plane; /* [threads][stride^2 phases][hq, wq]: one zero-bordered input plane per thread, split
+                     * into its stride x stride phases (see conv_plane_split) */
     size_t plane_elems;
+    int hq, wq;   /* rows / columns of one phase: ceil((h_in + 2 pad) / stride), ceil((w_in + 2 pad) / stride) */
     int threads;  /* OpenMP threads of the loops around the GEMM (samples / planes are independent) */
 } conv_plan;
 
@@ -67,7 +69,9 @@ static eb_status conv_plan_init(conv_plan *p, void *ctx, const char *op, const e
     if (nb > (size_t)g->n) nb = (size_t)g->n;
     if (nb * (size_t)hwo > INT_MAX) nb = (size_t)INT_MAX / (size_t)hwo;
     p->nb = (int)nb;
-    p->plane_elems = ((size_t)g->h_in + 2 * (size_t)g->pad) * ((size_t)g->w_in + 2 * (size_t)g->pad);
+    p->hq = (g->h_in + 2 * g->pad + g->stride - 1) / g->stride;
+    p->wq = (g->w_in + 2 * g->pad + g->stride - 1) / g->stride;
+    p->plane_elems = (size_t)g->stride * (size_t)g->stride * (size_t)p->hq * (size_t)p->wq;
     /* the gathers move ~K * hwo elements per sample: split them once a chunk has a few thousand */
     p->threads = eb_cpu_threads(nb * per_sample, EB_CPU_PAR_COSTLY);
     eb_real *s = eb_cpu_scratch(ctx, nb * per_sample + (size_t)p->threads * p->plane_elems);
@@ -78,59 +82,100 @@ static eb_status conv_plan_init(conv_plan *p, void *ctx, const char *op, const e
     return EB_OK;
 }
 
-/* dst[k] = src[k * stride], k < len: one output row of a column (stride 1 is a plain copy). */
-static inline void conv_gather(eb_real *dst, const eb_real *src, int len, int stride) {
-    if (stride == 1) {
-        memcpy(dst, src, (size_t)len * sizeof *dst);
-    } else if (stride == 2) {
-        for (int k = 0; k < len; k++) dst[k] = src[2 * k];
-    } else {
-        for (int k = 0; k < len; k++) dst[k] = src[(size_t)k * stride];
+/* The zero-bordered input plane [h_in + 2 pad, w_in + 2 pad] is kept split into its stride x stride
+ * phases: element (r, q) of the padded plane lives in phase (r % stride, q % stride) at
+ * (r / stride, q / stride), each phase [hq, wq]. A window tap (i, j) then reads, for output row oh, the
+ * contiguous run phase(i % stride, j % stride)[oh + i / stride][j / stride ..][w_out]: every column row of
+ * im2col (and every accumulation of col2im) is a unit-stride copy / add, which vectorises, instead of a
+ * gather with stride 2 over rows of 2 to 16 pixels. Stride 1 is the plain bordered plane. */
+static inline eb_real *conv_phase(const eb_conv_geom *g, const conv_plan *p, eb_real *plane, int i, int j) {
+    const int s = g->stride;
+    return plane + (size_t)((i % s) * s + j % s) * p->hq * p->wq + (size_t)(i / s) * p->wq + j / s;
+}
+
+/* Input plane src [h_in, w_in] -> the interior of the phase-split bordered plane (the border is not touched). */
+static void conv_plane_split(const eb_conv_geom *g, const conv_plan *p, const eb_real *src, eb_real *plane) {
+    const int s = g->stride;
+    for (int ih = 0; ih < g->h_in; ih++) {
+        const int r = ih + g->pad;
+        const eb_real *row = src + (size_t)ih * g->w_in;
+        if (s == 1) {
+            memcpy(plane + (size_t)r * p->wq + g->pad, row, (size_t)g->w_in * sizeof *row);
+            continue;
+        }
+        for (int b = 0; b < s; b++) { /* the columns q = iw + pad with q % s == b */
+            eb_real *dst = plane + (size_t)((r % s) * s + b) * p->hq * p->wq + (size_t)(r / s) * p->wq;
+            const int iw0 = ((b - g->pad) % s + s) % s; /* (iw + pad) / s rises by one per step: no division */
+            const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
+            eb_real *d = dst + (iw0 + g->pad) / s;
+            const eb_real *r0 = row + iw0;
+            for (int k = 0; k < n; k++) d[k] = r0[(size_t)k * s];
+        }
     }
 }
 
-/* dst[k * stride] += src[k], k < len: the adjoint of conv_gather. */
-static inline void conv_scatter_add(eb_real *dst, const eb_real *src, int len, int stride) {
-    if (stride == 1) {
-        for (int k = 0; k < len; k++) dst[k] += src[k];
-    } else if (stride == 2) {
-        for (int k = 0; k < len; k++) dst[2 * k] += src[k];
-    } else {
-        for (int k = 0; k < len; k++) dst[(size_t)k * stride] += src[k];
+/* The adjoint of conv_plane_split with the beta of the output: dst = interior + beta * dst (beta == 0
+ * overwrites without reading). */
+static void conv_plane_merge(const eb_conv_geom *g, const conv_plan *p, const eb_real *plane, eb_real *dst,
+                             eb_real beta) {
+    const int s = g->stride;
+    for (int ih = 0; ih < g->h_in; ih++) {
+        const int r = ih + g->pad;
+        eb_real *row = dst + (size_t)ih * g->w_in;
+        if (s == 1) {
+            const eb_real *v = plane + (size_t)r * p->wq + g->pad;
+            if (beta == 0) {
+                memcpy(row, v, (size_t)g->w_in * sizeof *row);
+            } else {
+                for (int iw = 0; iw < g->w_in; iw++) row[iw] = v[iw] + beta * row[iw];
+            }
+            continue;
+        }
+        for (int b = 0; b < s; b++) {
+            const eb_real *v = plane + (size_t)((r % s) * s + b) * p->hq * p->wq + (size_t)(r / s) * p->wq;
+            const int iw0 = ((b - g->pad) % s + s) % s;
+            const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
+            const eb_real *v0 = v + (iw0 + g->pad) / s;
+            eb_real *r0 = row + iw0;
+            if (beta == 0) {
+                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k];
+            } else {
+                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k] + beta * r0[(size_t)k * s];
+            }
+        }
     }
 }
 
 /* col[(c, i, j), (s, oh, ow)] = x[s0 + s, c, oh * stride - pad + i, ow * stride - pad + j] (0 in padding),
  * for samples s < nb of the chunk starting at s0 (row length ld = nb * hwo). Each input plane is first
- * copied into a zero-bordered plane [h_in + 2 pad, w_in + 2 pad] so that every column row is a
- * branch-free strided gather (the maps are small, 4x4 to 16x16, so per-row bounds logic would dominate).
- * The (sample, channel) planes are split over the threads, each with its own bordered plane. */
+ * copied into the phase-split zero-bordered plane, so that every column row is a branch-free unit-stride
+ * copy (the maps are small, 2x2 to 32x32, so per-row bounds logic would dominate). Stride 1 without
+ * padding reads the input plane itself. The (sample, channel) planes are split over the threads, each
+ * with its own bordered plane. */
 static void conv_im2col(const eb_conv_geom *g, const conv_plan *p, const eb_real *x, int s0, int nb,
                         eb_real *col) {
     const size_t ld = (size_t)nb * p->hwo;
-    const int wp = g->w_in + 2 * g->pad;
+    const int wo = g->w_out;
 #pragma omp parallel num_threads(p->threads)
     {
         eb_real *plane = p->plane + (size_t)eb_cpu_thread() * p->plane_elems;
-        if (g->pad > 0) memset(plane, 0, p->plane_elems * sizeof *plane); /* the border stays zero */
+        const int direct = g->pad == 0 && g->stride == 1;
+        if (!direct) memset(plane, 0, p->plane_elems * sizeof *plane); /* the border stays zero */
         size_t lo, hi;
         eb_cpu_split((size_t)nb * (size_t)g->c_in, &lo, &hi);
         for (size_t sc = lo; sc < hi; sc++) {
             const int s = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
             const eb_real *src = x + ((size_t)(s0 + s) * g->c_in + c) * p->hwi;
-            const eb_real *pl = src;
-            if (g->pad > 0) {
-                for (int ih = 0; ih < g->h_in; ih++)
-                    memcpy(plane + (size_t)(ih + g->pad) * wp + g->pad, src + (size_t)ih * g->w_in,
-                           (size_t)g->w_in * sizeof *src);
-                pl = plane;
-            }
+            if (!direct) conv_plane_split(g, p, src, plane);
             for (int i = 0; i < g->k_h; i++) {
                 for (int j = 0; j < g->k_w; j++) {
                     eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)s * p->hwo;
-                    for (int oh = 0; oh < g->h_out; oh++)
-                        conv_gather(d + (size_t)oh * g->w_out, pl + (size_t)(oh * g->stride + i) * wp + j,
-                                    g->w_out, g->stride);
+                    const eb_real *ph = direct ? src + (size_t)i * g->w_in + j : conv_phase(g, p, plane, i, j);
+                    for (int oh = 0; oh < g->h_out; oh++) {
+                        const eb_real *v = ph + (size_t)oh * p->wq;
+                        eb_real *dr = d + (size_t)oh * wo;
+                        for (int ow = 0; ow < wo; ow++) dr[ow] = v[ow];
+                    }
                 }
             }
         }
@@ -138,13 +183,14 @@ static void conv_im2col(const eb_conv_geom *g, const conv_plan *p, const eb_real
 }
 
 /* The adjoint of conv_im2col, fused with the beta of the output: per input plane, the window sums are
- * accumulated into the zero-bordered plane, then dx = plane interior + beta * dx (beta == 0 overwrites
- * without reading). Input rows / columns no window reads (h_in larger than the output needs, as in an
- * output_padding transposed conv) receive beta * dx only. */
+ * accumulated into the phase-split zero-bordered plane (each element summing its taps in the order
+ * (i, j, oh, ow), as a scatter into the unsplit plane would), then dx = interior + beta * dx. Input rows /
+ * columns no window reads (h_in larger than the output needs, as in an output_padding transposed conv)
+ * receive beta * dx only. */
 static void conv_col2im(const eb_conv_geom *g, const conv_plan *p, const eb_real *col, int s0, int nb,
                         eb_real *dx, eb_real beta) {
     const size_t ld = (size_t)nb * p->hwo;
-    const int wp = g->w_in + 2 * g->pad;
+    const int wo = g->w_out;
 #pragma omp parallel num_threads(p->threads)
     {
         eb_real *plane = p->plane + (size_t)eb_cpu_thread() * p->plane_elems;
@@ -156,21 +202,15 @@ static void conv_col2im(const eb_conv_geom *g, const conv_plan *p, const eb_real
             for (int i = 0; i < g->k_h; i++) {
                 for (int j = 0; j < g->k_w; j++) {
                     const eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)s * p->hwo;
-                    for (int oh = 0; oh < g->h_out; oh++)
-                        conv_scatter_add(plane + (size_t)(oh * g->stride + i) * wp + j, d + (size_t)oh * g->w_out,
-                                         g->w_out, g->stride);
+                    eb_real *ph = conv_phase(g, p, plane, i, j);
+                    for (int oh = 0; oh < g->h_out; oh++) {
+                        eb_real *v = ph + (size_t)oh * p->wq;
+                        const eb_real *dr = d + (size_t)oh * wo;
+                        for (int ow = 0; ow < wo; ow++) v[ow] += dr[ow];
+                    }
                 }
             }
-            eb_real *dst = dx + ((size_t)(s0 + s) * g->c_in + c) * p->hwi;
-            for (int ih = 0; ih < g->h_in; ih++) {
-                const eb_real *v = plane + (size_t)(ih + g->pad) * wp + g->pad;
-                eb_real *drow = dst + (size_t)ih * g->w_in;
-                if (beta == 0) {
-                    memcpy(drow, v, (size_t)g->w_in * sizeof *drow);
-                } else {
-                    for (int iw = 0; iw < g->w_in; iw++) drow[iw] = v[iw] + beta * drow[iw];
-                }
-            }
+            conv_plane_merge(g, p, plane, dx + ((size_t)(s0 + s) * g->c_in + c) * p->hwi, beta);
         }
     }
 }
