@@ -93,6 +93,27 @@ static inline eb_real *conv_phase(const eb_conv_geom *g, const conv_plan *p, eb_
     return plane + (size_t)((i % s) * s + j % s) * p->hq * p->wq + (size_t)(i / s) * p->wq + j / s;
 }
 
+/* dst[k] = src[k] / dst[k] += src[k], k < n: one row of a column. The maps are 2x2 to 32x32, so a row is
+ * 2 to 32 pixels: the common widths get a loop of constant length (unrolled into whole vector moves), the
+ * generic loop's scalar remainder would otherwise dominate rows of 2 to 7. */
+#define CONV_ROW_WIDTHS(OP) \
+    switch (n) { \
+    case 2: for (int k = 0; k < 2; k++) OP; break; \
+    case 4: for (int k = 0; k < 4; k++) OP; break; \
+    case 7: for (int k = 0; k < 7; k++) OP; break; \
+    case 8: for (int k = 0; k < 8; k++) OP; break; \
+    case 14: for (int k = 0; k < 14; k++) OP; break; \
+    case 16: for (int k = 0; k < 16; k++) OP; break; \
+    default: for (int k = 0; k < n; k++) OP; break; \
+    }
+static inline void conv_row_copy(eb_real *restrict dst, const eb_real *restrict src, int n) {
+    CONV_ROW_WIDTHS(dst[k] = src[k])
+}
+static inline void conv_row_add(eb_real *restrict dst, const eb_real *restrict src, int n) {
+    CONV_ROW_WIDTHS(dst[k] += src[k])
+}
+#undef CONV_ROW_WIDTHS
+
 /* Input plane src [h_in, w_in] -> the interior of the phase-split bordered plane (the border is not touched). */
 static void conv_plane_split(const eb_conv_geom *g, const conv_plan *p, const eb_real *src, eb_real *plane) {
     const int s = g->stride;
@@ -173,8 +194,7 @@ static void conv_im2col(const eb_conv_geom *g, const conv_plan *p, const eb_real
                     const eb_real *ph = direct ? src + (size_t)i * g->w_in + j : conv_phase(g, p, plane, i, j);
                     for (int oh = 0; oh < g->h_out; oh++) {
                         const eb_real *v = ph + (size_t)oh * p->wq;
-                        eb_real *dr = d + (size_t)oh * wo;
-                        for (int ow = 0; ow < wo; ow++) dr[ow] = v[ow];
+                        conv_row_copy(d + (size_t)oh * wo, v, wo);
                     }
                 }
             }
@@ -205,8 +225,7 @@ static void conv_col2im(const eb_conv_geom *g, const conv_plan *p, const eb_real
                     eb_real *ph = conv_phase(g, p, plane, i, j);
                     for (int oh = 0; oh < g->h_out; oh++) {
                         eb_real *v = ph + (size_t)oh * p->wq;
-                        const eb_real *dr = d + (size_t)oh * wo;
-                        for (int ow = 0; ow < wo; ow++) v[ow] += dr[ow];
+                        conv_row_add(v, d + (size_t)oh * wo, wo);
                     }
                 }
             }
