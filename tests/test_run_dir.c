@@ -2,6 +2,7 @@
  * process, real signals sent to it, its exit status and the files it leaves read back (README "Output formats"). */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "ckpt_same.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,47 +164,6 @@ static int only_ckpt(const char *dir, long *step) {
     return 1;
 }
 
-/* 1 when every tensor and the RNG counter of the two checkpoints are bit-identical. */
-static int same_tensors(const char *pa, const char *pb, char *why, size_t cap) {
-    eb_safetensors a, b;
-    if (eb_safetensors_open(&a, pa) != EB_OK) {
-        snprintf(why, cap, "open: %s", eb_error_message());
-        return 0;
-    }
-    if (eb_safetensors_open(&b, pb) != EB_OK) {
-        snprintf(why, cap, "open: %s", eb_error_message());
-        eb_safetensors_close(&a);
-        return 0;
-    }
-    int ok = eb_safetensors_count(&a) == eb_safetensors_count(&b) && a.data_bytes == b.data_bytes;
-    if (!ok) snprintf(why, cap, "different tensor lists");
-    for (int i = 0; ok && i < eb_safetensors_count(&a); i++) {
-        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
-        size_t n = ia->end - ia->begin;
-        if (!ib || ib->end - ib->begin != n) {
-            snprintf(why, cap, "tensor %s missing or resized", ia->name);
-            ok = 0;
-            break;
-        }
-        char *da = malloc(n + 1), *db = malloc(n + 1);
-        eb_safetensors_read(&a, ia, da, n);
-        eb_safetensors_read(&b, ib, db, n);
-        if (memcmp(da, db, n)) {
-            snprintf(why, cap, "tensor %s differs", ia->name);
-            ok = 0;
-        }
-        free(da);
-        free(db);
-    }
-    const char *ra = eb_safetensors_meta(&a, "rng_counter"), *rb = eb_safetensors_meta(&b, "rng_counter");
-    if (ok && (!ra || !rb || strcmp(ra, rb))) {
-        snprintf(why, cap, "rng state differs");
-        ok = 0;
-    }
-    eb_safetensors_close(&a);
-    eb_safetensors_close(&b);
-    return ok;
-}
 
 /* Every "step" of metrics.jsonl appears once and in increasing order. */
 static int steps_once_in_order(const char *dir, int *count) {
@@ -255,7 +215,7 @@ static int check_stop(const char *tag, int signo, const char *extra, int want_co
     EB_CHECK(run_train(args, log) == 0, "uninterrupted run failed (see %s)", log);
     snprintf(pa, sizeof pa, "%s/ckpt-%08ld.safetensors", a, step + 7);
     snprintf(pb, sizeof pb, "%s/ckpt-%08ld.safetensors", b, step + 7);
-    EB_CHECK(same_tensors(pa, pb, why, sizeof why), "stopped + resumed run differs from the uninterrupted one: %s",
+    EB_CHECK(eb_test_ckpt_same(pa, pb, 1, why, sizeof why), "stopped + resumed run differs from the uninterrupted one: %s",
              why);
     int n = 0;
     EB_CHECK(steps_once_in_order(a, &n) && n == step + 7, "metrics of the resumed run: %d records for %ld steps", n,
@@ -561,7 +521,7 @@ EB_TEST(missing_or_edited_config_txt_is_reported_and_the_checkpoints_used) {
     EB_CHECK(run_train(args, log) == 0, "uninterrupted run");
     snprintf(pa, sizeof pa, "%s/ckpt-00000006.safetensors", a);
     snprintf(pb, sizeof pb, "%s/ckpt-00000006.safetensors", b);
-    EB_CHECK(same_tensors(pa, pb, why, sizeof why), "the edited config.txt was used: %s", why);
+    EB_CHECK(eb_test_ckpt_same(pa, pb, 1, why, sizeof why), "the edited config.txt was used: %s", why);
     EB_CHECK(unlink(p) == 0, "remove config.txt");
     snprintf(args, sizeof args, "--resume %s --iters 7", a);
     EB_CHECK(run_train(args, log) == 0, "resume without config.txt (see %s)", log);

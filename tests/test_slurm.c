@@ -3,6 +3,7 @@
  * requeue signal, requeued and resumed, ends with the checkpoint of an uninterrupted run; a job array of
  * sampling shards merges into the unsharded samples. Skipped (77) without SLURM, MPI or root. */
 #include "harness.h"
+#include "ckpt_same.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -107,27 +108,6 @@ static void wait_final(const char *id, int limit, char *state, size_t cap) {
     state[0] = '\0';
 }
 
-static int identical_ckpts(const char *pa, const char *pb, char *why, size_t cap) {
-    eb_safetensors a, b;
-    if (eb_safetensors_open(&a, pa) != EB_OK) return snprintf(why, cap, "%s: %s", pa, eb_error_message()), 0;
-    if (eb_safetensors_open(&b, pb) != EB_OK) {
-        eb_safetensors_close(&a);
-        return snprintf(why, cap, "%s: %s", pb, eb_error_message()), 0;
-    }
-    int ok = eb_safetensors_count(&a) == eb_safetensors_count(&b);
-    for (int i = 0; ok && i < eb_safetensors_count(&a); i++) {
-        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
-        size_t n = ia->end - ia->begin;
-        char *x = malloc(n + 1), *y = malloc(n + 1);
-        ok = ib && ib->end - ib->begin == n && eb_safetensors_read(&a, ia, x, n) == EB_OK &&
-             eb_safetensors_read(&b, ib, y, n) == EB_OK && !memcmp(x, y, n);
-        if (!ok) snprintf(why, cap, "tensor %s differs", ia->name);
-        free(x), free(y);
-    }
-    eb_safetensors_close(&a);
-    eb_safetensors_close(&b);
-    return ok;
-}
 
 #define TRAIN_FLAGS "--dim 32 --batch 32 --n-critic 2 --log-every 20 --ckpt-every 500 --plot-every 0 --seed 4 " \
                     "--device cpu --comm-timeout 120"
@@ -173,7 +153,7 @@ EB_TEST(requeued_training_job_resumes_to_the_uninterrupted_result) {
     job_field(jid, "Restarts", restarts, sizeof restarts);
     snprintf(ref, sizeof ref, "%s/ref/ckpt-%08d.safetensors", g_tmp, atoi(ITERS));
     snprintf(got, sizeof got, "%s/run/ckpt-%08d.safetensors", g_tmp, atoi(ITERS));
-    int same = identical_ckpts(ref, got, why, sizeof why);
+    int same = eb_test_ckpt_same(ref, got, 0, why, sizeof why);
     snprintf(cmd, sizeof cmd, "grep -h -E 'ebgan:|stopped by|requeue|error|resuming at' %s/job-%ld.out | head -20", g_tmp, id);
     sh(cmd);
     cluster_stop();

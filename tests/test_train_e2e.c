@@ -1,6 +1,7 @@
 /* End-to-end behaviour of `ebgan-gpu train` and its companion commands, run as a user runs them: the
  * executable in the build directory, a run directory under the build tree, results read back from files. */
 #include "harness.h"
+#include "ckpt_same.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,41 +35,6 @@ static int run(const char *fmt, const char *a, const char *b) {
 /* The toy settings of these tests: small nets so that a run fits CI, same method. */
 #define SMALL "train --dim 64 --batch 64 --log-every 5 --ckpt-every 10 --plot-every 0 --seed 3"
 
-/* 1 when every tensor of the two checkpoints is bit-identical. */
-static int same_tensors(const char *pa, const char *pb, char *why, size_t cap) {
-    eb_safetensors a, b;
-    if (eb_safetensors_open(&a, pa) != EB_OK || eb_safetensors_open(&b, pb) != EB_OK) {
-        snprintf(why, cap, "open: %s", eb_error_message());
-        return 0;
-    }
-    int ok = eb_safetensors_count(&a) == eb_safetensors_count(&b);
-    for (int i = 0; ok && i < eb_safetensors_count(&a); i++) {
-        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
-        size_t n = ia->end - ia->begin;
-        if (!ib || ib->end - ib->begin != n) {
-            snprintf(why, cap, "tensor %s missing or resized", ia->name);
-            ok = 0;
-            break;
-        }
-        char *da = malloc(n + 1), *db = malloc(n + 1);
-        eb_safetensors_read(&a, ia, da, n);
-        eb_safetensors_read(&b, ib, db, n);
-        if (memcmp(da, db, n)) {
-            snprintf(why, cap, "tensor %s differs", ia->name);
-            ok = 0;
-        }
-        free(da);
-        free(db);
-    }
-    const char *ra = eb_safetensors_meta(&a, "rng_counter"), *rb = eb_safetensors_meta(&b, "rng_counter");
-    if (ok && (!ra || !rb || strcmp(ra, rb))) {
-        snprintf(why, cap, "rng state differs");
-        ok = 0;
-    }
-    eb_safetensors_close(&a);
-    eb_safetensors_close(&b);
-    return ok;
-}
 
 /* 2N steps in one run against N steps, then --resume for N more: the step-2N checkpoints (every tensor and
  * the RNG state) must be bit-identical. `flags` select the method; the final checkpoint's path of the
@@ -86,7 +52,7 @@ static int check_resume(const char *tag, const char *flags, char *final_ckpt, si
     EB_CHECK(run("train --resume %s --iters 20 --log-every 5%s", b, "") == 0, "resume failed (%s)", flags);
     snprintf(final_ckpt, cap, "%s/ckpt-00000020.safetensors", a);
     snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
-    EB_CHECK(same_tensors(final_ckpt, pb, why, sizeof why), "resumed run differs from the uninterrupted one (%s): %s",
+    EB_CHECK(eb_test_ckpt_same(final_ckpt, pb, 0, why, sizeof why), "resumed run differs from the uninterrupted one (%s): %s",
              flags, why);
     return EB_TEST_PASS;
 }
@@ -112,7 +78,7 @@ EB_TEST(resume_replays_bit_for_bit_with_train_mcmc) {
     EB_CHECK(check_resume("mcmc", "--train-mcmc 2", with, sizeof with) == EB_TEST_PASS, "resume with --train-mcmc");
     /* and the refinement changes the training (it is not a no-op): the same run without it differs */
     EB_CHECK(check_resume("mcmc-off", "--train-mcmc 0", without, sizeof without) == EB_TEST_PASS, "resume without");
-    EB_CHECK(!same_tensors(with, without, why, sizeof why), "--train-mcmc 2 trained exactly as without it");
+    EB_CHECK(!eb_test_ckpt_same(with, without, 0, why, sizeof why), "--train-mcmc 2 trained exactly as without it");
     return EB_TEST_PASS;
 }
 

@@ -1,0 +1,52 @@
+/* Test helper shared by the end-to-end tests: whether two checkpoints hold bit-identical tensors (and, on
+ * request, the same RNG position), with the first difference named. Header-only: the float library only. */
+#ifndef EBGAN_TEST_CKPT_SAME_H
+#define EBGAN_TEST_CKPT_SAME_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ebgan/safetensors.h"
+
+/* 1 when every tensor of pa equals pb's bit for bit (same names, sizes, count) and, when check_rng, their
+ * rng_counter metadata agree; else 0 with the reason in why. */
+static inline int eb_test_ckpt_same(const char *pa, const char *pb, int check_rng, char *why, size_t cap) {
+    eb_safetensors a, b;
+    if (eb_safetensors_open(&a, pa) != EB_OK) {
+        snprintf(why, cap, "%s: %s", pa, eb_error_message());
+        return 0;
+    }
+    if (eb_safetensors_open(&b, pb) != EB_OK) {
+        snprintf(why, cap, "%s: %s", pb, eb_error_message());
+        eb_safetensors_close(&a);
+        return 0;
+    }
+    int ok = eb_safetensors_count(&a) == eb_safetensors_count(&b);
+    if (!ok) snprintf(why, cap, "different tensor lists");
+    for (int i = 0; ok && i < eb_safetensors_count(&a); i++) {
+        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
+        size_t n = ia->end - ia->begin;
+        if (!ib || ib->end - ib->begin != n) {
+            snprintf(why, cap, "tensor %s missing or resized", ia->name);
+            ok = 0;
+            break;
+        }
+        char *da = malloc(n + 1), *db = malloc(n + 1);
+        ok = da && db && eb_safetensors_read(&a, ia, da, n) == EB_OK && eb_safetensors_read(&b, ib, db, n) == EB_OK &&
+             !memcmp(da, db, n);
+        if (!ok) snprintf(why, cap, "tensor %s differs", ia->name);
+        free(da);
+        free(db);
+    }
+    const char *ra = eb_safetensors_meta(&a, "rng_counter"), *rb = eb_safetensors_meta(&b, "rng_counter");
+    if (ok && check_rng && (!ra || !rb || strcmp(ra, rb))) {
+        snprintf(why, cap, "rng state differs");
+        ok = 0;
+    }
+    eb_safetensors_close(&a);
+    eb_safetensors_close(&b);
+    return ok;
+}
+
+#endif
