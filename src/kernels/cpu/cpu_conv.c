@@ -1,39 +1,43 @@
-/* CPU reference of conv2d (NCHW, OIHW weights, square stride / pad): im2col + one GEMM per chunk of
- * samples for the forward and the filter gradient, GEMM + col2im for the data gradient. */
+/* CPU reference of conv2d (NCHW, OIHW weights, square stride / pad) as implicit GEMMs on the backend's own
+ * register tile (cpu_tile.h): the column matrix of im2col is never stored, its panels are packed in cache. */
 #include "cpu_ops.h"
 
-#include "cpu_gemm.h"
 #include "cpu_parallel.h"
+#include "cpu_tile.h"
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
 
-/* Upper bound (elements) on the scratch of one chunk of samples: the columns [K, nb * HWo] plus the
- * packed output / output gradient [c_out, nb * HWo]. 8M elements (32 MiB in f32) keeps a whole batch
- * of 64 of the paper's CIFAR / MNIST conv layers in one GEMM (the widest, 3->64 k4 on 32x32, needs
- * 7.3M); larger shapes are cut into chunks of samples, at least one sample per chunk. (One padded input
- * plane per thread is taken on top.) */
-static const size_t conv_chunk_elems = (size_t)8 << 20;
+/* Why not im2col + one BLAS GEMM (the formulation before, bench/PROFILE.md): the column matrix [K, n * pixels] is
+ * 4x (k4 s2) to 9x (k3 s1) the input; writing it, then packing it again inside the GEMM, then (backward data)
+ * scattering a second one back with col2im took ~40% of a CIFAR iteration, the GEMM kernels ~50%. Here each op
+ * is a GEMM whose B panels [KC, NC] are gathered straight from a zero-bordered copy of the input into a buffer
+ * that stays in L2, and whose C tiles are written straight into the NCHW output:
+ *   forward          y[co, (s, oh, ow)]  = sum over taps (c, i, j)       w * x      (M = c_out, N = pixels)
+ *   backward data    per input phase (ih + pad) % stride, (iw + pad) % stride: a stride-1 correlation of dy with
+ *                    the phase's taps, dx[ci, pixels of the phase] = sum over (co, taps) w * dy  (M = c_in)
+ *   backward filter  dw[co, (c, i, j)]   = sum over pixels (s, oh, ow)   dy * x     (M = c_out, N = taps)
+ * Every sum runs over its reduction index in one fixed order with one rounding per step, whatever the thread
+ * count (threads split the columns of C, never a sum). */
 
-/* Sizes derived from a validated geometry, and the chunking of the batch. */
-typedef struct conv_plan {
-    int k;        /* rows of the column matrix: c_in * k_h * k_w */
-    int hwo;      /* output pixels per sample: h_out * w_out */
-    size_t hwi;   /* input pixels per sample: h_in * w_in */
-    int nb;       /* samples per chunk */
-    eb_real *col; /* [k, nb * hwo] */
-    eb_real *pk;  /* [c_out, nb * hwo]: packed y (forward) or dy (backward) */
-    eb_real *plane; /* [threads][stride^2 phases][hq, wq]: one zero-bordered input plane per thread, split
-                     * into its stride x stride phases (see conv_plane_split) */
-    size_t plane_elems;
-    int hq, wq;   /* rows / columns of one phase: ceil((h_in + 2 pad) / stride), ceil((w_in + 2 pad) / stride) */
-    int threads;  /* OpenMP threads of the loops around the GEMM (samples / planes are independent) */
-} conv_plan;
+/* Blocking: KC steps of the reduction per packed panel, NC columns of C per block (a multiple of NR; 288 =
+ * 6 x 48 floats = 12 x 24 doubles): B [KC, NC] is 288 KiB of floats, a C block of 512 rows 576 KiB, both in L2
+ * (2 MiB per core on the machines we measure); an A panel [KC, MR] (8 KiB) stays in L1. */
+enum { CONV_KC = 256, CONV_NC = 288 };
 
-/* Checks the geometry (positive sizes, h_out / w_out consistent with the floor formula of ops.h,
- * sizes within BLAS's int range) and the buffers, then takes the scratch for one chunk. */
-static eb_status conv_plan_init(conv_plan *p, void *ctx, const char *op, const eb_conv_geom *g,
-                                const void *a, const void *b, const void *c) {
+static size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
+
+/* Elements of eb_real that hold `count` objects of `bytes` each, rounded up to 64 elements (256 bytes: every
+ * region of the scratch stays aligned like the buffers the ops receive). */
+static size_t region_elems(size_t count, size_t bytes) {
+    return round_up((count * bytes + sizeof(eb_real) - 1) / sizeof(eb_real), 64);
+}
+
+/* ---- geometry ---- */
+
+/* Checks the geometry (positive sizes, h_out / w_out consistent with the floor formula of ops.h, sizes within
+ * int range) and the buffers. */
+static eb_status conv_check(const char *op, const eb_conv_geom *g, const void *a, const void *b, const void *c) {
     if (!g) return EB_FAIL(EB_ERR_ARG, "%s: NULL geometry", op);
     if (g->n < 1 || g->c_in < 1 || g->h_in < 1 || g->w_in < 1 || g->c_out < 1 || g->h_out < 1 ||
         g->w_out < 1 || g->k_h < 1 || g->k_w < 1)
@@ -53,79 +57,52 @@ static eb_status conv_plan_init(conv_plan *p, void *ctx, const char *op, const e
                        "%s: output %dx%d inconsistent with input %dx%d, kernel %dx%d, stride %d, pad %d "
                        "(expected %lldx%lld)", op, g->h_out, g->w_out, g->h_in, g->w_in, g->k_h, g->k_w,
                        g->stride, g->pad, ho, wo);
-    const long long kk = (long long)g->c_in * g->k_h * g->k_w;
-    const long long hwo = ho * wo;
-    if (kk > INT_MAX || hwo > INT_MAX || kk * g->c_out > INT_MAX || (long long)g->c_out * hwo > INT_MAX)
-        return EB_FAIL(EB_ERR_ARG, "%s: layer too large for BLAS int sizes (K=%lld, pixels=%lld, c_out=%d)",
-                       op, kk, hwo, g->c_out);
+    const long long kk = (long long)g->c_in * g->k_h * g->k_w, ko = (long long)g->c_out * g->k_h * g->k_w;
+    const long long pix_in = (long long)g->n * g->h_in * g->w_in, pix_out = (long long)g->n * ho * wo;
+    if (kk > INT_MAX || ko > INT_MAX || pix_in > INT_MAX || pix_out > INT_MAX)
+        return EB_FAIL(EB_ERR_ARG, "%s: layer too large (taps %lld / %lld, pixels %lld / %lld over INT_MAX)", op,
+                       kk, ko, pix_in, pix_out);
     if (!a || !b || !c) return EB_FAIL(EB_ERR_ARG, "%s: NULL buffer", op);
-
-    p->k = (int)kk;
-    p->hwo = (int)hwo;
-    p->hwi = (size_t)g->h_in * (size_t)g->w_in;
-    const size_t per_sample = (size_t)(kk + g->c_out) * (size_t)hwo;
-    size_t nb = conv_chunk_elems / per_sample;
-    if (nb < 1) nb = 1;
-    if (nb > (size_t)g->n) nb = (size_t)g->n;
-    if (nb * (size_t)hwo > INT_MAX) nb = (size_t)INT_MAX / (size_t)hwo;
-    p->nb = (int)nb;
-    p->hq = (g->h_in + 2 * g->pad + g->stride - 1) / g->stride;
-    p->wq = (g->w_in + 2 * g->pad + g->stride - 1) / g->stride;
-    p->plane_elems = (size_t)g->stride * (size_t)g->stride * (size_t)p->hq * (size_t)p->wq;
-    /* the gathers move ~K * hwo elements per sample: split them once a chunk has a few thousand */
-    p->threads = eb_cpu_threads(nb * per_sample, EB_CPU_PAR_COSTLY);
-    eb_real *s = eb_cpu_scratch(ctx, nb * per_sample + (size_t)p->threads * p->plane_elems);
-    if (!s) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
-    p->col = s;
-    p->pk = s + (size_t)kk * nb * (size_t)hwo;
-    p->plane = p->pk + (size_t)g->c_out * nb * (size_t)hwo;
     return EB_OK;
 }
 
-/* The zero-bordered input plane [h_in + 2 pad, w_in + 2 pad] is kept split into its stride x stride
- * phases: element (r, q) of the padded plane lives in phase (r % stride, q % stride) at
- * (r / stride, q / stride), each phase [hq, wq]. A window tap (i, j) then reads, for output row oh, the
- * contiguous run phase(i % stride, j % stride)[oh + i / stride][j / stride ..][w_out]: every column row of
- * im2col (and every accumulation of col2im) is a unit-stride copy / add, which vectorises, instead of a
- * gather with stride 2 over rows of 2 to 16 pixels. Stride 1 is the plain bordered plane. */
-static inline eb_real *conv_phase(const eb_conv_geom *g, const conv_plan *p, eb_real *plane, int i, int j) {
-    const int s = g->stride;
-    return plane + (size_t)((i % s) * s + j % s) * p->hq * p->wq + (size_t)(i / s) * p->wq + j / s;
+/* The zero-bordered input plane [h_in + 2 pad, w_in + 2 pad] is kept split into its stride x stride phases:
+ * element (r, q) of the padded plane lives in phase (r % stride, q % stride) at (r / stride, q / stride), each
+ * phase [hq, wq]. A window tap (i, j) then reads, for output row oh, the contiguous run
+ * phase(i % stride, j % stride)[oh + i / stride][j / stride ..][w_out]: every row of the implicit column
+ * matrix is a unit-stride copy. Stride 1 is the plain bordered plane. */
+typedef struct conv_phases {
+    int s, hq, wq; /* stride; rows / columns of one phase: ceil((h_in + 2 pad) / s), ceil((w_in + 2 pad) / s) */
+    size_t plane;  /* elements of one (sample, channel) plane: s * s * hq * wq */
+} conv_phases;
+
+static conv_phases conv_phases_of(const eb_conv_geom *g) {
+    conv_phases f = {.s = g->stride};
+    f.hq = (g->h_in + 2 * g->pad + f.s - 1) / f.s;
+    f.wq = (g->w_in + 2 * g->pad + f.s - 1) / f.s;
+    f.plane = (size_t)f.s * f.s * f.hq * f.wq;
+    return f;
 }
 
-/* dst[k] = src[k] / dst[k] += src[k], k < n: one row of a column. The maps are 2x2 to 32x32, so a row is
- * 2 to 32 pixels: the common widths get a loop of constant length (unrolled into whole vector moves), the
- * generic loop's scalar remainder would otherwise dominate rows of 2 to 7. */
-#define CONV_ROW_WIDTHS(OP) \
-    switch (n) { \
-    case 2: for (int k = 0; k < 2; k++) OP; break; \
-    case 4: for (int k = 0; k < 4; k++) OP; break; \
-    case 7: for (int k = 0; k < 7; k++) OP; break; \
-    case 8: for (int k = 0; k < 8; k++) OP; break; \
-    case 14: for (int k = 0; k < 14; k++) OP; break; \
-    case 16: for (int k = 0; k < 16; k++) OP; break; \
-    default: for (int k = 0; k < n; k++) OP; break; \
-    }
-static inline void conv_row_copy(eb_real *restrict dst, const eb_real *restrict src, int n) {
-    CONV_ROW_WIDTHS(dst[k] = src[k])
+/* Offset of tap (i, j) of channel c in a sample's phase-split planes. */
+static ptrdiff_t conv_tap_offset(const conv_phases *f, int c, int i, int j) {
+    const int s = f->s;
+    return (ptrdiff_t)c * (ptrdiff_t)f->plane + (ptrdiff_t)((i % s) * s + j % s) * f->hq * f->wq +
+           (ptrdiff_t)(i / s) * f->wq + j / s;
 }
-static inline void conv_row_add(eb_real *restrict dst, const eb_real *restrict src, int n) {
-    CONV_ROW_WIDTHS(dst[k] += src[k])
-}
-#undef CONV_ROW_WIDTHS
 
-/* Input plane src [h_in, w_in] -> the interior of the phase-split bordered plane (the border is not touched). */
-static void conv_plane_split(const eb_conv_geom *g, const conv_plan *p, const eb_real *src, eb_real *plane) {
-    const int s = g->stride;
+/* Input plane src [h_in, w_in] -> the interior of the phase-split bordered plane (its border must be zero). */
+static void conv_plane_split(const eb_conv_geom *g, const conv_phases *f, const eb_real *src, eb_real *plane) {
+    const int s = f->s;
     for (int ih = 0; ih < g->h_in; ih++) {
         const int r = ih + g->pad;
         const eb_real *row = src + (size_t)ih * g->w_in;
         if (s == 1) {
-            memcpy(plane + (size_t)r * p->wq + g->pad, row, (size_t)g->w_in * sizeof *row);
+            memcpy(plane + (size_t)r * f->wq + g->pad, row, (size_t)g->w_in * sizeof *row);
             continue;
         }
         for (int b = 0; b < s; b++) { /* the columns q = iw + pad with q % s == b */
-            eb_real *dst = plane + (size_t)((r % s) * s + b) * p->hq * p->wq + (size_t)(r / s) * p->wq;
+            eb_real *dst = plane + (size_t)((r % s) * s + b) * f->hq * f->wq + (size_t)(r / s) * f->wq;
             const int iw0 = ((b - g->pad) % s + s) % s; /* (iw + pad) / s rises by one per step: no division */
             const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
             eb_real *d = dst + (iw0 + g->pad) / s;
@@ -135,182 +112,372 @@ static void conv_plane_split(const eb_conv_geom *g, const conv_plan *p, const eb
     }
 }
 
-/* The adjoint of conv_plane_split with the beta of the output: dst = interior + beta * dst (beta == 0
- * overwrites without reading). */
-static void conv_plane_merge(const eb_conv_geom *g, const conv_plan *p, const eb_real *plane, eb_real *dst,
-                             eb_real beta) {
-    const int s = g->stride;
-    for (int ih = 0; ih < g->h_in; ih++) {
-        const int r = ih + g->pad;
-        eb_real *row = dst + (size_t)ih * g->w_in;
-        if (s == 1) {
-            const eb_real *v = plane + (size_t)r * p->wq + g->pad;
-            if (beta == 0) {
-                memcpy(row, v, (size_t)g->w_in * sizeof *row);
-            } else {
-                for (int iw = 0; iw < g->w_in; iw++) row[iw] = v[iw] + beta * row[iw];
-            }
-            continue;
+/* All [n, c] planes of x into their phase-split bordered copies dst [n, c, plane] (one plane per task). */
+static void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, eb_real *dst) {
+    const size_t planes = (size_t)g->n * (size_t)c, hwi = (size_t)g->h_in * g->w_in;
+#pragma omp parallel num_threads(eb_cpu_threads(planes * f->plane, EB_CPU_PAR_CHEAP))
+    {
+        size_t lo, hi;
+        eb_cpu_split(planes, &lo, &hi);
+        for (size_t p = lo; p < hi; p++) {
+            eb_real *plane = dst + p * f->plane;
+            memset(plane, 0, f->plane * sizeof *plane);
+            conv_plane_split(g, f, x + p * hwi, plane);
         }
-        for (int b = 0; b < s; b++) {
-            const eb_real *v = plane + (size_t)((r % s) * s + b) * p->hq * p->wq + (size_t)(r / s) * p->wq;
-            const int iw0 = ((b - g->pad) % s + s) % s;
-            const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
-            const eb_real *v0 = v + (iw0 + g->pad) / s;
-            eb_real *r0 = row + iw0;
-            if (beta == 0) {
-                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k];
+    }
+}
+
+/* ---- the implicit GEMM over pixel columns (forward, backward data) ---- */
+
+/* A run: columns [j, j + len) of a block whose B entries are contiguous in the source (one sample, one grid
+ * row) and whose C entries go to dst offsets + v * dst_v; a run never crosses a strip of NR columns. */
+typedef struct conv_run {
+    int j, len;
+    ptrdiff_t src, dst;
+} conv_run;
+
+/* C[m, col] = alpha * sum_kk A[m, kk] * B[kk, col] + beta * C, with
+ *   B[kk, (s, u, v)] = src[s * src_n + u * src_u + v + k_off[kk]]   over the grid s < n, u < hc, v < wc
+ *   C[m,  (s, u, v)] lives at dst[s * dst_n + m * dst_m + u * dst_u + v * dst_v]. */
+typedef struct conv_igemm {
+    int m, k;
+    const eb_real *a; /* packed A: [ceil(m / MR)][k][MR], rows >= m zero */
+    const eb_real *src;
+    const ptrdiff_t *k_off;
+    int n, hc, wc;
+    ptrdiff_t src_n, src_u;
+    eb_real *dst;
+    ptrdiff_t dst_n, dst_m, dst_u, dst_v;
+    eb_real alpha, beta;
+} conv_igemm;
+
+/* Per-thread workspace of conv_igemm_run for m rows: B panel, C block, runs. */
+static size_t igemm_thread_elems(int m) {
+    return region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
+           region_elems(round_up((size_t)m, EB_TILE_MR) * CONV_NC, sizeof(eb_real)) +
+           region_elems(CONV_NC, sizeof(conv_run));
+}
+
+/* dst[kk * NR + v] = src[k_off[kk] + v], kk < kc, v < len: one run of every row of a B strip. The common run
+ * lengths get loops of constant length (whole vector moves); the maps are 2x2 to 32x32. */
+static void igemm_pack_run(eb_real *restrict dst, const eb_real *restrict src, const ptrdiff_t *restrict k_off,
+                           int kc, int len) {
+#define PACK_LEN(L) \
+    for (int kk = 0; kk < kc; kk++) { \
+        const eb_real *s = src + k_off[kk]; \
+        eb_real *d = dst + (size_t)kk * EB_TILE_NR; \
+        for (int v = 0; v < (L); v++) d[v] = s[v]; \
+    }
+    switch (len) {
+    case 2: PACK_LEN(2) break;
+    case 4: PACK_LEN(4) break;
+    case 7: PACK_LEN(7) break;
+    case 8: PACK_LEN(8) break;
+    case 14: PACK_LEN(14) break;
+    case 16: PACK_LEN(16) break;
+    case 32: PACK_LEN(32) break;
+    default: PACK_LEN(len) break;
+    }
+#undef PACK_LEN
+}
+
+/* The runs of columns [c0, c0 + ncb) of the grid; returns their count. */
+static int igemm_runs(const conv_igemm *q, size_t c0, int ncb, conv_run *runs) {
+    const size_t per_sample = (size_t)q->hc * q->wc;
+    int nr = 0;
+    for (int j = 0; j < ncb;) {
+        const size_t c = c0 + (size_t)j;
+        const size_t s = c / per_sample, rest = c % per_sample;
+        const int u = (int)(rest / (size_t)q->wc), v = (int)(rest % (size_t)q->wc);
+        int len = q->wc - v;
+        if (len > ncb - j) len = ncb - j;
+        if (len > EB_TILE_NR - j % EB_TILE_NR) len = EB_TILE_NR - j % EB_TILE_NR;
+        runs[nr].j = j;
+        runs[nr].len = len;
+        runs[nr].src = (ptrdiff_t)s * q->src_n + (ptrdiff_t)u * q->src_u + v;
+        runs[nr].dst = (ptrdiff_t)s * q->dst_n + (ptrdiff_t)u * q->dst_u + (ptrdiff_t)v * q->dst_v;
+        nr++;
+        j += len;
+    }
+    return nr;
+}
+
+/* Writes a C block [m, ldc] to its destination: dst = alpha * C + beta * dst (beta == 0: dst is not read). */
+static void igemm_store(const conv_igemm *q, const conv_run *runs, int nr, const eb_real *cb, int ldc) {
+    for (int i = 0; i < q->m; i++) {
+        const eb_real *crow = cb + (size_t)i * ldc;
+        eb_real *drow = q->dst + (ptrdiff_t)i * q->dst_m;
+        for (int r = 0; r < nr; r++) {
+            const eb_real *cs = crow + runs[r].j;
+            eb_real *d = drow + runs[r].dst;
+            const ptrdiff_t dv = q->dst_v;
+            if (q->beta == 0) {
+                for (int v = 0; v < runs[r].len; v++) d[v * dv] = q->alpha * cs[v];
             } else {
-                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k] + beta * r0[(size_t)k * s];
+                for (int v = 0; v < runs[r].len; v++) d[v * dv] = q->alpha * cs[v] + q->beta * d[v * dv];
             }
         }
     }
 }
 
-/* col[(c, i, j), (s, oh, ow)] = x[s0 + s, c, oh * stride - pad + i, ow * stride - pad + j] (0 in padding),
- * for samples s < nb of the chunk starting at s0 (row length ld = nb * hwo). Each input plane is first
- * copied into the phase-split zero-bordered plane, so that every column row is a branch-free unit-stride
- * copy (the maps are small, 2x2 to 32x32, so per-row bounds logic would dominate). Stride 1 without
- * padding reads the input plane itself. The (sample, channel) planes are split over the threads, each
- * with its own bordered plane. */
-static void conv_im2col(const eb_conv_geom *g, const conv_plan *p, const eb_real *x, int s0, int nb,
-                        eb_real *col) {
-    const size_t ld = (size_t)nb * p->hwo;
-    const int wo = g->w_out;
-#pragma omp parallel num_threads(p->threads)
+/* Runs the GEMM with `threads` threads, each with igemm_thread_elems(q->m) elements of ws. The columns are cut
+ * into blocks of nc (a multiple of NR), spread statically over the threads. */
+static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
+    const size_t cols = (size_t)q->n * q->hc * q->wc;
+    if (cols == 0) return;
+    size_t nc = round_up((cols + (size_t)threads - 1) / (size_t)threads, EB_TILE_NR);
+    if (nc > CONV_NC) nc = CONV_NC;
+    const size_t blocks = (cols + nc - 1) / nc;
+    if ((size_t)threads > blocks) threads = (int)blocks;
+    const int mp = (int)round_up((size_t)q->m, EB_TILE_MR), ldc = (int)nc;
+    const size_t per_thread = igemm_thread_elems(q->m);
+#pragma omp parallel num_threads(threads)
     {
-        eb_real *plane = p->plane + (size_t)eb_cpu_thread() * p->plane_elems;
-        const int direct = g->pad == 0 && g->stride == 1;
-        if (!direct) memset(plane, 0, p->plane_elems * sizeof *plane); /* the border stays zero */
+        eb_real *bp = ws + (size_t)eb_cpu_thread() * per_thread;
+        eb_real *cb = bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real));
+        conv_run *runs = (conv_run *)(cb + region_elems((size_t)mp * CONV_NC, sizeof(eb_real)));
         size_t lo, hi;
-        eb_cpu_split((size_t)nb * (size_t)g->c_in, &lo, &hi);
-        for (size_t sc = lo; sc < hi; sc++) {
-            const int s = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
-            const eb_real *src = x + ((size_t)(s0 + s) * g->c_in + c) * p->hwi;
-            if (!direct) conv_plane_split(g, p, src, plane);
-            for (int i = 0; i < g->k_h; i++) {
-                for (int j = 0; j < g->k_w; j++) {
-                    eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)s * p->hwo;
-                    const eb_real *ph = direct ? src + (size_t)i * g->w_in + j : conv_phase(g, p, plane, i, j);
-                    for (int oh = 0; oh < g->h_out; oh++) {
-                        const eb_real *v = ph + (size_t)oh * p->wq;
-                        conv_row_copy(d + (size_t)oh * wo, v, wo);
-                    }
+        eb_cpu_split(blocks, &lo, &hi);
+        for (size_t blk = lo; blk < hi; blk++) {
+            const size_t c0 = blk * nc;
+            const int ncb = (int)(cols - c0 < nc ? cols - c0 : nc);
+            const int strips = (ncb + EB_TILE_NR - 1) / EB_TILE_NR, tail = ncb % EB_TILE_NR;
+            const int nr = igemm_runs(q, c0, ncb, runs);
+            if (q->k == 0) memset(cb, 0, (size_t)mp * ldc * sizeof *cb);
+            for (int k0 = 0; k0 < q->k; k0 += CONV_KC) {
+                const int kc = q->k - k0 < CONV_KC ? q->k - k0 : CONV_KC;
+                for (int r = 0; r < nr; r++) {
+                    const int t = runs[r].j / EB_TILE_NR;
+                    igemm_pack_run(bp + (size_t)t * kc * EB_TILE_NR + runs[r].j % EB_TILE_NR, q->src + runs[r].src,
+                                   q->k_off + k0, kc, runs[r].len);
+                }
+                if (tail) { /* the columns past the block's end: zero, so the tile's sums there are zero */
+                    eb_real *last = bp + (size_t)(strips - 1) * kc * EB_TILE_NR + tail;
+                    for (int kk = 0; kk < kc; kk++)
+                        memset(last + (size_t)kk * EB_TILE_NR, 0, (size_t)(EB_TILE_NR - tail) * sizeof *last);
+                }
+                for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
+                    const eb_real *ap = q->a + (size_t)mb * q->k + (size_t)k0 * EB_TILE_MR;
+                    for (int t = 0; t < strips; t++)
+                        eb_cpu_tile_gemm(kc, ap, bp + (size_t)t * kc * EB_TILE_NR, cb + (size_t)mb * ldc + t * EB_TILE_NR,
+                                         ldc, k0 > 0);
                 }
             }
+            igemm_store(q, runs, nr, cb, ldc);
         }
     }
 }
 
-/* The adjoint of conv_im2col, fused with the beta of the output: per input plane, the window sums are
- * accumulated into the phase-split zero-bordered plane (each element summing its taps in the order
- * (i, j, oh, ow), as a scatter into the unsplit plane would), then dx = interior + beta * dx. Input rows /
- * columns no window reads (h_in larger than the output needs, as in an output_padding transposed conv)
- * receive beta * dx only. */
-static void conv_col2im(const eb_conv_geom *g, const conv_plan *p, const eb_real *col, int s0, int nb,
-                        eb_real *dx, eb_real beta) {
-    const size_t ld = (size_t)nb * p->hwo;
-    const int wo = g->w_out;
-#pragma omp parallel num_threads(p->threads)
-    {
-        eb_real *plane = p->plane + (size_t)eb_cpu_thread() * p->plane_elems;
-        size_t lo, hi;
-        eb_cpu_split((size_t)nb * (size_t)g->c_in, &lo, &hi); /* each (sample, channel) plane on one thread */
-        for (size_t sc = lo; sc < hi; sc++) {
-            const int s = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
-            memset(plane, 0, p->plane_elems * sizeof *plane);
-            for (int i = 0; i < g->k_h; i++) {
-                for (int j = 0; j < g->k_w; j++) {
-                    const eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)s * p->hwo;
-                    eb_real *ph = conv_phase(g, p, plane, i, j);
-                    for (int oh = 0; oh < g->h_out; oh++) {
-                        eb_real *v = ph + (size_t)oh * p->wq;
-                        conv_row_add(v, d + (size_t)oh * wo, wo);
-                    }
-                }
-            }
-            conv_plane_merge(g, p, plane, dx + ((size_t)(s0 + s) * g->c_in + c) * p->hwi, beta);
-        }
-    }
-}
+/* Threads for a GEMM of m * k * cols multiply-adds (one below ~1M: a fork / join costs more). */
+static int conv_threads(size_t work) { return eb_cpu_threads(work, (size_t)1 << 20); }
 
-/* y = alpha * conv(x, w) + beta * y: per chunk, tmp[c_out, nb * hwo] = alpha * w[c_out, K] * col, then
- * scattered into NCHW (one batched GEMM keeps BLAS efficient when hwo is small, e.g. 4x4 maps). */
+/* ---- forward ---- */
+
+/* y = alpha * conv(x, w) + beta * y. */
 eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
                                 eb_real *y, eb_real alpha, eb_real beta) {
-    conv_plan p;
-    EB_TRY(conv_plan_init(&p, ctx, "conv2d_forward", g, x, w, y));
-    for (int s0 = 0; s0 < g->n; s0 += p.nb) {
-        const int nb = g->n - s0 < p.nb ? g->n - s0 : p.nb;
-        const int cols = nb * p.hwo;
-        conv_im2col(g, &p, x, s0, nb, p.col);
-        eb_cpu_gemm(CblasNoTrans, CblasNoTrans, g->c_out, cols, p.k, alpha, w, p.k, p.col, cols, (eb_real)0,
-                  p.pk, cols);
-#pragma omp parallel num_threads(p.threads)
-        {
-            size_t lo, hi;
-            eb_cpu_split((size_t)nb * (size_t)g->c_out, &lo, &hi); /* (sample, channel) rows of y */
-            for (size_t r = lo; r < hi; r++) {
-                const int s = (int)(r / (size_t)g->c_out), co = (int)(r % (size_t)g->c_out);
-                const eb_real *src = p.pk + (size_t)co * cols + (size_t)s * p.hwo;
-                eb_real *dst = y + ((size_t)(s0 + s) * g->c_out + co) * p.hwo;
-                if (beta == 0) {
-                    memcpy(dst, src, (size_t)p.hwo * sizeof *dst);
-                } else {
-                    for (int q = 0; q < p.hwo; q++) dst[q] = src[q] + beta * dst[q];
+    EB_TRY(conv_check("conv2d_forward", g, x, w, y));
+    const conv_phases f = conv_phases_of(g);
+    const int direct = g->pad == 0 && g->stride == 1; /* the input itself is the (only) phase plane */
+    const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
+    const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
+    const int threads = conv_threads((size_t)M * K * g->n * hwo);
+    const size_t src_e = direct ? 0 : region_elems((size_t)g->n * g->c_in * f.plane, sizeof(eb_real));
+    const size_t a_e = region_elems((size_t)mp * K, sizeof(eb_real)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
+    eb_real *s = eb_cpu_scratch(ctx, src_e + a_e + off_e + (size_t)threads * igemm_thread_elems(M));
+    if (!s) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
+    eb_real *planes = s, *a = s + src_e;
+    ptrdiff_t *k_off = (ptrdiff_t *)(a + a_e);
+    eb_real *ws = a + a_e + off_e;
+
+    if (!direct) conv_split_all(g, &f, g->c_in, x, planes);
+    /* A [mp / MR][K][MR]: the weight rows w[co, (c, i, j)] of each group of MR output channels, interleaved */
+    for (int mb = 0; mb < mp; mb += EB_TILE_MR)
+        for (int kk = 0; kk < K; kk++)
+            for (int i = 0; i < EB_TILE_MR; i++)
+                a[(size_t)mb * K + (size_t)kk * EB_TILE_MR + i] = mb + i < M ? w[(size_t)(mb + i) * K + kk] : 0;
+    for (int c = 0; c < g->c_in; c++)
+        for (int i = 0; i < g->k_h; i++)
+            for (int j = 0; j < g->k_w; j++)
+                k_off[(c * g->k_h + i) * g->k_w + j] =
+                    direct ? (ptrdiff_t)c * (ptrdiff_t)hwi + (ptrdiff_t)i * g->w_in + j : conv_tap_offset(&f, c, i, j);
+    const conv_igemm q = {
+        .m = M, .k = K, .a = a, .src = direct ? x : planes, .k_off = k_off,
+        .n = g->n, .hc = g->h_out, .wc = g->w_out,
+        .src_n = (ptrdiff_t)g->c_in * (ptrdiff_t)(direct ? hwi : f.plane), .src_u = direct ? g->w_in : f.wq,
+        .dst = y, .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo, .dst_u = g->w_out, .dst_v = 1,
+        .alpha = alpha, .beta = beta,
+    };
+    conv_igemm_run(&q, ws, threads);
+    return EB_OK;
+}
+
+/* ---- backward data ---- */
+
+/* dx = alpha * conv^T(dy, w) + beta * dx. Input pixel (ih, iw) sits at padded (r, q) = (ih + pad, iw + pad); it
+ * receives tap i from output row oh when r = oh * stride + i. In phase a = r % stride the taps are
+ * i = a + stride * t (t < ceil((k_h - a) / stride)) and oh = r / stride - t: the phase's pixels are a stride-1
+ * correlation of dy, zero-bordered by ceil(k / stride) - 1, with those taps flipped. Each phase is one GEMM
+ * (M = c_in, K = c_out * taps) writing its pixels of dx; a phase without taps (stride > kernel) gets beta * dx. */
+eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                      eb_real *dx, eb_real alpha, eb_real beta) {
+    EB_TRY(conv_check("conv2d_backward_data", g, dy, w, dx));
+    const int s = g->stride, kh = g->k_h, kw = g->k_w, ci_n = g->c_in, co_n = g->c_out;
+    const int pt = (kh + s - 1) / s - 1, pl = (kw + s - 1) / s - 1; /* top / left border of the dy copy */
+    /* rows of the dy copy: its border, dy, and the rows the last phase's pixels read (r / s <= (h_in - 1 + pad) / s) */
+    const int rows_hi = (g->h_in - 1 + g->pad) / s + 1, cols_hi = (g->w_in - 1 + g->pad) / s + 1;
+    const int hd = pt + (rows_hi > g->h_out ? rows_hi : g->h_out), wd = pl + (cols_hi > g->w_out ? cols_hi : g->w_out);
+    const size_t plane = (size_t)hd * wd, hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
+    const int kmax = co_n * (pt + 1) * (pl + 1), M = ci_n, mp = (int)round_up((size_t)M, EB_TILE_MR);
+    const int threads = conv_threads((size_t)kmax * M * (size_t)g->n * hwi / ((size_t)s * s));
+    const size_t src_e = region_elems((size_t)g->n * co_n * plane, sizeof(eb_real));
+    const size_t a_e = region_elems((size_t)mp * kmax, sizeof(eb_real)), off_e = region_elems((size_t)kmax, sizeof(ptrdiff_t));
+    eb_real *sc = eb_cpu_scratch(ctx, src_e + a_e + off_e + (size_t)threads * igemm_thread_elems(M));
+    if (!sc) return EB_ERR_OOM;
+    eb_real *dyp = sc, *a = sc + src_e;
+    ptrdiff_t *k_off = (ptrdiff_t *)(a + a_e);
+    eb_real *ws = a + a_e + off_e;
+
+    const size_t planes = (size_t)g->n * co_n;
+#pragma omp parallel num_threads(eb_cpu_threads(planes * plane, EB_CPU_PAR_CHEAP))
+    {
+        size_t lo, hi;
+        eb_cpu_split(planes, &lo, &hi);
+        for (size_t p = lo; p < hi; p++) {
+            eb_real *d = dyp + p * plane;
+            memset(d, 0, plane * sizeof *d);
+            for (int oh = 0; oh < g->h_out; oh++)
+                memcpy(d + (size_t)(oh + pt) * wd + pl, dy + p * hwo + (size_t)oh * g->w_out, (size_t)g->w_out * sizeof *d);
+        }
+    }
+    for (int pa = 0; pa < s; pa++) {
+        /* rows of phase pa: r = rq * s + pa, ih = r - pad in [0, h_in) */
+        const int top = g->h_in - 1 + g->pad - pa; /* the largest r - pa; < 0: no row of dx is in this phase */
+        if (top < 0) continue;
+        const int rq_lo = g->pad > pa ? (g->pad - pa + s - 1) / s : 0, rq_hi = top / s + 1;
+        const int ta = pa < kh ? (kh - pa + s - 1) / s : 0;
+        if (rq_hi <= rq_lo) continue;
+        for (int pb = 0; pb < s; pb++) {
+            const int right = g->w_in - 1 + g->pad - pb;
+            if (right < 0) continue;
+            const int cq_lo = g->pad > pb ? (g->pad - pb + s - 1) / s : 0, cq_hi = right / s + 1;
+            const int tb = pb < kw ? (kw - pb + s - 1) / s : 0;
+            if (cq_hi <= cq_lo) continue;
+            const int K = co_n * ta * tb;
+            for (int mb = 0; mb < mp; mb += EB_TILE_MR)
+                for (int co = 0; co < co_n; co++)
+                    for (int ti = 0; ti < ta; ti++)
+                        for (int tj = 0; tj < tb; tj++) {
+                            const int kk = (co * ta + ti) * tb + tj;
+                            eb_real *dst = a + (size_t)mb * K + (size_t)kk * EB_TILE_MR;
+                            for (int i = 0; i < EB_TILE_MR; i++)
+                                dst[i] = mb + i < M ? w[(((size_t)co * ci_n + mb + i) * kh + pa + s * ti) * kw + pb + s * tj]
+                                                    : 0;
+                        }
+            for (int co = 0; co < co_n; co++)
+                for (int ti = 0; ti < ta; ti++)
+                    for (int tj = 0; tj < tb; tj++)
+                        k_off[(co * ta + ti) * tb + tj] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
+            const int ih0 = rq_lo * s + pa - g->pad, iw0 = cq_lo * s + pb - g->pad;
+            const conv_igemm q = {
+                .m = M, .k = K, .a = a, .src = dyp + (size_t)rq_lo * wd + cq_lo, .k_off = k_off,
+                .n = g->n, .hc = rq_hi - rq_lo, .wc = cq_hi - cq_lo,
+                .src_n = (ptrdiff_t)co_n * (ptrdiff_t)plane, .src_u = wd,
+                .dst = dx + (size_t)ih0 * g->w_in + iw0, .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
+                .dst_u = (ptrdiff_t)s * g->w_in, .dst_v = s,
+                .alpha = alpha, .beta = beta,
+            };
+            conv_igemm_run(&q, ws, threads);
+        }
+    }
+    return EB_OK;
+}
+
+/* ---- backward filter ---- */
+
+/* dw = alpha * sum over pixels dy[co, pixel] * x(tap, pixel) + beta * dw: a GEMM whose reduction runs over the
+ * n * h_out * w_out pixels (in their order, KC at a time) and whose columns are the taps (c, i, j). A panels
+ * [KC][MR] hold dy of MR output channels per pixel; B panels [KC][NR] the taps of each pixel, gathered from the
+ * same phase-split input as the forward. The threads split the taps; C (the sums) is [mp, round_up(K, NR)]. */
+eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
+                                        eb_real *dw, eb_real alpha, eb_real beta) {
+    EB_TRY(conv_check("conv2d_backward_filter", g, x, dy, dw));
+    const conv_phases f = conv_phases_of(g);
+    const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
+    const int kp = (int)round_up((size_t)K, EB_TILE_NR), strips = kp / EB_TILE_NR;
+    const size_t hwo = (size_t)g->h_out * g->w_out, pixels = (size_t)g->n * hwo;
+    int threads = conv_threads((size_t)M * K * pixels);
+    if (threads > strips) threads = strips;
+    const size_t src_e = region_elems((size_t)g->n * g->c_in * f.plane, sizeof(eb_real));
+    const size_t c_e = region_elems((size_t)mp * kp, sizeof(eb_real)), off_e = region_elems((size_t)kp, sizeof(ptrdiff_t));
+    const size_t per_thread = region_elems((size_t)mp * CONV_KC, sizeof(eb_real)) +
+                              region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
+                              2 * region_elems(CONV_KC, sizeof(ptrdiff_t));
+    eb_real *sc = eb_cpu_scratch(ctx, src_e + c_e + off_e + (size_t)threads * per_thread);
+    if (!sc) return EB_ERR_OOM;
+    eb_real *planes = sc, *cacc = sc + src_e;
+    ptrdiff_t *k_off = (ptrdiff_t *)(cacc + c_e);
+    eb_real *ws = cacc + c_e + off_e;
+
+    conv_split_all(g, &f, g->c_in, x, planes);
+    for (int c = 0; c < g->c_in; c++)
+        for (int i = 0; i < g->k_h; i++)
+            for (int j = 0; j < g->k_w; j++) k_off[(c * g->k_h + i) * g->k_w + j] = conv_tap_offset(&f, c, i, j);
+    const ptrdiff_t zero_tap = -1; /* taps past K read a zero: B there is written as 0 directly */
+    for (int t = K; t < kp; t++) k_off[t] = zero_tap;
+#pragma omp parallel num_threads(threads)
+    {
+        eb_real *ap = ws + (size_t)eb_cpu_thread() * per_thread;
+        eb_real *bp = ap + region_elems((size_t)mp * CONV_KC, sizeof(eb_real));
+        ptrdiff_t *x_off = (ptrdiff_t *)(bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)));
+        ptrdiff_t *dy_off = (ptrdiff_t *)((eb_real *)x_off + region_elems(CONV_KC, sizeof(ptrdiff_t)));
+        size_t slo, shi;
+        eb_cpu_split((size_t)strips, &slo, &shi);
+        for (size_t r0 = 0; r0 < pixels; r0 += CONV_KC) {
+            const int rc = (int)(pixels - r0 < CONV_KC ? pixels - r0 : CONV_KC);
+            for (int rr = 0; rr < rc; rr++) {
+                const size_t p = r0 + (size_t)rr, sm = p / hwo, rest = p % hwo;
+                const int oh = (int)(rest / (size_t)g->w_out), ow = (int)(rest % (size_t)g->w_out);
+                x_off[rr] = (ptrdiff_t)sm * g->c_in * (ptrdiff_t)f.plane + (ptrdiff_t)oh * f.wq + ow;
+                dy_off[rr] = (ptrdiff_t)sm * M * (ptrdiff_t)hwo + (ptrdiff_t)rest;
+            }
+            for (int mb = 0; mb < mp; mb += EB_TILE_MR) { /* A: [rc][MR] per group of MR output channels */
+                eb_real *d = ap + (size_t)mb * rc;
+                for (int rr = 0; rr < rc; rr++)
+                    for (int i = 0; i < EB_TILE_MR; i++)
+                        d[(size_t)rr * EB_TILE_MR + i] = mb + i < M ? dy[dy_off[rr] + (ptrdiff_t)(mb + i) * (ptrdiff_t)hwo] : 0;
+            }
+            for (size_t sb = slo; sb < shi; sb += CONV_NC / EB_TILE_NR) {
+                const size_t se = sb + CONV_NC / EB_TILE_NR < shi ? sb + CONV_NC / EB_TILE_NR : shi;
+                for (size_t t = sb; t < se; t++) { /* B strip t: [rc][NR] taps t * NR .. of each pixel */
+                    eb_real *d = bp + (t - sb) * (size_t)rc * EB_TILE_NR;
+                    const ptrdiff_t *to = k_off + t * EB_TILE_NR;
+                    for (int rr = 0; rr < rc; rr++) {
+                        const eb_real *px = planes + x_off[rr];
+                        eb_real *drow = d + (size_t)rr * EB_TILE_NR;
+                        for (int jj = 0; jj < EB_TILE_NR; jj++) drow[jj] = to[jj] == zero_tap ? 0 : px[to[jj]];
+                    }
                 }
+                for (int mb = 0; mb < mp; mb += EB_TILE_MR)
+                    for (size_t t = sb; t < se; t++)
+                        eb_cpu_tile_gemm(rc, ap + (size_t)mb * rc, bp + (t - sb) * (size_t)rc * EB_TILE_NR,
+                                         cacc + (size_t)mb * kp + t * EB_TILE_NR, kp, r0 > 0);
             }
         }
     }
-    return EB_OK;
-}
-
-/* pk[c_out, (s, pixel)] = dy[s0 + s, c_out, pixel]: the chunk's output gradient as one matrix. */
-static void conv_pack_dy(const eb_conv_geom *g, const conv_plan *p, const eb_real *dy, int s0, int nb,
-                         eb_real *pk) {
-    const size_t cols = (size_t)nb * p->hwo;
-#pragma omp parallel num_threads(p->threads)
+#pragma omp parallel num_threads(eb_cpu_threads((size_t)M * K, EB_CPU_PAR_CHEAP))
     {
         size_t lo, hi;
-        eb_cpu_split((size_t)nb * (size_t)g->c_out, &lo, &hi);
-        for (size_t r = lo; r < hi; r++) {
-            const int s = (int)(r / (size_t)g->c_out), co = (int)(r % (size_t)g->c_out);
-            memcpy(pk + (size_t)co * cols + (size_t)s * p->hwo, dy + ((size_t)(s0 + s) * g->c_out + co) * p->hwo,
-                   (size_t)p->hwo * sizeof *pk);
+        eb_cpu_split((size_t)M, &lo, &hi);
+        for (size_t co = lo; co < hi; co++) {
+            const eb_real *cs = cacc + co * (size_t)kp;
+            eb_real *d = dw + co * (size_t)K;
+            if (beta == 0) {
+                for (int t = 0; t < K; t++) d[t] = alpha * cs[t];
+            } else {
+                for (int t = 0; t < K; t++) d[t] = alpha * cs[t] + beta * d[t];
+            }
         }
-    }
-}
-
-/* dx = alpha * conv^T(dy, w) + beta * dx: dcol[K, cols] = alpha * w^T * dy, then col2im into dx
- * (which applies beta). */
-eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
-                                      eb_real *dx, eb_real alpha, eb_real beta) {
-    conv_plan p;
-    EB_TRY(conv_plan_init(&p, ctx, "conv2d_backward_data", g, dy, w, dx));
-    for (int s0 = 0; s0 < g->n; s0 += p.nb) {
-        const int nb = g->n - s0 < p.nb ? g->n - s0 : p.nb;
-        const int cols = nb * p.hwo;
-        conv_pack_dy(g, &p, dy, s0, nb, p.pk);
-        eb_cpu_gemm(CblasTrans, CblasNoTrans, p.k, cols, g->c_out, alpha, w, p.k, p.pk, cols, (eb_real)0, p.col,
-                  cols);
-        conv_col2im(g, &p, p.col, s0, nb, dx, beta);
-    }
-    return EB_OK;
-}
-
-/* dw = alpha * sum_s dy_s * col_s^T + beta * dw: one GEMM per chunk, the first applies beta and the
- * later ones accumulate (beta = 1). */
-eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
-                                        eb_real *dw, eb_real alpha, eb_real beta) {
-    conv_plan p;
-    EB_TRY(conv_plan_init(&p, ctx, "conv2d_backward_filter", g, x, dy, dw));
-    for (int s0 = 0; s0 < g->n; s0 += p.nb) {
-        const int nb = g->n - s0 < p.nb ? g->n - s0 : p.nb;
-        const int cols = nb * p.hwo;
-        conv_im2col(g, &p, x, s0, nb, p.col);
-        conv_pack_dy(g, &p, dy, s0, nb, p.pk);
-        eb_cpu_gemm(CblasNoTrans, CblasTrans, g->c_out, p.k, cols, alpha, p.pk, cols, p.col, cols,
-                  s0 == 0 ? beta : (eb_real)1, dw, p.k);
     }
     return EB_OK;
 }

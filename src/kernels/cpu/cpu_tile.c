@@ -1,0 +1,88 @@
+/* The register tile of the CPU backend's GEMM (cpu_tile.h). Built with -ffp-contract=fast (CMakeLists.txt): the
+ * product and sum of each step fuse into one rounding, as in OpenBLAS; no other file of the backend contracts. */
+#include "cpu_tile.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef eb_real eb_tile_vec __attribute__((vector_size(EB_TILE_VBYTES)));
+
+/* The vector body: every lane runs acc = fma(a, b, acc) in the order of k. */
+static inline __attribute__((always_inline)) void tile_vec(int kc, const eb_real *restrict a,
+                                                           const eb_real *restrict b, eb_real *restrict c, int ldc,
+                                                           int accumulate) {
+    eb_tile_vec acc[EB_TILE_MR][EB_TILE_NV];
+    for (int i = 0; i < EB_TILE_MR; i++)
+        for (int v = 0; v < EB_TILE_NV; v++) acc[i][v] = (eb_tile_vec){0};
+    for (int k = 0; k < kc; k++) {
+        eb_tile_vec bv[EB_TILE_NV];
+        for (int v = 0; v < EB_TILE_NV; v++) memcpy(&bv[v], b + (size_t)k * EB_TILE_NR + v * EB_TILE_VL, sizeof bv[v]);
+        for (int i = 0; i < EB_TILE_MR; i++) {
+            const eb_real s = a[(size_t)k * EB_TILE_MR + i];
+            for (int v = 0; v < EB_TILE_NV; v++) acc[i][v] += s * bv[v];
+        }
+    }
+    for (int i = 0; i < EB_TILE_MR; i++) {
+        for (int v = 0; v < EB_TILE_NV; v++) {
+            eb_real *dst = c + (size_t)i * ldc + v * EB_TILE_VL;
+            eb_tile_vec t = acc[i][v];
+            if (accumulate) {
+                eb_tile_vec old;
+                memcpy(&old, dst, sizeof old);
+                t = old + t;
+            }
+            memcpy(dst, &t, sizeof t);
+        }
+    }
+}
+
+#ifdef EB_REAL_F64
+#define TILE_FMA fma
+#else
+#define TILE_FMA fmaf
+#endif
+
+/* Without FMA hardware: the same chain of correctly rounded fused multiply-adds, one element at a time (libm's
+ * fma), so the results are the same bits on every CPU; slow, and only taken on CPUs older than ~2013. */
+static void tile_scalar(int kc, const eb_real *restrict a, const eb_real *restrict b, eb_real *restrict c, int ldc,
+                        int accumulate) {
+    for (int i = 0; i < EB_TILE_MR; i++) {
+        for (int j = 0; j < EB_TILE_NR; j++) {
+            eb_real acc = 0;
+            for (int k = 0; k < kc; k++) acc = TILE_FMA(a[(size_t)k * EB_TILE_MR + i], b[(size_t)k * EB_TILE_NR + j], acc);
+            c[(size_t)i * ldc + j] = accumulate ? c[(size_t)i * ldc + j] + acc : acc;
+        }
+    }
+}
+
+typedef void (*tile_fn)(int, const eb_real *, const eb_real *, eb_real *, int, int);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* One source, compiled for AVX-512 and for AVX2 + FMA, chosen once when the library loads (an ifunc, as GCC's
+ * target_clones does): the vector width changes the speed, not the arithmetic. */
+__attribute__((target("avx512f,fma"))) static void tile_avx512(int kc, const eb_real *a, const eb_real *b, eb_real *c,
+                                                               int ldc, int accumulate) {
+    tile_vec(kc, a, b, c, ldc, accumulate);
+}
+__attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const eb_real *a, const eb_real *b, eb_real *c,
+                                                          int ldc, int accumulate) {
+    tile_vec(kc, a, b, c, ldc, accumulate);
+}
+static tile_fn tile_resolve(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return tile_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return tile_avx2;
+    return tile_scalar;
+}
+void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate)
+    __attribute__((ifunc("tile_resolve")));
+#elif defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+/* Other targets built with FMA in the baseline (aarch64): the vector body contracts to fused steps. */
+void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate) {
+    tile_vec(kc, a, b, c, ldc, accumulate);
+}
+#else
+void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate) {
+    tile_scalar(kc, a, b, c, ldc, accumulate);
+}
+#endif

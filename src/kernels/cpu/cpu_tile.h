@@ -1,0 +1,21 @@
+/* The register tile of the CPU backend's own GEMM, the engine of the implicit-GEMM convolutions (cpu_conv.c):
+ * C[MR][NR] (+)= A[kc][MR] * B[kc][NR] over packed panels, vectorised along NR, in the precision of eb_real. */
+#ifndef EBGAN_CPU_TILE_H
+#define EBGAN_CPU_TILE_H
+
+#include "ebgan/real.h"
+
+/* One vector is 64 bytes (an AVX-512 register; two or four narrower ones elsewhere): 16 floats or 8 doubles.
+ * The tile is 8 rows (channel counts are multiples of 8) by 3 vectors: 24 accumulators, 3 loads of B and 8
+ * broadcasts of A per 24 fused multiply-adds, which keeps both FMA ports busy from L1 / L2. */
+#define EB_TILE_VBYTES 64
+#define EB_TILE_VL ((int)(EB_TILE_VBYTES / sizeof(eb_real)))
+#define EB_TILE_MR 8
+#define EB_TILE_NV 3
+#define EB_TILE_NR (EB_TILE_NV * EB_TILE_VL)
+
+/* c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_k a[k * MR + i] * b[k * NR + j], i < MR, j < NR: each
+ * sum in the order of k, one rounding per step (a fused multiply-add, as in any BLAS). kc may be 0. */
+void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate);
+
+#endif
