@@ -1,10 +1,12 @@
-/* Benchmark of the CPU conv2d ops (im2col + BLAS) on the paper's CIFAR discriminator layers at batch 64.
- * Prints one JSON line per shape: milliseconds per call and GFLOP/s of forward, backward-data, backward-filter. */
+/* Benchmark of the CPU conv2d ops (implicit GEMMs on cpu_tile.c) on the layers of the cifar and mnist presets'
+ * trunks at batch 64. Prints one JSON line per shape: ms per call and GFLOP/s of forward, backward data, filter.
+ * Usage: bench_cpu_conv [seconds per measurement (1)] [cifar|mnist|all (all)] */
 #include "ebgan/backend.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now_s(void) {
@@ -46,8 +48,16 @@ static double bench_time(eb_backend *be, const eb_conv_geom *g, int which, eb_re
 
 int main(int argc, char **argv) {
     double min_s = argc > 1 ? atof(argv[1]) : 1.0; /* seconds per measurement */
-    /* The discriminator trunk of the paper's CIFAR net (DCGAN-like): k4 s2 p1 halving the image. */
-    static const int shapes[3][4] = {{3, 64, 32, 32}, {64, 128, 16, 16}, {128, 256, 8, 8}}; /* c_in c_out h w */
+    const char *which = argc > 2 ? argv[2] : "all";
+    /* The trunks of presets.c (dim 512): cifar's seven convs k3 s1 p1 / k4 s2 p1 on 32 -> 4, mnist's four k5 s2
+     * p2 on 28 -> 2 (n_stack 3 channels in). c_in c_out h w k stride pad */
+    static const int shapes[][7] = {
+        {3, 64, 32, 32, 3, 1, 1},   {64, 64, 32, 32, 4, 2, 1}, {64, 128, 16, 16, 3, 1, 1}, {128, 128, 16, 16, 4, 2, 1},
+        {128, 256, 8, 8, 3, 1, 1},  {256, 256, 8, 8, 4, 2, 1}, {256, 512, 4, 4, 3, 1, 1},
+        {3, 64, 28, 28, 5, 2, 2},   {64, 128, 14, 14, 5, 2, 2}, {128, 256, 7, 7, 5, 2, 2}, {256, 512, 4, 4, 5, 2, 2},
+    };
+    const int n_shapes = (int)(sizeof shapes / sizeof shapes[0]), first_mnist = 7;
+    const int lo = strcmp(which, "mnist") == 0 ? first_mnist : 0, hi = strcmp(which, "cifar") == 0 ? first_mnist : n_shapes;
     const int batch = 64;
     eb_backend be;
     if (eb_cpu_backend_init(&be) != EB_OK) {
@@ -56,9 +66,10 @@ int main(int argc, char **argv) {
     }
     uint64_t st = 0x243F6A8885A308D3ull;
     int rc = 0;
-    for (int s = 0; s < 3 && rc == 0; s++) {
+    for (int s = lo; s < hi && rc == 0; s++) {
         eb_conv_geom g = {.n = batch, .c_in = shapes[s][0], .h_in = shapes[s][2], .w_in = shapes[s][3],
-                          .c_out = shapes[s][1], .k_h = 4, .k_w = 4, .stride = 2, .pad = 1};
+                          .c_out = shapes[s][1], .k_h = shapes[s][4], .k_w = shapes[s][4], .stride = shapes[s][5],
+                          .pad = shapes[s][6]};
         g.h_out = (g.h_in + 2 * g.pad - g.k_h) / g.stride + 1;
         g.w_out = (g.w_in + 2 * g.pad - g.k_w) / g.stride + 1;
         size_t nx = (size_t)g.n * g.c_in * g.h_in * g.w_in, ny = (size_t)g.n * g.c_out * g.h_out * g.w_out;

@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Host buffers: the CPU backend's memory is host memory, so tests pass malloc'd pointers to its ops. */
 
@@ -31,8 +34,8 @@ static eb_conv_geom geom_make(int n, int c_in, int c_out, int h_out, int w_out, 
 
 /* Fixed shapes covering stride 1/2/3, padding, non-square images and kernels, k = 3, 4, 5 and
  * output_padding-style inputs, followed by random draws. */
-#define N_FIXED 7
-#define N_SHAPES 12
+#define N_FIXED 11
+#define N_SHAPES 16
 static eb_conv_geom shape_get(int idx) {
     static const int fixed[N_FIXED][11] = {
         /* n c_in c_out h_out w_out k_h k_w stride pad op_h op_w */
@@ -43,6 +46,11 @@ static eb_conv_geom shape_get(int idx) {
         {2, 2, 3, 3, 2, 3, 5, 3, 0, 2, 1},  /* stride 3, 3x5 kernel, extra rows / columns */
         {2, 1, 2, 5, 6, 5, 5, 1, 2, 0, 0},  /* k5 p2 s1 */
         {1, 3, 2, 1, 2, 4, 3, 2, 0, 1, 0},  /* a single output row */
+        /* channels of the preset networks' order (c_in >= 8: backward data as one GEMM per input phase): */
+        {2, 9, 10, 5, 6, 3, 3, 1, 1, 0, 0}, /* k3 s1 p1, 10 output channels: two row tiles, one partial */
+        {1, 12, 20, 4, 3, 4, 4, 2, 1, 1, 0},/* k4 s2 p1 with an output_padding row */
+        {2, 30, 17, 3, 4, 3, 3, 1, 1, 0, 0},/* 270 taps: the reduction spans two panels of 256 */
+        {2, 8, 3, 3, 3, 2, 2, 3, 0, 2, 1},  /* k2 s3: input phase 2 meets no tap (dx there is beta * dx) */
     };
     if (idx < N_FIXED) {
         const int *f = fixed[idx];
@@ -288,10 +296,10 @@ EB_TEST(conv_alpha_beta_semantics) {
 }
 
 EB_TEST(conv_batch_split_into_chunks) {
-    /* 24 samples of 16x32x32 -> 8x32x32 with k5 p2: 408*1024 scratch elements per sample, more than the
-     * 8M-element chunk of cpu_conv.c holds for the batch, so every op runs in two chunks (20 + 4 samples);
-     * the filter gradient must apply beta once and accumulate the second chunk. Same bounds as above
-     * (the sums have <= 400 or <= 24*1024 products of O(1) terms; 1e-12 relative to the largest entry). */
+    /* 24 samples of 16x32x32 -> 8x32x32 with k5 p2: the filter gradient's 24576 pixels are two chunks of
+     * cpu_conv.c (16K pixels each at most), whose sums are added at the end, where beta is applied once; the
+     * forward and the data gradient run in many column blocks and reduction panels (400 taps > 256). Same
+     * bounds as above (sums of <= 400 or <= 24*1024 products of O(1) terms; 1e-12 relative to the largest). */
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     eb_conv_geom g = geom_make(24, 16, 8, 32, 32, 5, 5, 1, 2, 0, 0);
@@ -316,6 +324,42 @@ EB_TEST(conv_batch_split_into_chunks) {
     free(x), free(w), free(dy), free(dw0), free(y), free(dx), free(dw), free(ry), free(rdx), free(rdw);
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
+}
+
+EB_TEST(conv_results_do_not_depend_on_the_thread_count) {
+    /* The threads split the columns of each GEMM (pixels, taps, chunks of pixels), never a sum: one thread and
+     * three give the same bits, for a shape with several blocks, strips and both backward-data paths. */
+#ifdef _OPENMP
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    /* each op of each shape has >= 1M multiply-adds, enough for cpu_conv.c to use the threads; the last one's
+     * filter gradient sums two chunks of pixels */
+    const eb_conv_geom shapes[3] = {geom_make(8, 12, 40, 9, 9, 4, 4, 2, 1, 0, 0), geom_make(8, 3, 32, 18, 18, 3, 3, 1, 1, 0, 0),
+                                    geom_make(17, 2, 8, 32, 32, 3, 3, 1, 1, 0, 0)};
+    const int saved = omp_get_max_threads();
+    for (int s = 0; s < 3; s++) {
+        const eb_conv_geom *g = &shapes[s];
+        size_t nx = x_elems(g), ny = y_elems(g), nw = w_elems(g);
+        double *x = rand_buf(nx), *w = rand_buf(nw), *dy = rand_buf(ny), *out[2][3];
+        for (int r = 0; r < 2; r++) {
+            omp_set_num_threads(r == 0 ? 1 : 3);
+            out[r][0] = nan_buf(ny), out[r][1] = nan_buf(nx), out[r][2] = nan_buf(nw);
+            EB_CHECK_OK(be.ops->conv2d_forward(be.ctx, g, x, w, out[r][0], 1.0, 0.0));
+            EB_CHECK_OK(be.ops->conv2d_backward_data(be.ctx, g, dy, w, out[r][1], 1.0, 0.0));
+            EB_CHECK_OK(be.ops->conv2d_backward_filter(be.ctx, g, x, dy, out[r][2], 1.0, 0.0));
+        }
+        omp_set_num_threads(saved);
+        EB_CHECK(memcmp(out[0][0], out[1][0], ny * sizeof(double)) == 0, "shape %d: forward differs with 3 threads", s);
+        EB_CHECK(memcmp(out[0][1], out[1][1], nx * sizeof(double)) == 0, "shape %d: backward_data differs with 3 threads", s);
+        EB_CHECK(memcmp(out[0][2], out[1][2], nw * sizeof(double)) == 0, "shape %d: backward_filter differs with 3 threads", s);
+        free(x), free(w), free(dy);
+        for (int r = 0; r < 2; r++) free(out[r][0]), free(out[r][1]), free(out[r][2]);
+    }
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+#else
+    return EB_TEST_SKIP;
+#endif
 }
 
 /* ---- the transposed conv as the net layer builds it, against PyTorch's ConvTranspose2d definition:

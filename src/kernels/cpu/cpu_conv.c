@@ -5,6 +5,7 @@
 #include "cpu_parallel.h"
 #include "cpu_tile.h"
 #include <limits.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -112,6 +113,32 @@ static void conv_plane_split(const eb_conv_geom *g, const conv_phases *f, const 
     }
 }
 
+/* Zeroes the border of a phase-split plane (the padded rows / columns every tap may read); the interior is
+ * left to conv_plane_split, and the phase elements past the padded extent, which no tap reads, are left alone.
+ * (A memset of the whole plane cost as much again as the copy: the planes of the first layers are MBs.) */
+static void conv_plane_border(const eb_conv_geom *g, const conv_phases *f, eb_real *plane) {
+    const int s = f->s, p = g->pad, hp = g->h_in + 2 * p;
+    for (int a = 0; a < s; a++) {
+        for (int b = 0; b < s; b++) {
+            eb_real *ph = plane + (size_t)(a * s + b) * f->hq * f->wq;
+            /* interior columns of phase b: q = cq * s + b in [p, p + w_in) */
+            const int c_lo = p > b ? (p - b + s - 1) / s : 0;
+            const int c_hi = p + g->w_in - 1 - b >= 0 ? (p + g->w_in - 1 - b) / s + 1 : 0; /* exclusive */
+            for (int rq = 0; rq < f->hq; rq++) {
+                const int r = rq * s + a;
+                if (r >= hp) break;
+                eb_real *row = ph + (size_t)rq * f->wq;
+                if (r < p || r >= p + g->h_in || c_hi <= c_lo) {
+                    memset(row, 0, (size_t)f->wq * sizeof *row);
+                } else {
+                    for (int cq = 0; cq < c_lo; cq++) row[cq] = 0;
+                    for (int cq = c_hi; cq < f->wq; cq++) row[cq] = 0;
+                }
+            }
+        }
+    }
+}
+
 /* All [n, c] planes of x into their phase-split bordered copies dst [n, c, plane] (one plane per task). */
 static void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, eb_real *dst) {
     const size_t planes = (size_t)g->n * (size_t)c, hwi = (size_t)g->h_in * g->w_in;
@@ -121,8 +148,62 @@ static void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, c
         eb_cpu_split(planes, &lo, &hi);
         for (size_t p = lo; p < hi; p++) {
             eb_real *plane = dst + p * f->plane;
-            memset(plane, 0, f->plane * sizeof *plane);
+            conv_plane_border(g, f, plane);
             conv_plane_split(g, f, x + p * hwi, plane);
+        }
+    }
+}
+
+/* The adjoint of conv_plane_split with the beta of the output: dst = interior + beta * dst (beta == 0
+ * overwrites without reading). */
+static void conv_plane_merge(const eb_conv_geom *g, const conv_phases *f, const eb_real *plane, eb_real *dst,
+                             eb_real beta) {
+    const int s = f->s;
+    for (int ih = 0; ih < g->h_in; ih++) {
+        const int r = ih + g->pad;
+        eb_real *row = dst + (size_t)ih * g->w_in;
+        for (int b = 0; b < s; b++) {
+            const eb_real *v = plane + (size_t)((r % s) * s + b) * f->hq * f->wq + (size_t)(r / s) * f->wq;
+            const int iw0 = ((b - g->pad) % s + s) % s;
+            const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
+            const eb_real *v0 = v + (iw0 + g->pad) / s;
+            eb_real *r0 = row + iw0;
+            if (beta == 0) {
+                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k];
+            } else {
+                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k] + beta * r0[(size_t)k * s];
+            }
+        }
+    }
+}
+
+/* col2im of samples [s0, s0 + nb): col [(c, i, j)][(s, oh, ow)] (row length nb * hwo) summed into each input
+ * plane's phase-split copy (taps in the order (i, j, oh, ow)), then dx = that + beta * dx. One plane of
+ * f->plane elements per thread in `planes`. */
+static void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb,
+                        eb_real *planes, eb_real *dx, eb_real beta) {
+    const size_t hwo = (size_t)g->h_out * g->w_out, ld = (size_t)nb * hwo, hwi = (size_t)g->h_in * g->w_in;
+    const size_t tasks = (size_t)nb * (size_t)g->c_in;
+#pragma omp parallel num_threads(eb_cpu_threads(tasks * hwi * g->k_h * g->k_w, EB_CPU_PAR_CHEAP))
+    {
+        eb_real *plane = planes + (size_t)eb_cpu_thread() * f->plane;
+        size_t lo, hi;
+        eb_cpu_split(tasks, &lo, &hi);
+        for (size_t sc = lo; sc < hi; sc++) {
+            const int sm = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
+            memset(plane, 0, f->plane * sizeof *plane);
+            for (int i = 0; i < g->k_h; i++) {
+                for (int j = 0; j < g->k_w; j++) {
+                    const eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)sm * hwo;
+                    eb_real *ph = plane + conv_tap_offset(f, 0, i, j);
+                    for (int oh = 0; oh < g->h_out; oh++) {
+                        eb_real *v = ph + (size_t)oh * f->wq;
+                        const eb_real *src = d + (size_t)oh * g->w_out;
+                        for (int ow = 0; ow < g->w_out; ow++) v[ow] += src[ow];
+                    }
+                }
+            }
+            conv_plane_merge(g, f, plane, dx + ((size_t)(s0 + sm) * g->c_in + c) * hwi, beta);
         }
     }
 }
@@ -314,6 +395,47 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
 
 /* ---- backward data ---- */
 
+/* Backward data of a layer with fewer input channels than a tile has rows (an RGB image's gradient: the first
+ * layer of U, the last of G): per input phase the GEMM would fill 3 of the tile's 8 rows, and pack c_out * taps
+ * values per pixel for them. Here the GEMM is the other classic one, dcol [(c, i, j), pixels] = w^T dy
+ * (M = c_in * taps, K = c_out, B = dy as it is), followed by col2im; in chunks of samples of <= 4M columns'
+ * elements. */
+static eb_status conv_backward_data_cols(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                         eb_real *dx, eb_real alpha, eb_real beta) {
+    const conv_phases f = conv_phases_of(g);
+    const int M = g->c_in * g->k_h * g->k_w, K = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
+    const size_t hwo = (size_t)g->h_out * g->w_out;
+    size_t nb = ((size_t)4 << 20) / ((size_t)M * hwo);
+    if (nb < 1) nb = 1;
+    if (nb > (size_t)g->n) nb = (size_t)g->n;
+    const int threads = conv_threads((size_t)M * K * nb * hwo);
+    const int max_threads = eb_cpu_threads(SIZE_MAX, 0);
+    const size_t a_e = region_elems((size_t)mp * K, sizeof(eb_real)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
+    const size_t col_e = region_elems((size_t)M * nb * hwo, sizeof(eb_real));
+    const size_t plane_e = region_elems((size_t)max_threads * f.plane, sizeof(eb_real));
+    eb_real *sc = eb_cpu_scratch(ctx, a_e + off_e + col_e + plane_e + (size_t)threads * igemm_thread_elems(M));
+    if (!sc) return EB_ERR_OOM;
+    eb_real *a = sc, *col = sc + a_e + off_e, *planes = col + col_e, *ws = planes + plane_e;
+    ptrdiff_t *k_off = (ptrdiff_t *)(a + a_e);
+    for (int mb = 0; mb < mp; mb += EB_TILE_MR) /* A [(c, i, j)][co] = w[co, (c, i, j)] */
+        for (int co = 0; co < K; co++)
+            for (int i = 0; i < EB_TILE_MR; i++)
+                a[(size_t)mb * K + (size_t)co * EB_TILE_MR + i] = mb + i < M ? w[(size_t)co * M + mb + i] : 0;
+    for (int co = 0; co < K; co++) k_off[co] = (ptrdiff_t)co * (ptrdiff_t)hwo;
+    for (int s0 = 0; s0 < g->n; s0 += (int)nb) {
+        const int cnt = g->n - s0 < (int)nb ? g->n - s0 : (int)nb;
+        const conv_igemm q = {
+            .m = M, .k = K, .a = a, .src = dy + (size_t)s0 * K * hwo, .k_off = k_off,
+            .n = cnt, .hc = g->h_out, .wc = g->w_out, .src_n = (ptrdiff_t)K * (ptrdiff_t)hwo, .src_u = g->w_out,
+            .dst = col, .dst_n = (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)cnt * (ptrdiff_t)hwo, .dst_u = g->w_out, .dst_v = 1,
+            .alpha = alpha, .beta = 0,
+        };
+        conv_igemm_run(&q, ws, threads);
+        conv_col2im(g, &f, col, s0, cnt, planes, dx, beta);
+    }
+    return EB_OK;
+}
+
 /* dx = alpha * conv^T(dy, w) + beta * dx. Input pixel (ih, iw) sits at padded (r, q) = (ih + pad, iw + pad); it
  * receives tap i from output row oh when r = oh * stride + i. In phase a = r % stride the taps are
  * i = a + stride * t (t < ceil((k_h - a) / stride)) and oh = r / stride - t: the phase's pixels are a stride-1
@@ -322,6 +444,7 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
 eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                       eb_real *dx, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_backward_data", g, dy, w, dx));
+    if (g->c_in < EB_TILE_MR) return conv_backward_data_cols(ctx, g, dy, w, dx, alpha, beta);
     const int s = g->stride, kh = g->k_h, kw = g->k_w, ci_n = g->c_in, co_n = g->c_out;
     const int pt = (kh + s - 1) / s - 1, pl = (kw + s - 1) / s - 1; /* top / left border of the dy copy */
     /* rows of the dy copy: its border, dy, and the rows the last phase's pixels read (r / s <= (h_in - 1 + pad) / s) */
@@ -396,9 +519,11 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
 /* ---- backward filter ---- */
 
 /* dw = alpha * sum over pixels dy[co, pixel] * x(tap, pixel) + beta * dw: a GEMM whose reduction runs over the
- * n * h_out * w_out pixels (in their order, KC at a time) and whose columns are the taps (c, i, j). A panels
- * [KC][MR] hold dy of MR output channels per pixel; B panels [KC][NR] the taps of each pixel, gathered from the
- * same phase-split input as the forward. The threads split the taps; C (the sums) is [mp, round_up(K, NR)]. */
+ * n * h_out * w_out pixels and whose columns are the taps (c, i, j). A panels [KC][MR] hold dy of MR output
+ * channels per pixel; B panels [KC][NR] the NR taps of each pixel, gathered from the same phase-split input as
+ * the forward. The pixels are cut into chunks of a size fixed by the geometry (not by the thread count); each
+ * chunk's sums are their own C [mp, kp], added in chunk order at the end. Work items are (chunk, strip of NR
+ * taps), spread statically over the threads: a layer with few taps (27 for an RGB input) still uses them all. */
 eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                         eb_real *dw, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_backward_filter", g, x, dy, dw));
@@ -406,76 +531,103 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
     const int kp = (int)round_up((size_t)K, EB_TILE_NR), strips = kp / EB_TILE_NR;
     const size_t hwo = (size_t)g->h_out * g->w_out, pixels = (size_t)g->n * hwo;
+    const size_t sample_elems = (size_t)g->c_in * f.plane;
+    /* chunks: >= 16K pixels each, and their partial sums at most 8M elements in all */
+    const size_t c_elems = (size_t)mp * kp;
+    size_t max_chunks = ((size_t)8 << 20) / c_elems;
+    if (max_chunks < 1) max_chunks = 1;
+    size_t chunk = (size_t)16 << 10;
+    if ((pixels + chunk - 1) / chunk > max_chunks) chunk = (pixels + max_chunks - 1) / max_chunks;
+    chunk = round_up(chunk, CONV_KC);
+    const size_t chunks = (pixels + chunk - 1) / chunk, items = chunks * (size_t)strips;
     int threads = conv_threads((size_t)M * K * pixels);
-    if (threads > strips) threads = strips;
-    const size_t src_e = region_elems((size_t)g->n * g->c_in * f.plane, sizeof(eb_real));
-    const size_t c_e = region_elems((size_t)mp * kp, sizeof(eb_real)), off_e = region_elems((size_t)kp, sizeof(ptrdiff_t));
+    if ((size_t)threads > items) threads = (int)items;
+    const size_t src_e = region_elems(sample_elems * g->n, sizeof(eb_real));
+    const size_t cs_e = region_elems(chunks * c_elems, sizeof(eb_real)), off_e = region_elems((size_t)kp, sizeof(int32_t));
     const size_t per_thread = region_elems((size_t)mp * CONV_KC, sizeof(eb_real)) +
                               region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
                               2 * region_elems(CONV_KC, sizeof(ptrdiff_t));
-    eb_real *sc = eb_cpu_scratch(ctx, src_e + c_e + off_e + (size_t)threads * per_thread);
+    eb_real *sc = eb_cpu_scratch(ctx, src_e + cs_e + off_e + (size_t)threads * per_thread);
     if (!sc) return EB_ERR_OOM;
-    eb_real *planes = sc, *cacc = sc + src_e;
-    ptrdiff_t *k_off = (ptrdiff_t *)(cacc + c_e);
-    eb_real *ws = cacc + c_e + off_e;
+    eb_real *planes = sc, *csum = sc + src_e;
+    int32_t *tap = (int32_t *)(csum + cs_e);
+    eb_real *ws = csum + cs_e + off_e;
+    const int narrow = sample_elems <= (size_t)INT32_MAX; /* tap offsets fit the gathers' 32-bit indices */
 
     conv_split_all(g, &f, g->c_in, x, planes);
     for (int c = 0; c < g->c_in; c++)
         for (int i = 0; i < g->k_h; i++)
-            for (int j = 0; j < g->k_w; j++) k_off[(c * g->k_h + i) * g->k_w + j] = conv_tap_offset(&f, c, i, j);
-    const ptrdiff_t zero_tap = -1; /* taps past K read a zero: B there is written as 0 directly */
-    for (int t = K; t < kp; t++) k_off[t] = zero_tap;
+            for (int j = 0; j < g->k_w; j++)
+                tap[(c * g->k_h + i) * g->k_w + j] = narrow ? (int32_t)conv_tap_offset(&f, c, i, j) : 0;
+    /* taps past K read the sample's first element: their C columns are never stored */
+    for (int t = K; t < kp; t++) tap[t] = 0;
 #pragma omp parallel num_threads(threads)
     {
         eb_real *ap = ws + (size_t)eb_cpu_thread() * per_thread;
         eb_real *bp = ap + region_elems((size_t)mp * CONV_KC, sizeof(eb_real));
         ptrdiff_t *x_off = (ptrdiff_t *)(bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)));
         ptrdiff_t *dy_off = (ptrdiff_t *)((eb_real *)x_off + region_elems(CONV_KC, sizeof(ptrdiff_t)));
-        size_t slo, shi;
-        eb_cpu_split((size_t)strips, &slo, &shi);
-        for (size_t r0 = 0; r0 < pixels; r0 += CONV_KC) {
-            const int rc = (int)(pixels - r0 < CONV_KC ? pixels - r0 : CONV_KC);
-            for (int rr = 0; rr < rc; rr++) {
-                const size_t p = r0 + (size_t)rr, sm = p / hwo, rest = p % hwo;
-                const int oh = (int)(rest / (size_t)g->w_out), ow = (int)(rest % (size_t)g->w_out);
-                x_off[rr] = (ptrdiff_t)sm * g->c_in * (ptrdiff_t)f.plane + (ptrdiff_t)oh * f.wq + ow;
-                dy_off[rr] = (ptrdiff_t)sm * M * (ptrdiff_t)hwo + (ptrdiff_t)rest;
-            }
-            for (int mb = 0; mb < mp; mb += EB_TILE_MR) { /* A: [rc][MR] per group of MR output channels */
-                eb_real *d = ap + (size_t)mb * rc;
-                for (int rr = 0; rr < rc; rr++)
-                    for (int i = 0; i < EB_TILE_MR; i++)
-                        d[(size_t)rr * EB_TILE_MR + i] = mb + i < M ? dy[dy_off[rr] + (ptrdiff_t)(mb + i) * (ptrdiff_t)hwo] : 0;
-            }
-            for (size_t sb = slo; sb < shi; sb += CONV_NC / EB_TILE_NR) {
-                const size_t se = sb + CONV_NC / EB_TILE_NR < shi ? sb + CONV_NC / EB_TILE_NR : shi;
-                for (size_t t = sb; t < se; t++) { /* B strip t: [rc][NR] taps t * NR .. of each pixel */
-                    eb_real *d = bp + (t - sb) * (size_t)rc * EB_TILE_NR;
-                    const ptrdiff_t *to = k_off + t * EB_TILE_NR;
-                    for (int rr = 0; rr < rc; rr++) {
-                        const eb_real *px = planes + x_off[rr];
-                        eb_real *drow = d + (size_t)rr * EB_TILE_NR;
-                        for (int jj = 0; jj < EB_TILE_NR; jj++) drow[jj] = to[jj] == zero_tap ? 0 : px[to[jj]];
+        size_t ilo, ihi;
+        eb_cpu_split(items, &ilo, &ihi);
+        for (size_t it = ilo; it < ihi;) { /* the items of one chunk at a time: strips [t_lo, t_hi) of chunk ch */
+            const size_t ch = it / (size_t)strips, t_lo = it % (size_t)strips;
+            const size_t t_hi = ihi - ch * (size_t)strips < (size_t)strips ? ihi - ch * (size_t)strips : (size_t)strips;
+            it = ch * (size_t)strips + t_hi;
+            eb_real *cacc = csum + ch * c_elems;
+            const size_t p_lo = ch * chunk, p_hi = p_lo + chunk < pixels ? p_lo + chunk : pixels;
+            for (size_t r0 = p_lo; r0 < p_hi; r0 += CONV_KC) {
+                const int rc = (int)(p_hi - r0 < CONV_KC ? p_hi - r0 : CONV_KC);
+                for (int rr = 0; rr < rc; rr++) {
+                    const size_t p = r0 + (size_t)rr, sm = p / hwo, rest = p % hwo;
+                    const int oh = (int)(rest / (size_t)g->w_out), ow = (int)(rest % (size_t)g->w_out);
+                    x_off[rr] = (ptrdiff_t)(sm * sample_elems) + (ptrdiff_t)oh * f.wq + ow;
+                    dy_off[rr] = (ptrdiff_t)sm * M * (ptrdiff_t)hwo + (ptrdiff_t)rest;
+                }
+                for (int mb = 0; mb < mp; mb += EB_TILE_MR) { /* A: [rc][MR] per group of MR output channels */
+                    eb_real *d = ap + (size_t)mb * rc;
+                    for (int i = 0; i < EB_TILE_MR; i++) {
+                        if (mb + i < M) {
+                            const eb_real *src = dy + (ptrdiff_t)(mb + i) * (ptrdiff_t)hwo;
+                            for (int rr = 0; rr < rc; rr++) d[(size_t)rr * EB_TILE_MR + i] = src[dy_off[rr]];
+                        } else {
+                            for (int rr = 0; rr < rc; rr++) d[(size_t)rr * EB_TILE_MR + i] = 0;
+                        }
                     }
                 }
-                for (int mb = 0; mb < mp; mb += EB_TILE_MR)
-                    for (size_t t = sb; t < se; t++)
-                        eb_cpu_tile_gemm(rc, ap + (size_t)mb * rc, bp + (t - sb) * (size_t)rc * EB_TILE_NR,
-                                         cacc + (size_t)mb * kp + t * EB_TILE_NR, kp, r0 > 0);
+                for (size_t sb = t_lo; sb < t_hi; sb += CONV_NC / EB_TILE_NR) {
+                    const size_t se = sb + CONV_NC / EB_TILE_NR < t_hi ? sb + CONV_NC / EB_TILE_NR : t_hi;
+                    for (size_t t = sb; t < se; t++) { /* B strip t: [rc][NR], taps t * NR .. of each pixel */
+                        eb_real *d = bp + (t - sb) * (size_t)rc * EB_TILE_NR;
+                        if (narrow) {
+                            eb_cpu_tile_gather(rc, planes, x_off, tap + t * EB_TILE_NR, d);
+                            continue;
+                        }
+                        for (int rr = 0; rr < rc; rr++)
+                            for (int jj = 0; jj < EB_TILE_NR; jj++) {
+                                const int tj = (int)t * EB_TILE_NR + jj;
+                                const int c = tj < K ? tj / (g->k_h * g->k_w) : 0, ij = tj < K ? tj % (g->k_h * g->k_w) : 0;
+                                d[(size_t)rr * EB_TILE_NR + jj] =
+                                    planes[x_off[rr] + conv_tap_offset(&f, c, ij / g->k_w, ij % g->k_w)];
+                            }
+                    }
+                    for (int mb = 0; mb < mp; mb += EB_TILE_MR)
+                        for (size_t t = sb; t < se; t++)
+                            eb_cpu_tile_gemm(rc, ap + (size_t)mb * rc, bp + (t - sb) * (size_t)rc * EB_TILE_NR,
+                                             cacc + (size_t)mb * kp + t * EB_TILE_NR, kp, r0 > p_lo);
+                }
             }
         }
     }
-#pragma omp parallel num_threads(eb_cpu_threads((size_t)M * K, EB_CPU_PAR_CHEAP))
+#pragma omp parallel num_threads(eb_cpu_threads((size_t)M * K * chunks, EB_CPU_PAR_CHEAP))
     {
         size_t lo, hi;
         eb_cpu_split((size_t)M, &lo, &hi);
         for (size_t co = lo; co < hi; co++) {
-            const eb_real *cs = cacc + co * (size_t)kp;
             eb_real *d = dw + co * (size_t)K;
-            if (beta == 0) {
-                for (int t = 0; t < K; t++) d[t] = alpha * cs[t];
-            } else {
-                for (int t = 0; t < K; t++) d[t] = alpha * cs[t] + beta * d[t];
+            for (int t = 0; t < K; t++) {
+                eb_real sum = csum[co * (size_t)kp + t];
+                for (size_t ch = 1; ch < chunks; ch++) sum += csum[ch * c_elems + co * (size_t)kp + t];
+                d[t] = beta == 0 ? alpha * sum : alpha * sum + beta * d[t];
             }
         }
     }

@@ -3,6 +3,9 @@
 #include "cpu_tile.h"
 
 #include <math.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 typedef eb_real eb_tile_vec __attribute__((vector_size(EB_TILE_VBYTES)));
@@ -55,7 +58,22 @@ static void tile_scalar(int kc, const eb_real *restrict a, const eb_real *restri
     }
 }
 
+static inline __attribute__((always_inline)) void gather_body(int rows, const eb_real *restrict src,
+                                                               const ptrdiff_t *restrict row_off,
+                                                               const int32_t *restrict col_off,
+                                                               eb_real *restrict dst) {
+    for (int r = 0; r < rows; r++) {
+        const eb_real *s = src + row_off[r];
+        eb_real *d = dst + (size_t)r * EB_TILE_NR;
+        for (int j = 0; j < EB_TILE_NR; j++) d[j] = s[col_off[j]];
+    }
+}
+static void gather_plain(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst) {
+    gather_body(rows, src, row_off, col_off, dst);
+}
+
 typedef void (*tile_fn)(int, const eb_real *, const eb_real *, eb_real *, int, int);
+typedef void (*gather_fn)(int, const eb_real *, const ptrdiff_t *, const int32_t *, eb_real *);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /* One source, compiled for AVX-512 and for AVX2 + FMA, chosen once when the library loads (an ifunc, as GCC's
@@ -76,13 +94,53 @@ static tile_fn tile_resolve(void) {
 }
 void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate)
     __attribute__((ifunc("tile_resolve")));
+/* GCC's generic tuning does not emit gathers for the loop; the AVX-512 gather instructions, 16 floats / 8
+ * doubles each, written out. */
+__attribute__((target("avx512f"))) static void gather_avx512(int rows, const eb_real *src, const ptrdiff_t *row_off,
+                                                             const int32_t *col_off, eb_real *dst) {
+#ifdef EB_REAL_F64
+    __m256i idx[EB_TILE_NR / 8];
+    for (int v = 0; v < EB_TILE_NR / 8; v++) idx[v] = _mm256_loadu_si256((const __m256i *)(col_off + 8 * v));
+    for (int r = 0; r < rows; r++) {
+        const double *s = src + row_off[r];
+        for (int v = 0; v < EB_TILE_NR / 8; v++)
+            _mm512_storeu_pd(dst + (size_t)r * EB_TILE_NR + 8 * v, _mm512_i32gather_pd(idx[v], s, 8));
+    }
+#else
+    __m512i idx[EB_TILE_NR / 16];
+    for (int v = 0; v < EB_TILE_NR / 16; v++) idx[v] = _mm512_loadu_si512((const void *)(col_off + 16 * v));
+    for (int r = 0; r < rows; r++) {
+        const float *s = src + row_off[r];
+        for (int v = 0; v < EB_TILE_NR / 16; v++)
+            _mm512_storeu_ps(dst + (size_t)r * EB_TILE_NR + 16 * v, _mm512_i32gather_ps(idx[v], s, 4));
+    }
+#endif
+}
+__attribute__((target("avx2"))) static void gather_avx2(int rows, const eb_real *src, const ptrdiff_t *row_off,
+                                                        const int32_t *col_off, eb_real *dst) {
+    gather_body(rows, src, row_off, col_off, dst);
+}
+static gather_fn gather_resolve(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return gather_avx512;
+    if (__builtin_cpu_supports("avx2")) return gather_avx2;
+    return gather_plain;
+}
+void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst)
+    __attribute__((ifunc("gather_resolve")));
 #elif defined(__FMA__) || defined(__ARM_FEATURE_FMA)
 /* Other targets built with FMA in the baseline (aarch64): the vector body contracts to fused steps. */
 void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate) {
     tile_vec(kc, a, b, c, ldc, accumulate);
 }
+void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst) {
+    gather_plain(rows, src, row_off, col_off, dst);
+}
 #else
 void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate) {
     tile_scalar(kc, a, b, c, ldc, accumulate);
+}
+void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst) {
+    gather_plain(rows, src, row_off, col_off, dst);
 }
 #endif

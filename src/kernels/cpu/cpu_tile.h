@@ -5,6 +5,9 @@
 
 #include "ebgan/real.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* One vector is 64 bytes (an AVX-512 register; two or four narrower ones elsewhere): 16 floats or 8 doubles.
  * The tile is 8 rows (channel counts are multiples of 8) by 3 vectors: 24 accumulators, 3 loads of B and 8
  * broadcasts of A per 24 fused multiply-adds, which keeps both FMA ports busy from L1 / L2. */
@@ -17,5 +20,9 @@
 /* c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_k a[k * MR + i] * b[k * NR + j], i < MR, j < NR: each
  * sum in the order of k, one rounding per step (a fused multiply-add, as in any BLAS). kc may be 0. */
 void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate);
+
+/* dst[r * NR + j] = src[row_off[r] + col_off[j]], r < rows, j < NR: a B panel gathered row by row (the filter
+ * gradient's: the NR taps of each pixel), with the vector gathers of the CPU where it has them. */
+void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst);
 
 #endif
