@@ -218,11 +218,13 @@ typedef struct conv_run {
 } conv_run;
 
 /* C[m, col] = alpha * sum_kk A[m, kk] * B[kk, col] + beta * C, with
+ *   A[m, kk]         = a[a_row[m] + a_k[kk]]
  *   B[kk, (s, u, v)] = src[s * src_n + u * src_u + v + k_off[kk]]   over the grid s < n, u < hc, v < wc
  *   C[m,  (s, u, v)] lives at dst[s * dst_n + m * dst_m + u * dst_u + v * dst_v]. */
 typedef struct conv_igemm {
     int m, k;
-    const eb_real *a; /* packed A: [ceil(m / MR)][k][MR], rows >= m zero */
+    const eb_real *a; /* A[i, kk] = a[a_row[i] + a_k[kk]] (the weights in place) */
+    const ptrdiff_t *a_row, *a_k;
     const eb_real *src;
     const ptrdiff_t *k_off;
     int n, hc, wc;
@@ -232,11 +234,11 @@ typedef struct conv_igemm {
     eb_real alpha, beta;
 } conv_igemm;
 
-/* Per-thread workspace of conv_igemm_run for m rows: B panel, C block, runs. */
+/* Per-thread workspace of conv_igemm_run for m rows: B panel, C block, runs, column offsets. */
 static size_t igemm_thread_elems(int m) {
     return region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
            region_elems(round_up((size_t)m, EB_TILE_MR) * CONV_NC, sizeof(eb_real)) +
-           region_elems(CONV_NC, sizeof(conv_run));
+           region_elems(CONV_NC, sizeof(conv_run)) + region_elems(CONV_NC, sizeof(int32_t));
 }
 
 /* dst[kk * NR + v] = src[k_off[kk] + v], kk < kc, v < len: one run of every row of a B strip. The common run
@@ -312,11 +314,16 @@ static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
     if ((size_t)threads > blocks) threads = (int)blocks;
     const int mp = (int)round_up((size_t)q->m, EB_TILE_MR), ldc = (int)nc;
     const size_t per_thread = igemm_thread_elems(q->m);
+    /* Runs of fewer than 8 columns (maps of 2x2 to 7x7) cost more to copy one by one than the tiles that use
+     * them: those panels are gathered a row of NR at a time instead (32-bit column offsets) */
+    const long long span = (long long)(q->n - 1) * q->src_n + (long long)(q->hc - 1) * q->src_u + q->wc;
+    const int gather = q->wc < 8 && span <= INT32_MAX;
 #pragma omp parallel num_threads(threads)
     {
         eb_real *bp = ws + (size_t)eb_cpu_thread() * per_thread;
         eb_real *cb = bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real));
         conv_run *runs = (conv_run *)(cb + region_elems((size_t)mp * CONV_NC, sizeof(eb_real)));
+        int32_t *col32 = (int32_t *)((eb_real *)runs + region_elems(CONV_NC, sizeof(conv_run)));
         size_t lo, hi;
         eb_cpu_split(blocks, &lo, &hi);
         for (size_t blk = lo; blk < hi; blk++) {
@@ -324,24 +331,32 @@ static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
             const int ncb = (int)(cols - c0 < nc ? cols - c0 : nc);
             const int strips = (ncb + EB_TILE_NR - 1) / EB_TILE_NR, tail = ncb % EB_TILE_NR;
             const int nr = igemm_runs(q, c0, ncb, runs);
+            if (gather) { /* the tail columns read src[k_off]: finite, and never stored */
+                for (int r = 0; r < nr; r++)
+                    for (int v = 0; v < runs[r].len; v++) col32[runs[r].j + v] = (int32_t)(runs[r].src + v);
+                for (int j = ncb; j < strips * EB_TILE_NR; j++) col32[j] = 0;
+            }
             if (q->k == 0) memset(cb, 0, (size_t)mp * ldc * sizeof *cb);
             for (int k0 = 0; k0 < q->k; k0 += CONV_KC) {
                 const int kc = q->k - k0 < CONV_KC ? q->k - k0 : CONV_KC;
-                for (int r = 0; r < nr; r++) {
+                for (int t = 0; gather && t < strips; t++)
+                    eb_cpu_tile_gather(kc, q->src, q->k_off + k0, col32 + t * EB_TILE_NR, bp + (size_t)t * kc * EB_TILE_NR);
+                for (int r = 0; !gather && r < nr; r++) {
                     const int t = runs[r].j / EB_TILE_NR;
                     igemm_pack_run(bp + (size_t)t * kc * EB_TILE_NR + runs[r].j % EB_TILE_NR, q->src + runs[r].src,
                                    q->k_off + k0, kc, runs[r].len);
                 }
-                if (tail) { /* the columns past the block's end: zero, so the tile's sums there are zero */
+                if (tail && !gather) { /* the columns past the block's end: zero (not left-over bits) */
                     eb_real *last = bp + (size_t)(strips - 1) * kc * EB_TILE_NR + tail;
                     for (int kk = 0; kk < kc; kk++)
                         memset(last + (size_t)kk * EB_TILE_NR, 0, (size_t)(EB_TILE_NR - tail) * sizeof *last);
                 }
                 for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
-                    const eb_real *ap = q->a + (size_t)mb * q->k + (size_t)k0 * EB_TILE_MR;
+                    ptrdiff_t rows[EB_TILE_MR]; /* rows past m repeat the last one: their C rows are not stored */
+                    for (int i = 0; i < EB_TILE_MR; i++) rows[i] = q->a_row[mb + i < q->m ? mb + i : q->m - 1];
                     for (int t = 0; t < strips; t++)
-                        eb_cpu_tile_gemm(kc, ap, bp + (size_t)t * kc * EB_TILE_NR, cb + (size_t)mb * ldc + t * EB_TILE_NR,
-                                         ldc, k0 > 0);
+                        eb_cpu_tile_gemm(kc, q->a, rows, q->a_k + k0, bp + (size_t)t * kc * EB_TILE_NR,
+                                         cb + (size_t)mb * ldc + t * EB_TILE_NR, ldc, k0 > 0);
                 }
             }
             igemm_store(q, runs, nr, cb, ldc);
@@ -360,30 +375,28 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
     EB_TRY(conv_check("conv2d_forward", g, x, w, y));
     const conv_phases f = conv_phases_of(g);
     const int direct = g->pad == 0 && g->stride == 1; /* the input itself is the (only) phase plane */
-    const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
+    const int K = g->c_in * g->k_h * g->k_w, M = g->c_out;
     const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
     const int threads = conv_threads((size_t)M * K * g->n * hwo);
     const size_t src_e = direct ? 0 : region_elems((size_t)g->n * g->c_in * f.plane, sizeof(eb_real));
-    const size_t a_e = region_elems((size_t)mp * K, sizeof(eb_real)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
-    eb_real *s = eb_cpu_scratch(ctx, src_e + a_e + off_e + (size_t)threads * igemm_thread_elems(M));
+    const size_t row_e = region_elems((size_t)M, sizeof(ptrdiff_t)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
+    eb_real *s = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + (size_t)threads * igemm_thread_elems(M));
     if (!s) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
-    eb_real *planes = s, *a = s + src_e;
-    ptrdiff_t *k_off = (ptrdiff_t *)(a + a_e);
-    eb_real *ws = a + a_e + off_e;
+    eb_real *planes = s;
+    ptrdiff_t *a_row = (ptrdiff_t *)(s + src_e), *a_k = (ptrdiff_t *)(s + src_e + row_e);
+    ptrdiff_t *k_off = (ptrdiff_t *)(s + src_e + row_e + off_e);
+    eb_real *ws = s + src_e + row_e + 2 * off_e;
 
     if (!direct) conv_split_all(g, &f, g->c_in, x, planes);
-    /* A [mp / MR][K][MR]: the weight rows w[co, (c, i, j)] of each group of MR output channels, interleaved */
-    for (int mb = 0; mb < mp; mb += EB_TILE_MR)
-        for (int kk = 0; kk < K; kk++)
-            for (int i = 0; i < EB_TILE_MR; i++)
-                a[(size_t)mb * K + (size_t)kk * EB_TILE_MR + i] = mb + i < M ? w[(size_t)(mb + i) * K + kk] : 0;
+    for (int co = 0; co < M; co++) a_row[co] = (ptrdiff_t)co * K; /* A = w [c_out, (c, i, j)] as it is */
+    for (int kk = 0; kk < K; kk++) a_k[kk] = kk;
     for (int c = 0; c < g->c_in; c++)
         for (int i = 0; i < g->k_h; i++)
             for (int j = 0; j < g->k_w; j++)
                 k_off[(c * g->k_h + i) * g->k_w + j] =
                     direct ? (ptrdiff_t)c * (ptrdiff_t)hwi + (ptrdiff_t)i * g->w_in + j : conv_tap_offset(&f, c, i, j);
     const conv_igemm q = {
-        .m = M, .k = K, .a = a, .src = direct ? x : planes, .k_off = k_off,
+        .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k, .src = direct ? x : planes, .k_off = k_off,
         .n = g->n, .hc = g->h_out, .wc = g->w_out,
         .src_n = (ptrdiff_t)g->c_in * (ptrdiff_t)(direct ? hwi : f.plane), .src_u = direct ? g->w_in : f.wq,
         .dst = y, .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo, .dst_u = g->w_out, .dst_v = 1,
@@ -403,29 +416,26 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
 static eb_status conv_backward_data_cols(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                          eb_real *dx, eb_real alpha, eb_real beta) {
     const conv_phases f = conv_phases_of(g);
-    const int M = g->c_in * g->k_h * g->k_w, K = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
+    const int M = g->c_in * g->k_h * g->k_w, K = g->c_out;
     const size_t hwo = (size_t)g->h_out * g->w_out;
     size_t nb = ((size_t)4 << 20) / ((size_t)M * hwo);
     if (nb < 1) nb = 1;
     if (nb > (size_t)g->n) nb = (size_t)g->n;
     const int threads = conv_threads((size_t)M * K * nb * hwo);
     const int max_threads = eb_cpu_threads(SIZE_MAX, 0);
-    const size_t a_e = region_elems((size_t)mp * K, sizeof(eb_real)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
+    const size_t row_e = region_elems((size_t)M, sizeof(ptrdiff_t)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
     const size_t col_e = region_elems((size_t)M * nb * hwo, sizeof(eb_real));
     const size_t plane_e = region_elems((size_t)max_threads * f.plane, sizeof(eb_real));
-    eb_real *sc = eb_cpu_scratch(ctx, a_e + off_e + col_e + plane_e + (size_t)threads * igemm_thread_elems(M));
+    eb_real *sc = eb_cpu_scratch(ctx, row_e + 2 * off_e + col_e + plane_e + (size_t)threads * igemm_thread_elems(M));
     if (!sc) return EB_ERR_OOM;
-    eb_real *a = sc, *col = sc + a_e + off_e, *planes = col + col_e, *ws = planes + plane_e;
-    ptrdiff_t *k_off = (ptrdiff_t *)(a + a_e);
-    for (int mb = 0; mb < mp; mb += EB_TILE_MR) /* A [(c, i, j)][co] = w[co, (c, i, j)] */
-        for (int co = 0; co < K; co++)
-            for (int i = 0; i < EB_TILE_MR; i++)
-                a[(size_t)mb * K + (size_t)co * EB_TILE_MR + i] = mb + i < M ? w[(size_t)co * M + mb + i] : 0;
-    for (int co = 0; co < K; co++) k_off[co] = (ptrdiff_t)co * (ptrdiff_t)hwo;
+    ptrdiff_t *a_row = (ptrdiff_t *)sc, *a_k = (ptrdiff_t *)(sc + row_e), *k_off = (ptrdiff_t *)(sc + row_e + off_e);
+    eb_real *col = sc + row_e + 2 * off_e, *planes = col + col_e, *ws = planes + plane_e;
+    for (int t = 0; t < M; t++) a_row[t] = t; /* A [(c, i, j)][co] = w[co, (c, i, j)]: w^T in place */
+    for (int co = 0; co < K; co++) a_k[co] = (ptrdiff_t)co * M, k_off[co] = (ptrdiff_t)co * (ptrdiff_t)hwo;
     for (int s0 = 0; s0 < g->n; s0 += (int)nb) {
         const int cnt = g->n - s0 < (int)nb ? g->n - s0 : (int)nb;
         const conv_igemm q = {
-            .m = M, .k = K, .a = a, .src = dy + (size_t)s0 * K * hwo, .k_off = k_off,
+            .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k, .src = dy + (size_t)s0 * K * hwo, .k_off = k_off,
             .n = cnt, .hc = g->h_out, .wc = g->w_out, .src_n = (ptrdiff_t)K * (ptrdiff_t)hwo, .src_u = g->w_out,
             .dst = col, .dst_n = (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)cnt * (ptrdiff_t)hwo, .dst_u = g->w_out, .dst_v = 1,
             .alpha = alpha, .beta = 0,
@@ -451,15 +461,17 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
     const int rows_hi = (g->h_in - 1 + g->pad) / s + 1, cols_hi = (g->w_in - 1 + g->pad) / s + 1;
     const int hd = pt + (rows_hi > g->h_out ? rows_hi : g->h_out), wd = pl + (cols_hi > g->w_out ? cols_hi : g->w_out);
     const size_t plane = (size_t)hd * wd, hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
-    const int kmax = co_n * (pt + 1) * (pl + 1), M = ci_n, mp = (int)round_up((size_t)M, EB_TILE_MR);
+    const int kmax = co_n * (pt + 1) * (pl + 1), M = ci_n;
     const int threads = conv_threads((size_t)kmax * M * (size_t)g->n * hwi / ((size_t)s * s));
     const size_t src_e = region_elems((size_t)g->n * co_n * plane, sizeof(eb_real));
-    const size_t a_e = region_elems((size_t)mp * kmax, sizeof(eb_real)), off_e = region_elems((size_t)kmax, sizeof(ptrdiff_t));
-    eb_real *sc = eb_cpu_scratch(ctx, src_e + a_e + off_e + (size_t)threads * igemm_thread_elems(M));
+    const size_t row_e = region_elems((size_t)M, sizeof(ptrdiff_t)), off_e = region_elems((size_t)kmax, sizeof(ptrdiff_t));
+    eb_real *sc = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + (size_t)threads * igemm_thread_elems(M));
     if (!sc) return EB_ERR_OOM;
-    eb_real *dyp = sc, *a = sc + src_e;
-    ptrdiff_t *k_off = (ptrdiff_t *)(a + a_e);
-    eb_real *ws = a + a_e + off_e;
+    eb_real *dyp = sc;
+    ptrdiff_t *a_row = (ptrdiff_t *)(sc + src_e), *a_k = (ptrdiff_t *)(sc + src_e + row_e);
+    ptrdiff_t *k_off = (ptrdiff_t *)(sc + src_e + row_e + off_e);
+    eb_real *ws = sc + src_e + row_e + 2 * off_e;
+    for (int ci = 0; ci < M; ci++) a_row[ci] = (ptrdiff_t)ci * kh * kw; /* A[ci, (co, ti, tj)]: w in place */
 
     const size_t planes = (size_t)g->n * co_n;
 #pragma omp parallel num_threads(eb_cpu_threads(planes * plane, EB_CPU_PAR_CHEAP))
@@ -487,23 +499,16 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
             const int tb = pb < kw ? (kw - pb + s - 1) / s : 0;
             if (cq_hi <= cq_lo) continue;
             const int K = co_n * ta * tb;
-            for (int mb = 0; mb < mp; mb += EB_TILE_MR)
-                for (int co = 0; co < co_n; co++)
-                    for (int ti = 0; ti < ta; ti++)
-                        for (int tj = 0; tj < tb; tj++) {
-                            const int kk = (co * ta + ti) * tb + tj;
-                            eb_real *dst = a + (size_t)mb * K + (size_t)kk * EB_TILE_MR;
-                            for (int i = 0; i < EB_TILE_MR; i++)
-                                dst[i] = mb + i < M ? w[(((size_t)co * ci_n + mb + i) * kh + pa + s * ti) * kw + pb + s * tj]
-                                                    : 0;
-                        }
             for (int co = 0; co < co_n; co++)
                 for (int ti = 0; ti < ta; ti++)
-                    for (int tj = 0; tj < tb; tj++)
-                        k_off[(co * ta + ti) * tb + tj] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
+                    for (int tj = 0; tj < tb; tj++) {
+                        const int kk = (co * ta + ti) * tb + tj;
+                        a_k[kk] = ((ptrdiff_t)co * ci_n * kh + pa + s * ti) * kw + pb + s * tj;
+                        k_off[kk] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
+                    }
             const int ih0 = rq_lo * s + pa - g->pad, iw0 = cq_lo * s + pb - g->pad;
             const conv_igemm q = {
-                .m = M, .k = K, .a = a, .src = dyp + (size_t)rq_lo * wd + cq_lo, .k_off = k_off,
+                .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k, .src = dyp + (size_t)rq_lo * wd + cq_lo, .k_off = k_off,
                 .n = g->n, .hc = rq_hi - rq_lo, .wc = cq_hi - cq_lo,
                 .src_n = (ptrdiff_t)co_n * (ptrdiff_t)plane, .src_u = wd,
                 .dst = dx + (size_t)ih0 * g->w_in + iw0, .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
@@ -519,9 +524,9 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
 /* ---- backward filter ---- */
 
 /* dw = alpha * sum over pixels dy[co, pixel] * x(tap, pixel) + beta * dw: a GEMM whose reduction runs over the
- * n * h_out * w_out pixels and whose columns are the taps (c, i, j). A panels [KC][MR] hold dy of MR output
- * channels per pixel; B panels [KC][NR] the NR taps of each pixel, gathered from the same phase-split input as
- * the forward. The pixels are cut into chunks of a size fixed by the geometry (not by the thread count); each
+ * n * h_out * w_out pixels and whose columns are the taps (c, i, j). A is dy in place (MR output channels,
+ * the pixels through their offsets); B panels [KC][NR] hold the NR taps of each pixel, gathered from the same
+ * phase-split input as the forward. The pixels are cut into chunks of a size fixed by the geometry (not by the thread count); each
  * chunk's sums are their own C [mp, kp], added in chunk order at the end. Work items are (chunk, strip of NR
  * taps), spread statically over the threads: a layer with few taps (27 for an RGB input) still uses them all. */
 eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
@@ -544,8 +549,7 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     if ((size_t)threads > items) threads = (int)items;
     const size_t src_e = region_elems(sample_elems * g->n, sizeof(eb_real));
     const size_t cs_e = region_elems(chunks * c_elems, sizeof(eb_real)), off_e = region_elems((size_t)kp, sizeof(int32_t));
-    const size_t per_thread = region_elems((size_t)mp * CONV_KC, sizeof(eb_real)) +
-                              region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
+    const size_t per_thread = region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
                               2 * region_elems(CONV_KC, sizeof(ptrdiff_t));
     eb_real *sc = eb_cpu_scratch(ctx, src_e + cs_e + off_e + (size_t)threads * per_thread);
     if (!sc) return EB_ERR_OOM;
@@ -563,8 +567,7 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     for (int t = K; t < kp; t++) tap[t] = 0;
 #pragma omp parallel num_threads(threads)
     {
-        eb_real *ap = ws + (size_t)eb_cpu_thread() * per_thread;
-        eb_real *bp = ap + region_elems((size_t)mp * CONV_KC, sizeof(eb_real));
+        eb_real *bp = ws + (size_t)eb_cpu_thread() * per_thread;
         ptrdiff_t *x_off = (ptrdiff_t *)(bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)));
         ptrdiff_t *dy_off = (ptrdiff_t *)((eb_real *)x_off + region_elems(CONV_KC, sizeof(ptrdiff_t)));
         size_t ilo, ihi;
@@ -583,17 +586,6 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
                     x_off[rr] = (ptrdiff_t)(sm * sample_elems) + (ptrdiff_t)oh * f.wq + ow;
                     dy_off[rr] = (ptrdiff_t)sm * M * (ptrdiff_t)hwo + (ptrdiff_t)rest;
                 }
-                for (int mb = 0; mb < mp; mb += EB_TILE_MR) { /* A: [rc][MR] per group of MR output channels */
-                    eb_real *d = ap + (size_t)mb * rc;
-                    for (int i = 0; i < EB_TILE_MR; i++) {
-                        if (mb + i < M) {
-                            const eb_real *src = dy + (ptrdiff_t)(mb + i) * (ptrdiff_t)hwo;
-                            for (int rr = 0; rr < rc; rr++) d[(size_t)rr * EB_TILE_MR + i] = src[dy_off[rr]];
-                        } else {
-                            for (int rr = 0; rr < rc; rr++) d[(size_t)rr * EB_TILE_MR + i] = 0;
-                        }
-                    }
-                }
                 for (size_t sb = t_lo; sb < t_hi; sb += CONV_NC / EB_TILE_NR) {
                     const size_t se = sb + CONV_NC / EB_TILE_NR < t_hi ? sb + CONV_NC / EB_TILE_NR : t_hi;
                     for (size_t t = sb; t < se; t++) { /* B strip t: [rc][NR], taps t * NR .. of each pixel */
@@ -610,10 +602,13 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
                                     planes[x_off[rr] + conv_tap_offset(&f, c, ij / g->k_w, ij % g->k_w)];
                             }
                     }
-                    for (int mb = 0; mb < mp; mb += EB_TILE_MR)
+                    for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
+                        ptrdiff_t rows[EB_TILE_MR]; /* A = dy in place; rows past M repeat the last (not stored) */
+                        for (int i = 0; i < EB_TILE_MR; i++) rows[i] = (ptrdiff_t)(mb + i < M ? mb + i : M - 1) * (ptrdiff_t)hwo;
                         for (size_t t = sb; t < se; t++)
-                            eb_cpu_tile_gemm(rc, ap + (size_t)mb * rc, bp + (t - sb) * (size_t)rc * EB_TILE_NR,
+                            eb_cpu_tile_gemm(rc, dy, rows, dy_off, bp + (t - sb) * (size_t)rc * EB_TILE_NR,
                                              cacc + (size_t)mb * kp + t * EB_TILE_NR, kp, r0 > p_lo);
+                    }
                 }
             }
         }

@@ -9,17 +9,20 @@
 #include <stdint.h>
 
 /* One vector is 64 bytes (an AVX-512 register; two or four narrower ones elsewhere): 16 floats or 8 doubles.
- * The tile is 8 rows (channel counts are multiples of 8) by 3 vectors: 24 accumulators, 3 loads of B and 8
- * broadcasts of A per 24 fused multiply-adds, which keeps both FMA ports busy from L1 / L2. */
+ * The tile is 8 rows (channel counts are multiples of 8) by 3 vectors: 24 accumulators, 3 loads of B, 8
+ * broadcasts of A and one offset per 24 fused multiply-adds, which keeps both FMA ports busy from L1 / L2. */
 #define EB_TILE_VBYTES 64
 #define EB_TILE_VL ((int)(EB_TILE_VBYTES / sizeof(eb_real)))
 #define EB_TILE_MR 8
 #define EB_TILE_NV 3
 #define EB_TILE_NR (EB_TILE_NV * EB_TILE_VL)
 
-/* c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_k a[k * MR + i] * b[k * NR + j], i < MR, j < NR: each
- * sum in the order of k, one rounding per step (a fused multiply-add, as in any BLAS). kc may be 0. */
-void eb_cpu_tile_gemm(int kc, const eb_real *a, const eb_real *b, eb_real *c, int ldc, int accumulate);
+/* c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum_k a[a_row[i] + a_k[k]] * b[k * NR + j], i < MR,
+ * j < NR: each sum in the order of k, one rounding per step (a fused multiply-add, as in any BLAS). A is read in
+ * place through its offsets (weights in OIHW, dy in NCHW: no packed copy per call); B is a packed panel
+ * [kc][NR]. kc may be 0. */
+void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
+                      eb_real *c, int ldc, int accumulate);
 
 /* dst[r * NR + j] = src[row_off[r] + col_off[j]], r < rows, j < NR: a B panel gathered row by row (the filter
  * gradient's: the NR taps of each pixel), with the vector gathers of the CPU where it has them. */
