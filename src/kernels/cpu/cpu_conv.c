@@ -21,6 +21,14 @@
  * Every sum runs over its reduction index in one fixed order with one rounding per step, whatever the thread
  * count (threads split the columns of C, never a sum). */
 
+/* The data movement around the GEMM (phase split, panel packing, stores: copies, no arithmetic but alpha / beta)
+ * is compiled for AVX-512 and AVX2 as well as the baseline, picked at load time; the values do not change. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CONV_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CONV_CLONES
+#endif
+
 /* Blocking: KC steps of the reduction per packed panel, NC columns of C per block (a multiple of NR; 288 =
  * 6 x 48 floats = 12 x 24 doubles): B [KC, NC] is 288 KiB of floats, a C block of 512 rows 576 KiB, both in L2
  * (2 MiB per core on the machines we measure); an A panel [KC, MR] (8 KiB) stays in L1. */
@@ -93,7 +101,7 @@ static ptrdiff_t conv_tap_offset(const conv_phases *f, int c, int i, int j) {
 }
 
 /* Input plane src [h_in, w_in] -> the interior of the phase-split bordered plane (its border must be zero). */
-static void conv_plane_split(const eb_conv_geom *g, const conv_phases *f, const eb_real *src, eb_real *plane) {
+CONV_CLONES static void conv_plane_split(const eb_conv_geom *g, const conv_phases *f, const eb_real *src, eb_real *plane) {
     const int s = f->s;
     for (int ih = 0; ih < g->h_in; ih++) {
         const int r = ih + g->pad;
@@ -108,7 +116,11 @@ static void conv_plane_split(const eb_conv_geom *g, const conv_phases *f, const 
             const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
             eb_real *d = dst + (iw0 + g->pad) / s;
             const eb_real *r0 = row + iw0;
-            for (int k = 0; k < n; k++) d[k] = r0[(size_t)k * s];
+            if (s == 2) { /* a constant stride: the even / odd deinterleave vectorises */
+                for (int k = 0; k < n; k++) d[k] = r0[(size_t)k * 2];
+            } else {
+                for (int k = 0; k < n; k++) d[k] = r0[(size_t)k * s];
+            }
         }
     }
 }
@@ -116,7 +128,7 @@ static void conv_plane_split(const eb_conv_geom *g, const conv_phases *f, const 
 /* Zeroes the border of a phase-split plane (the padded rows / columns every tap may read); the interior is
  * left to conv_plane_split, and the phase elements past the padded extent, which no tap reads, are left alone.
  * (A memset of the whole plane cost as much again as the copy: the planes of the first layers are MBs.) */
-static void conv_plane_border(const eb_conv_geom *g, const conv_phases *f, eb_real *plane) {
+CONV_CLONES static void conv_plane_border(const eb_conv_geom *g, const conv_phases *f, eb_real *plane) {
     const int s = f->s, p = g->pad, hp = g->h_in + 2 * p;
     for (int a = 0; a < s; a++) {
         for (int b = 0; b < s; b++) {
@@ -180,7 +192,7 @@ static void conv_plane_merge(const eb_conv_geom *g, const conv_phases *f, const 
 /* col2im of samples [s0, s0 + nb): col [(c, i, j)][(s, oh, ow)] (row length nb * hwo) summed into each input
  * plane's phase-split copy (taps in the order (i, j, oh, ow)), then dx = that + beta * dx. One plane of
  * f->plane elements per thread in `planes`. */
-static void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb,
+CONV_CLONES static void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb,
                         eb_real *planes, eb_real *dx, eb_real beta) {
     const size_t hwo = (size_t)g->h_out * g->w_out, ld = (size_t)nb * hwo, hwi = (size_t)g->h_in * g->w_in;
     const size_t tasks = (size_t)nb * (size_t)g->c_in;
@@ -243,7 +255,7 @@ static size_t igemm_thread_elems(int m) {
 
 /* dst[kk * NR + v] = src[k_off[kk] + v], kk < kc, v < len: one run of every row of a B strip. The common run
  * lengths get loops of constant length (whole vector moves); the maps are 2x2 to 32x32. */
-static void igemm_pack_run(eb_real *restrict dst, const eb_real *restrict src, const ptrdiff_t *restrict k_off,
+CONV_CLONES static void igemm_pack_run(eb_real *restrict dst, const eb_real *restrict src, const ptrdiff_t *restrict k_off,
                            int kc, int len) {
 #define PACK_LEN(L) \
     for (int kk = 0; kk < kc; kk++) { \
@@ -286,7 +298,7 @@ static int igemm_runs(const conv_igemm *q, size_t c0, int ncb, conv_run *runs) {
 }
 
 /* Writes a C block [m, ldc] to its destination: dst = alpha * C + beta * dst (beta == 0: dst is not read). */
-static void igemm_store(const conv_igemm *q, const conv_run *runs, int nr, const eb_real *cb, int ldc) {
+CONV_CLONES static void igemm_store(const conv_igemm *q, const conv_run *runs, int nr, const eb_real *cb, int ldc) {
     for (int i = 0; i < q->m; i++) {
         const eb_real *crow = cb + (size_t)i * ldc;
         eb_real *drow = q->dst + (ptrdiff_t)i * q->dst_m;
@@ -294,10 +306,15 @@ static void igemm_store(const conv_igemm *q, const conv_run *runs, int nr, const
             const eb_real *cs = crow + runs[r].j;
             eb_real *d = drow + runs[r].dst;
             const ptrdiff_t dv = q->dst_v;
-            if (q->beta == 0) {
-                for (int v = 0; v < runs[r].len; v++) d[v * dv] = q->alpha * cs[v];
+            const int len = runs[r].len;
+            if (dv == 1 && q->beta == 0) {
+                for (int v = 0; v < len; v++) d[v] = q->alpha * cs[v];
+            } else if (dv == 1) {
+                for (int v = 0; v < len; v++) d[v] = q->alpha * cs[v] + q->beta * d[v];
+            } else if (q->beta == 0) {
+                for (int v = 0; v < len; v++) d[v * dv] = q->alpha * cs[v];
             } else {
-                for (int v = 0; v < runs[r].len; v++) d[v * dv] = q->alpha * cs[v] + q->beta * d[v * dv];
+                for (int v = 0; v < len; v++) d[v * dv] = q->alpha * cs[v] + q->beta * d[v * dv];
             }
         }
     }
