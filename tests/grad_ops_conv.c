@@ -326,6 +326,44 @@ EB_TEST(conv_batch_split_into_chunks) {
     return EB_TEST_PASS;
 }
 
+EB_TEST(conv_large_batches_copy_their_input_in_parts) {
+    /* The zero-bordered copy of an op's input (dy for the data gradient) is made for at most 8M elements at a
+     * time: 520 x 16 x 34 x 34 (forward, filter) and 260 x 32 x 32 x 32 (data gradient of a k1 conv) take two
+     * parts, and the filter gradient's 520K pixels several groups of chunks. Against the direct loops, 1e-12. */
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    const eb_conv_geom shapes[2] = {geom_make(520, 16, 1, 32, 32, 3, 3, 1, 1, 0, 0),
+                                    geom_make(260, 8, 32, 32, 32, 1, 1, 1, 0, 0, 0)};
+    for (int s = 0; s < 2; s++) {
+        const eb_conv_geom *g = &shapes[s];
+        size_t nx = x_elems(g), ny = y_elems(g), nw = w_elems(g);
+        double *x = rand_buf(nx), *w = rand_buf(nw), *dy = rand_buf(ny);
+        double *out = nan_buf(nx > ny ? nx : ny), *ref = malloc((nx > ny ? nx : ny) * sizeof *ref), *dw = nan_buf(nw);
+        double *rdw = malloc(nw * sizeof *rdw);
+        if (s == 0) {
+            EB_CHECK_OK(be.ops->conv2d_forward(be.ctx, g, x, w, out, 1.0, 0.0));
+            direct_forward(g, x, w, ref);
+            double e = eb_test_rel_err(out, ref, ny, 1e-300);
+            printf("  %d samples: forward rel err %.3g\n", g->n, e);
+            EB_CHECK(e < 1e-12, "forward rel err %.3g", e);
+            EB_CHECK_OK(be.ops->conv2d_backward_filter(be.ctx, g, x, dy, dw, 1.0, 0.0));
+            direct_backward_filter(g, x, dy, rdw);
+            e = eb_test_rel_err(dw, rdw, nw, 1e-300);
+            printf("  %d samples: backward_filter rel err %.3g\n", g->n, e);
+            EB_CHECK(e < 1e-12, "backward_filter rel err %.3g", e);
+        } else {
+            EB_CHECK_OK(be.ops->conv2d_backward_data(be.ctx, g, dy, w, out, 1.0, 0.0));
+            direct_backward_data(g, dy, w, ref);
+            double e = eb_test_rel_err(out, ref, nx, 1e-300);
+            printf("  %d samples: backward_data rel err %.3g\n", g->n, e);
+            EB_CHECK(e < 1e-12, "backward_data rel err %.3g", e);
+        }
+        free(x), free(w), free(dy), free(out), free(ref), free(dw), free(rdw);
+    }
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(conv_results_do_not_depend_on_the_thread_count) {
     /* The threads split the columns of each GEMM (pixels, taps, chunks of pixels), never a sum: one thread and
      * three give the same bits, for a shape with several blocks, strips and both backward-data paths. */

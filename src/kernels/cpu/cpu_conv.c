@@ -34,6 +34,16 @@
  * (2 MiB per core on the machines we measure); an A panel [KC, MR] (8 KiB) stays in L1. */
 enum { CONV_KC = 256, CONV_NC = 288 };
 
+/* The zero-bordered copies of an op's input (or dy) are made for as many samples at a time as fit 8M elements
+ * (32 MiB of floats), at least one: a MALA batch of 4096 chains does not need GiBs of scratch. */
+static const size_t conv_copy_elems = (size_t)8 << 20;
+
+static int conv_samples_per_copy(size_t sample_elems, int n) {
+    size_t nb = sample_elems ? conv_copy_elems / sample_elems : (size_t)n;
+    if (nb < 1) nb = 1;
+    return nb > (size_t)n ? n : (int)nb;
+}
+
 static size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
 /* Elements of eb_real that hold `count` objects of `bytes` each, rounded up to 64 elements (256 bytes: every
@@ -151,9 +161,12 @@ CONV_CLONES static void conv_plane_border(const eb_conv_geom *g, const conv_phas
     }
 }
 
-/* All [n, c] planes of x into their phase-split bordered copies dst [n, c, plane] (one plane per task). */
-static void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, eb_real *dst) {
-    const size_t planes = (size_t)g->n * (size_t)c, hwi = (size_t)g->h_in * g->w_in;
+/* The [c] planes of samples [s0, s0 + cnt) of x into their phase-split bordered copies dst [cnt, c, plane] (one
+ * plane per task). */
+static void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, int s0, int cnt,
+                           eb_real *dst) {
+    const size_t planes = (size_t)cnt * (size_t)c, hwi = (size_t)g->h_in * g->w_in;
+    x += (size_t)s0 * c * hwi;
 #pragma omp parallel num_threads(eb_cpu_threads(planes * f->plane, EB_CPU_PAR_CHEAP))
     {
         size_t lo, hi;
@@ -394,8 +407,9 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
     const int direct = g->pad == 0 && g->stride == 1; /* the input itself is the (only) phase plane */
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out;
     const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
-    const int threads = conv_threads((size_t)M * K * g->n * hwo);
-    const size_t src_e = direct ? 0 : region_elems((size_t)g->n * g->c_in * f.plane, sizeof(eb_real));
+    const int nb = direct ? g->n : conv_samples_per_copy((size_t)g->c_in * f.plane, g->n);
+    const int threads = conv_threads((size_t)M * K * nb * hwo);
+    const size_t src_e = direct ? 0 : region_elems((size_t)nb * g->c_in * f.plane, sizeof(eb_real));
     const size_t row_e = region_elems((size_t)M, sizeof(ptrdiff_t)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
     eb_real *s = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + (size_t)threads * igemm_thread_elems(M));
     if (!s) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
@@ -404,7 +418,6 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
     ptrdiff_t *k_off = (ptrdiff_t *)(s + src_e + row_e + off_e);
     eb_real *ws = s + src_e + row_e + 2 * off_e;
 
-    if (!direct) conv_split_all(g, &f, g->c_in, x, planes);
     for (int co = 0; co < M; co++) a_row[co] = (ptrdiff_t)co * K; /* A = w [c_out, (c, i, j)] as it is */
     for (int kk = 0; kk < K; kk++) a_k[kk] = kk;
     for (int c = 0; c < g->c_in; c++)
@@ -412,14 +425,19 @@ eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real 
             for (int j = 0; j < g->k_w; j++)
                 k_off[(c * g->k_h + i) * g->k_w + j] =
                     direct ? (ptrdiff_t)c * (ptrdiff_t)hwi + (ptrdiff_t)i * g->w_in + j : conv_tap_offset(&f, c, i, j);
-    const conv_igemm q = {
-        .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k, .src = direct ? x : planes, .k_off = k_off,
-        .n = g->n, .hc = g->h_out, .wc = g->w_out,
-        .src_n = (ptrdiff_t)g->c_in * (ptrdiff_t)(direct ? hwi : f.plane), .src_u = direct ? g->w_in : f.wq,
-        .dst = y, .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo, .dst_u = g->w_out, .dst_v = 1,
-        .alpha = alpha, .beta = beta,
-    };
-    conv_igemm_run(&q, ws, threads);
+    for (int s0 = 0; s0 < g->n; s0 += nb) { /* samples [s0, s0 + cnt): their bordered copy, one GEMM */
+        const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
+        if (!direct) conv_split_all(g, &f, g->c_in, x, s0, cnt, planes);
+        const conv_igemm q = {
+            .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k,
+            .src = direct ? x + (size_t)s0 * g->c_in * hwi : planes, .k_off = k_off,
+            .n = cnt, .hc = g->h_out, .wc = g->w_out,
+            .src_n = (ptrdiff_t)g->c_in * (ptrdiff_t)(direct ? hwi : f.plane), .src_u = direct ? g->w_in : f.wq,
+            .dst = y + (size_t)s0 * M * hwo, .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo,
+            .dst_u = g->w_out, .dst_v = 1, .alpha = alpha, .beta = beta,
+        };
+        conv_igemm_run(&q, ws, threads);
+    }
     return EB_OK;
 }
 
@@ -479,8 +497,9 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
     const int hd = pt + (rows_hi > g->h_out ? rows_hi : g->h_out), wd = pl + (cols_hi > g->w_out ? cols_hi : g->w_out);
     const size_t plane = (size_t)hd * wd, hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
     const int kmax = co_n * (pt + 1) * (pl + 1), M = ci_n;
-    const int threads = conv_threads((size_t)kmax * M * (size_t)g->n * hwi / ((size_t)s * s));
-    const size_t src_e = region_elems((size_t)g->n * co_n * plane, sizeof(eb_real));
+    const int nb = conv_samples_per_copy((size_t)co_n * plane, g->n);
+    const int threads = conv_threads((size_t)kmax * M * (size_t)nb * hwi / ((size_t)s * s));
+    const size_t src_e = region_elems((size_t)nb * co_n * plane, sizeof(eb_real));
     const size_t row_e = region_elems((size_t)M, sizeof(ptrdiff_t)), off_e = region_elems((size_t)kmax, sizeof(ptrdiff_t));
     eb_real *sc = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + (size_t)threads * igemm_thread_elems(M));
     if (!sc) return EB_ERR_OOM;
@@ -490,49 +509,54 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
     eb_real *ws = sc + src_e + row_e + 2 * off_e;
     for (int ci = 0; ci < M; ci++) a_row[ci] = (ptrdiff_t)ci * kh * kw; /* A[ci, (co, ti, tj)]: w in place */
 
-    const size_t planes = (size_t)g->n * co_n;
+    for (int s0 = 0; s0 < g->n; s0 += nb) { /* samples [s0, s0 + cnt): their bordered dy, one GEMM per phase */
+        const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
+        const size_t planes = (size_t)cnt * co_n;
 #pragma omp parallel num_threads(eb_cpu_threads(planes * plane, EB_CPU_PAR_CHEAP))
-    {
-        size_t lo, hi;
-        eb_cpu_split(planes, &lo, &hi);
-        for (size_t p = lo; p < hi; p++) {
-            eb_real *d = dyp + p * plane;
-            memset(d, 0, plane * sizeof *d);
-            for (int oh = 0; oh < g->h_out; oh++)
-                memcpy(d + (size_t)(oh + pt) * wd + pl, dy + p * hwo + (size_t)oh * g->w_out, (size_t)g->w_out * sizeof *d);
+        {
+            size_t lo, hi;
+            eb_cpu_split(planes, &lo, &hi);
+            for (size_t p = lo; p < hi; p++) {
+                eb_real *d = dyp + p * plane;
+                memset(d, 0, plane * sizeof *d);
+                for (int oh = 0; oh < g->h_out; oh++)
+                    memcpy(d + (size_t)(oh + pt) * wd + pl, dy + ((size_t)s0 * co_n + p) * hwo + (size_t)oh * g->w_out,
+                           (size_t)g->w_out * sizeof *d);
+            }
         }
-    }
-    for (int pa = 0; pa < s; pa++) {
-        /* rows of phase pa: r = rq * s + pa, ih = r - pad in [0, h_in) */
-        const int top = g->h_in - 1 + g->pad - pa; /* the largest r - pa; < 0: no row of dx is in this phase */
-        if (top < 0) continue;
-        const int rq_lo = g->pad > pa ? (g->pad - pa + s - 1) / s : 0, rq_hi = top / s + 1;
-        const int ta = pa < kh ? (kh - pa + s - 1) / s : 0;
-        if (rq_hi <= rq_lo) continue;
-        for (int pb = 0; pb < s; pb++) {
-            const int right = g->w_in - 1 + g->pad - pb;
-            if (right < 0) continue;
-            const int cq_lo = g->pad > pb ? (g->pad - pb + s - 1) / s : 0, cq_hi = right / s + 1;
-            const int tb = pb < kw ? (kw - pb + s - 1) / s : 0;
-            if (cq_hi <= cq_lo) continue;
-            const int K = co_n * ta * tb;
-            for (int co = 0; co < co_n; co++)
-                for (int ti = 0; ti < ta; ti++)
-                    for (int tj = 0; tj < tb; tj++) {
-                        const int kk = (co * ta + ti) * tb + tj;
-                        a_k[kk] = ((ptrdiff_t)co * ci_n * kh + pa + s * ti) * kw + pb + s * tj;
-                        k_off[kk] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
-                    }
-            const int ih0 = rq_lo * s + pa - g->pad, iw0 = cq_lo * s + pb - g->pad;
-            const conv_igemm q = {
-                .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k, .src = dyp + (size_t)rq_lo * wd + cq_lo, .k_off = k_off,
-                .n = g->n, .hc = rq_hi - rq_lo, .wc = cq_hi - cq_lo,
-                .src_n = (ptrdiff_t)co_n * (ptrdiff_t)plane, .src_u = wd,
-                .dst = dx + (size_t)ih0 * g->w_in + iw0, .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
-                .dst_u = (ptrdiff_t)s * g->w_in, .dst_v = s,
-                .alpha = alpha, .beta = beta,
-            };
-            conv_igemm_run(&q, ws, threads);
+        for (int pa = 0; pa < s; pa++) {
+            /* rows of phase pa: r = rq * s + pa, ih = r - pad in [0, h_in) */
+            const int top = g->h_in - 1 + g->pad - pa; /* the largest r - pa; < 0: no row of dx is in this phase */
+            if (top < 0) continue;
+            const int rq_lo = g->pad > pa ? (g->pad - pa + s - 1) / s : 0, rq_hi = top / s + 1;
+            const int ta = pa < kh ? (kh - pa + s - 1) / s : 0;
+            if (rq_hi <= rq_lo) continue;
+            for (int pb = 0; pb < s; pb++) {
+                const int right = g->w_in - 1 + g->pad - pb;
+                if (right < 0) continue;
+                const int cq_lo = g->pad > pb ? (g->pad - pb + s - 1) / s : 0, cq_hi = right / s + 1;
+                const int tb = pb < kw ? (kw - pb + s - 1) / s : 0;
+                if (cq_hi <= cq_lo) continue;
+                const int K = co_n * ta * tb;
+                for (int co = 0; co < co_n; co++)
+                    for (int ti = 0; ti < ta; ti++)
+                        for (int tj = 0; tj < tb; tj++) {
+                            const int kk = (co * ta + ti) * tb + tj;
+                            a_k[kk] = ((ptrdiff_t)co * ci_n * kh + pa + s * ti) * kw + pb + s * tj;
+                            k_off[kk] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
+                        }
+                const int ih0 = rq_lo * s + pa - g->pad, iw0 = cq_lo * s + pb - g->pad;
+                const conv_igemm q = {
+                    .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k,
+                    .src = dyp + (size_t)rq_lo * wd + cq_lo, .k_off = k_off,
+                    .n = cnt, .hc = rq_hi - rq_lo, .wc = cq_hi - cq_lo,
+                    .src_n = (ptrdiff_t)co_n * (ptrdiff_t)plane, .src_u = wd,
+                    .dst = dx + (size_t)s0 * ci_n * hwi + (size_t)ih0 * g->w_in + iw0,
+                    .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
+                    .dst_u = (ptrdiff_t)s * g->w_in, .dst_v = s, .alpha = alpha, .beta = beta,
+                };
+                conv_igemm_run(&q, ws, threads);
+            }
         }
     }
     return EB_OK;
@@ -543,9 +567,11 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
 /* dw = alpha * sum over pixels dy[co, pixel] * x(tap, pixel) + beta * dw: a GEMM whose reduction runs over the
  * n * h_out * w_out pixels and whose columns are the taps (c, i, j). A is dy in place (MR output channels,
  * the pixels through their offsets); B panels [KC][NR] hold the NR taps of each pixel, gathered from the same
- * phase-split input as the forward. The pixels are cut into chunks of a size fixed by the geometry (not by the thread count); each
- * chunk's sums are their own C [mp, kp], added in chunk order at the end. Work items are (chunk, strip of NR
- * taps), spread statically over the threads: a layer with few taps (27 for an RGB input) still uses them all. */
+ * phase-split input as the forward. The pixels are cut into chunks of a size fixed by the geometry (16K, fewer
+ * when their samples' bordered copies would pass 8M elements): each chunk's sums are their own C [mp, kp], and
+ * the total adds them in chunk order. Groups of chunks (as many as threads, memory permitting) share one copy of
+ * their samples; their work items (chunk, strip of NR taps) are spread statically over the threads, so a layer
+ * with few taps (27 for an RGB input) still uses them all. */
 eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                         eb_real *dw, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_backward_filter", g, x, dy, dw));
@@ -553,93 +579,117 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
     const int kp = (int)round_up((size_t)K, EB_TILE_NR), strips = kp / EB_TILE_NR;
     const size_t hwo = (size_t)g->h_out * g->w_out, pixels = (size_t)g->n * hwo;
-    const size_t sample_elems = (size_t)g->c_in * f.plane;
-    /* chunks: >= 16K pixels each, and their partial sums at most 8M elements in all */
-    const size_t c_elems = (size_t)mp * kp;
-    size_t max_chunks = ((size_t)8 << 20) / c_elems;
-    if (max_chunks < 1) max_chunks = 1;
+    const size_t sample_elems = (size_t)g->c_in * f.plane, c_elems = (size_t)mp * kp;
+    /* a chunk of p pixels touches at most p / hwo + 2 samples */
     size_t chunk = (size_t)16 << 10;
-    if ((pixels + chunk - 1) / chunk > max_chunks) chunk = (pixels + max_chunks - 1) / max_chunks;
-    chunk = round_up(chunk, CONV_KC);
-    const size_t chunks = (pixels + chunk - 1) / chunk, items = chunks * (size_t)strips;
+    const size_t fit = conv_copy_elems / sample_elems; /* samples whose copies fit the budget */
+    if (fit < 3) chunk = CONV_KC;
+    else if ((chunk / hwo + 2) > fit) chunk = (fit - 2) * hwo;
+    chunk = chunk < CONV_KC ? CONV_KC : chunk / CONV_KC * CONV_KC;
+    const size_t chunks = (pixels + chunk - 1) / chunk, span = chunk / hwo + 2;
     int threads = conv_threads((size_t)M * K * pixels);
-    if ((size_t)threads > items) threads = (int)items;
-    const size_t src_e = region_elems(sample_elems * g->n, sizeof(eb_real));
-    const size_t cs_e = region_elems(chunks * c_elems, sizeof(eb_real)), off_e = region_elems((size_t)kp, sizeof(int32_t));
+    size_t group = (size_t)threads; /* chunks per group: the scheduling only, not the sums */
+    if (group * span > fit) group = fit >= span ? fit / span : 1;
+    if (group > chunks) group = chunks;
+    if (group < 1) group = 1;
+    if ((size_t)threads > group * strips) threads = (int)(group * strips);
+    size_t copy_samples = group * span;
+    if (copy_samples > (size_t)g->n) copy_samples = (size_t)g->n;
+    const size_t src_e = region_elems(sample_elems * copy_samples, sizeof(eb_real));
+    const size_t part_e = region_elems(group * c_elems, sizeof(eb_real)), tot_e = region_elems(c_elems, sizeof(eb_real));
+    const size_t off_e = region_elems((size_t)kp, sizeof(int32_t));
     const size_t per_thread = region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
                               2 * region_elems(CONV_KC, sizeof(ptrdiff_t));
-    eb_real *sc = eb_cpu_scratch(ctx, src_e + cs_e + off_e + (size_t)threads * per_thread);
+    eb_real *sc = eb_cpu_scratch(ctx, src_e + part_e + tot_e + off_e + (size_t)threads * per_thread);
     if (!sc) return EB_ERR_OOM;
-    eb_real *planes = sc, *csum = sc + src_e;
-    int32_t *tap = (int32_t *)(csum + cs_e);
-    eb_real *ws = csum + cs_e + off_e;
+    eb_real *planes = sc, *part = sc + src_e, *total = part + part_e;
+    int32_t *tap = (int32_t *)(total + tot_e);
+    eb_real *ws = total + tot_e + off_e;
     const int narrow = sample_elems <= (size_t)INT32_MAX; /* tap offsets fit the gathers' 32-bit indices */
 
-    conv_split_all(g, &f, g->c_in, x, planes);
     for (int c = 0; c < g->c_in; c++)
         for (int i = 0; i < g->k_h; i++)
             for (int j = 0; j < g->k_w; j++)
                 tap[(c * g->k_h + i) * g->k_w + j] = narrow ? (int32_t)conv_tap_offset(&f, c, i, j) : 0;
     /* taps past K read the sample's first element: their C columns are never stored */
     for (int t = K; t < kp; t++) tap[t] = 0;
+    for (size_t c0 = 0; c0 < chunks; c0 += group) {
+        const size_t gcnt = chunks - c0 < group ? chunks - c0 : group, items = gcnt * (size_t)strips;
+        const size_t px_lo = c0 * chunk, px_hi = (c0 + gcnt) * chunk < pixels ? (c0 + gcnt) * chunk : pixels;
+        const int s_lo = (int)(px_lo / hwo), s_hi = (int)((px_hi + hwo - 1) / hwo);
+        conv_split_all(g, &f, g->c_in, x, s_lo, s_hi - s_lo, planes);
 #pragma omp parallel num_threads(threads)
-    {
-        eb_real *bp = ws + (size_t)eb_cpu_thread() * per_thread;
-        ptrdiff_t *x_off = (ptrdiff_t *)(bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)));
-        ptrdiff_t *dy_off = (ptrdiff_t *)((eb_real *)x_off + region_elems(CONV_KC, sizeof(ptrdiff_t)));
-        size_t ilo, ihi;
-        eb_cpu_split(items, &ilo, &ihi);
-        for (size_t it = ilo; it < ihi;) { /* the items of one chunk at a time: strips [t_lo, t_hi) of chunk ch */
-            const size_t ch = it / (size_t)strips, t_lo = it % (size_t)strips;
-            const size_t t_hi = ihi - ch * (size_t)strips < (size_t)strips ? ihi - ch * (size_t)strips : (size_t)strips;
-            it = ch * (size_t)strips + t_hi;
-            eb_real *cacc = csum + ch * c_elems;
-            const size_t p_lo = ch * chunk, p_hi = p_lo + chunk < pixels ? p_lo + chunk : pixels;
-            for (size_t r0 = p_lo; r0 < p_hi; r0 += CONV_KC) {
-                const int rc = (int)(p_hi - r0 < CONV_KC ? p_hi - r0 : CONV_KC);
-                for (int rr = 0; rr < rc; rr++) {
-                    const size_t p = r0 + (size_t)rr, sm = p / hwo, rest = p % hwo;
-                    const int oh = (int)(rest / (size_t)g->w_out), ow = (int)(rest % (size_t)g->w_out);
-                    x_off[rr] = (ptrdiff_t)(sm * sample_elems) + (ptrdiff_t)oh * f.wq + ow;
-                    dy_off[rr] = (ptrdiff_t)sm * M * (ptrdiff_t)hwo + (ptrdiff_t)rest;
-                }
-                for (size_t sb = t_lo; sb < t_hi; sb += CONV_NC / EB_TILE_NR) {
-                    const size_t se = sb + CONV_NC / EB_TILE_NR < t_hi ? sb + CONV_NC / EB_TILE_NR : t_hi;
-                    for (size_t t = sb; t < se; t++) { /* B strip t: [rc][NR], taps t * NR .. of each pixel */
-                        eb_real *d = bp + (t - sb) * (size_t)rc * EB_TILE_NR;
-                        if (narrow) {
-                            eb_cpu_tile_gather(rc, planes, x_off, tap + t * EB_TILE_NR, d);
-                            continue;
-                        }
-                        for (int rr = 0; rr < rc; rr++)
-                            for (int jj = 0; jj < EB_TILE_NR; jj++) {
-                                const int tj = (int)t * EB_TILE_NR + jj;
-                                const int c = tj < K ? tj / (g->k_h * g->k_w) : 0, ij = tj < K ? tj % (g->k_h * g->k_w) : 0;
-                                d[(size_t)rr * EB_TILE_NR + jj] =
-                                    planes[x_off[rr] + conv_tap_offset(&f, c, ij / g->k_w, ij % g->k_w)];
-                            }
+        {
+            eb_real *bp = ws + (size_t)eb_cpu_thread() * per_thread;
+            ptrdiff_t *x_off = (ptrdiff_t *)(bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)));
+            ptrdiff_t *dy_off = (ptrdiff_t *)((eb_real *)x_off + region_elems(CONV_KC, sizeof(ptrdiff_t)));
+            size_t ilo, ihi;
+            eb_cpu_split(items, &ilo, &ihi);
+            for (size_t it = ilo; it < ihi;) { /* the items of one chunk at a time: strips [t_lo, t_hi) */
+                const size_t gi = it / (size_t)strips, t_lo = it % (size_t)strips;
+                const size_t t_hi = ihi - gi * (size_t)strips < (size_t)strips ? ihi - gi * (size_t)strips : (size_t)strips;
+                it = gi * (size_t)strips + t_hi;
+                eb_real *cacc = part + gi * c_elems;
+                const size_t p_lo = (c0 + gi) * chunk, p_hi = p_lo + chunk < pixels ? p_lo + chunk : pixels;
+                for (size_t r0 = p_lo; r0 < p_hi; r0 += CONV_KC) {
+                    const int rc = (int)(p_hi - r0 < CONV_KC ? p_hi - r0 : CONV_KC);
+                    for (int rr = 0; rr < rc; rr++) {
+                        const size_t p = r0 + (size_t)rr, sm = p / hwo, rest = p % hwo;
+                        const int oh = (int)(rest / (size_t)g->w_out), ow = (int)(rest % (size_t)g->w_out);
+                        x_off[rr] = (ptrdiff_t)((sm - (size_t)s_lo) * sample_elems) + (ptrdiff_t)oh * f.wq + ow;
+                        dy_off[rr] = (ptrdiff_t)sm * M * (ptrdiff_t)hwo + (ptrdiff_t)rest;
                     }
-                    for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
-                        ptrdiff_t rows[EB_TILE_MR]; /* A = dy in place; rows past M repeat the last (not stored) */
-                        for (int i = 0; i < EB_TILE_MR; i++) rows[i] = (ptrdiff_t)(mb + i < M ? mb + i : M - 1) * (ptrdiff_t)hwo;
-                        for (size_t t = sb; t < se; t++)
-                            eb_cpu_tile_gemm(rc, dy, rows, dy_off, bp + (t - sb) * (size_t)rc * EB_TILE_NR,
-                                             cacc + (size_t)mb * kp + t * EB_TILE_NR, kp, r0 > p_lo);
+                    for (size_t sb = t_lo; sb < t_hi; sb += CONV_NC / EB_TILE_NR) {
+                        const size_t se = sb + CONV_NC / EB_TILE_NR < t_hi ? sb + CONV_NC / EB_TILE_NR : t_hi;
+                        for (size_t t = sb; t < se; t++) { /* B strip t: [rc][NR], taps t * NR .. of each pixel */
+                            eb_real *d = bp + (t - sb) * (size_t)rc * EB_TILE_NR;
+                            if (narrow) {
+                                eb_cpu_tile_gather(rc, planes, x_off, tap + t * EB_TILE_NR, d);
+                                continue;
+                            }
+                            for (int rr = 0; rr < rc; rr++)
+                                for (int jj = 0; jj < EB_TILE_NR; jj++) {
+                                    const int tj = (int)t * EB_TILE_NR + jj;
+                                    const int c = tj < K ? tj / (g->k_h * g->k_w) : 0, ij = tj < K ? tj % (g->k_h * g->k_w) : 0;
+                                    d[(size_t)rr * EB_TILE_NR + jj] =
+                                        planes[x_off[rr] + conv_tap_offset(&f, c, ij / g->k_w, ij % g->k_w)];
+                                }
+                        }
+                        for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
+                            ptrdiff_t rows[EB_TILE_MR]; /* A = dy in place; rows past M repeat the last (not stored) */
+                            for (int i = 0; i < EB_TILE_MR; i++)
+                                rows[i] = (ptrdiff_t)(mb + i < M ? mb + i : M - 1) * (ptrdiff_t)hwo;
+                            for (size_t t = sb; t < se; t++)
+                                eb_cpu_tile_gemm(rc, dy, rows, dy_off, bp + (t - sb) * (size_t)rc * EB_TILE_NR,
+                                                 cacc + (size_t)mb * kp + t * EB_TILE_NR, kp, r0 > p_lo);
+                        }
                     }
                 }
             }
         }
+        /* total = ((C_0 + C_1) + C_2) ...: the chunks in order */
+#pragma omp parallel num_threads(eb_cpu_threads(c_elems * gcnt, EB_CPU_PAR_CHEAP))
+        {
+            size_t lo, hi;
+            eb_cpu_split(c_elems, &lo, &hi);
+            for (size_t gi = 0; gi < gcnt; gi++) {
+                const eb_real *pc = part + gi * c_elems;
+                if (c0 + gi == 0) memcpy(total + lo, pc + lo, (hi - lo) * sizeof *total);
+                else for (size_t e = lo; e < hi; e++) total[e] += pc[e];
+            }
+        }
     }
-#pragma omp parallel num_threads(eb_cpu_threads((size_t)M * K * chunks, EB_CPU_PAR_CHEAP))
+#pragma omp parallel num_threads(eb_cpu_threads((size_t)M * K, EB_CPU_PAR_CHEAP))
     {
         size_t lo, hi;
         eb_cpu_split((size_t)M, &lo, &hi);
         for (size_t co = lo; co < hi; co++) {
+            const eb_real *t_row = total + co * (size_t)kp;
             eb_real *d = dw + co * (size_t)K;
-            for (int t = 0; t < K; t++) {
-                eb_real sum = csum[co * (size_t)kp + t];
-                for (size_t ch = 1; ch < chunks; ch++) sum += csum[ch * c_elems + co * (size_t)kp + t];
-                d[t] = beta == 0 ? alpha * sum : alpha * sum + beta * d[t];
+            if (beta == 0) {
+                for (int t = 0; t < K; t++) d[t] = alpha * t_row[t];
+            } else {
+                for (int t = 0; t < K; t++) d[t] = alpha * t_row[t] + beta * d[t];
             }
         }
     }
