@@ -333,16 +333,15 @@ CONV_CLONES static void igemm_store(const conv_igemm *q, const conv_run *runs, i
     }
 }
 
-/* Runs the GEMM with `threads` threads, each with igemm_thread_elems(q->m) elements of ws. The columns are cut
- * into blocks of nc (a multiple of NR), spread statically over the threads. */
+/* Runs the GEMM with `threads` threads, each with igemm_thread_elems(q->m) elements of ws. The strips of NR
+ * columns are spread statically over the threads (an even share each: the 1024 columns of a 4x4 layer are
+ * 11 + 11 strips, not blocks of 6 + 6 + 6 + 4), and each thread takes its share in blocks of <= NC columns. */
 static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
     const size_t cols = (size_t)q->n * q->hc * q->wc;
     if (cols == 0) return;
-    size_t nc = round_up((cols + (size_t)threads - 1) / (size_t)threads, EB_TILE_NR);
-    if (nc > CONV_NC) nc = CONV_NC;
-    const size_t blocks = (cols + nc - 1) / nc;
-    if ((size_t)threads > blocks) threads = (int)blocks;
-    const int mp = (int)round_up((size_t)q->m, EB_TILE_MR), ldc = (int)nc;
+    const size_t all_strips = (cols + EB_TILE_NR - 1) / EB_TILE_NR, block_strips = CONV_NC / EB_TILE_NR;
+    if ((size_t)threads > all_strips) threads = (int)all_strips;
+    const int mp = (int)round_up((size_t)q->m, EB_TILE_MR), ldc = CONV_NC;
     const size_t per_thread = igemm_thread_elems(q->m);
     /* Runs of fewer than 8 columns (maps of 2x2 to 7x7) cost more to copy one by one than the tiles that use
      * them: those panels are gathered a row of NR at a time instead (32-bit column offsets) */
@@ -355,10 +354,10 @@ static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
         conv_run *runs = (conv_run *)(cb + region_elems((size_t)mp * CONV_NC, sizeof(eb_real)));
         int32_t *col32 = (int32_t *)((eb_real *)runs + region_elems(CONV_NC, sizeof(conv_run)));
         size_t lo, hi;
-        eb_cpu_split(blocks, &lo, &hi);
-        for (size_t blk = lo; blk < hi; blk++) {
-            const size_t c0 = blk * nc;
-            const int ncb = (int)(cols - c0 < nc ? cols - c0 : nc);
+        eb_cpu_split(all_strips, &lo, &hi);
+        for (size_t sb = lo; sb < hi; sb += block_strips) {
+            const size_t c0 = sb * EB_TILE_NR, c1 = (sb + block_strips < hi ? sb + block_strips : hi) * EB_TILE_NR;
+            const int ncb = (int)((c1 < cols ? c1 : cols) - c0);
             const int strips = (ncb + EB_TILE_NR - 1) / EB_TILE_NR, tail = ncb % EB_TILE_NR;
             const int nr = igemm_runs(q, c0, ncb, runs);
             if (gather) { /* the tail columns read src[k_off]: finite, and never stored */
