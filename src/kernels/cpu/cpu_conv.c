@@ -29,10 +29,11 @@
 #define CONV_CLONES
 #endif
 
-/* Blocking: KC steps of the reduction per packed panel, NC columns of C per block (a multiple of NR; 288 =
- * 6 x 48 floats = 12 x 24 doubles): B [KC, NC] is 288 KiB of floats, a C block of 512 rows 576 KiB, both in L2
- * (2 MiB per core on the machines we measure); an A panel [KC, MR] (8 KiB) stays in L1. */
-enum { CONV_KC = 256, CONV_NC = 288 };
+/* Blocking (bench_cpu_conv on the presets' layers chose them): KC steps of the reduction per packed panel of the
+ * forward / data-gradient GEMMs, KCF pixels per panel of the filter gradient's, NC columns of C per block (a
+ * multiple of NR; 288 = 6 x 48 floats = 12 x 24 doubles). A B strip [KC, NR] is 24 KiB of floats (L1), the B
+ * panel [KC, NC] 144 KiB and a C block of 512 rows 576 KiB (L2: 2 MiB per core on the machines we measure). */
+enum { CONV_KC = 128, CONV_KCF = 256, CONV_NC = 288 };
 
 /* The zero-bordered copies of an op's input (or dy) are made for as many samples at a time as fit 8M elements
  * (32 MiB of floats), at least one: a MALA batch of 4096 chains does not need GiBs of scratch. */
@@ -380,12 +381,15 @@ static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
                     for (int kk = 0; kk < kc; kk++)
                         memset(last + (size_t)kk * EB_TILE_NR, 0, (size_t)(EB_TILE_NR - tail) * sizeof *last);
                 }
-                for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
-                    ptrdiff_t rows[EB_TILE_MR]; /* rows past m repeat the last one: their C rows are not stored */
-                    for (int i = 0; i < EB_TILE_MR; i++) rows[i] = q->a_row[mb + i < q->m ? mb + i : q->m - 1];
-                    for (int t = 0; t < strips; t++)
+                /* strips outer: one B strip [KC][NR] (24 KiB) stays in L1 while the A rows of every group of MR
+                 * channels stream past it from L2 (BLIS's loop order; ~8% over the other way round, with KC 128) */
+                for (int t = 0; t < strips; t++) {
+                    for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
+                        ptrdiff_t rows[EB_TILE_MR]; /* rows past m repeat the last one: their C rows are not stored */
+                        for (int i = 0; i < EB_TILE_MR; i++) rows[i] = q->a_row[mb + i < q->m ? mb + i : q->m - 1];
                         eb_cpu_tile_gemm(kc, q->a, rows, q->a_k + k0, bp + (size_t)t * kc * EB_TILE_NR,
                                          cb + (size_t)mb * ldc + t * EB_TILE_NR, ldc, k0 > 0);
+                    }
                 }
             }
             igemm_store(q, runs, nr, cb, ldc);
@@ -582,9 +586,9 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     /* a chunk of p pixels touches at most p / hwo + 2 samples */
     size_t chunk = (size_t)16 << 10;
     const size_t fit = conv_copy_elems / sample_elems; /* samples whose copies fit the budget */
-    if (fit < 3) chunk = CONV_KC;
+    if (fit < 3) chunk = CONV_KCF;
     else if ((chunk / hwo + 2) > fit) chunk = (fit - 2) * hwo;
-    chunk = chunk < CONV_KC ? CONV_KC : chunk / CONV_KC * CONV_KC;
+    chunk = chunk < CONV_KCF ? CONV_KCF : chunk / CONV_KCF * CONV_KCF;
     const size_t chunks = (pixels + chunk - 1) / chunk, span = chunk / hwo + 2;
     int threads = conv_threads((size_t)M * K * pixels);
     size_t group = (size_t)threads; /* chunks per group: the scheduling only, not the sums */
@@ -597,8 +601,8 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     const size_t src_e = region_elems(sample_elems * copy_samples, sizeof(eb_real));
     const size_t part_e = region_elems(group * c_elems, sizeof(eb_real)), tot_e = region_elems(c_elems, sizeof(eb_real));
     const size_t off_e = region_elems((size_t)kp, sizeof(int32_t));
-    const size_t per_thread = region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
-                              2 * region_elems(CONV_KC, sizeof(ptrdiff_t));
+    const size_t per_thread = region_elems((size_t)CONV_KCF * CONV_NC, sizeof(eb_real)) +
+                              2 * region_elems(CONV_KCF, sizeof(ptrdiff_t));
     eb_real *sc = eb_cpu_scratch(ctx, src_e + part_e + tot_e + off_e + (size_t)threads * per_thread);
     if (!sc) return EB_ERR_OOM;
     eb_real *planes = sc, *part = sc + src_e, *total = part + part_e;
@@ -620,8 +624,8 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
 #pragma omp parallel num_threads(threads)
         {
             eb_real *bp = ws + (size_t)eb_cpu_thread() * per_thread;
-            ptrdiff_t *x_off = (ptrdiff_t *)(bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)));
-            ptrdiff_t *dy_off = (ptrdiff_t *)((eb_real *)x_off + region_elems(CONV_KC, sizeof(ptrdiff_t)));
+            ptrdiff_t *x_off = (ptrdiff_t *)(bp + region_elems((size_t)CONV_KCF * CONV_NC, sizeof(eb_real)));
+            ptrdiff_t *dy_off = (ptrdiff_t *)((eb_real *)x_off + region_elems(CONV_KCF, sizeof(ptrdiff_t)));
             size_t ilo, ihi;
             eb_cpu_split(items, &ilo, &ihi);
             for (size_t it = ilo; it < ihi;) { /* the items of one chunk at a time: strips [t_lo, t_hi) */
@@ -630,8 +634,8 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
                 it = gi * (size_t)strips + t_hi;
                 eb_real *cacc = part + gi * c_elems;
                 const size_t p_lo = (c0 + gi) * chunk, p_hi = p_lo + chunk < pixels ? p_lo + chunk : pixels;
-                for (size_t r0 = p_lo; r0 < p_hi; r0 += CONV_KC) {
-                    const int rc = (int)(p_hi - r0 < CONV_KC ? p_hi - r0 : CONV_KC);
+                for (size_t r0 = p_lo; r0 < p_hi; r0 += CONV_KCF) {
+                    const int rc = (int)(p_hi - r0 < CONV_KCF ? p_hi - r0 : CONV_KCF);
                     for (int rr = 0; rr < rc; rr++) {
                         const size_t p = r0 + (size_t)rr, sm = p / hwo, rest = p % hwo;
                         const int oh = (int)(rest / (size_t)g->w_out), ow = (int)(rest % (size_t)g->w_out);

@@ -5,7 +5,8 @@
 
 #include "ebgan/ops.h"
 
-/* The CPU context: a scratch buffer (im2col columns) that grows on the first use of a shape. */
+/* The CPU context: a scratch buffer (the convolutions' bordered copies and panels) that grows on the first use
+ * of a shape. */
 typedef struct eb_cpu_ctx {
     eb_real *scratch;
     size_t scratch_elems;
