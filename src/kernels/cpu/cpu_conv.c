@@ -12,11 +12,13 @@
 /* Why not im2col + one BLAS GEMM (the formulation before, bench/PROFILE.md): the column matrix [K, n * pixels] is
  * 4x (k4 s2) to 9x (k3 s1) the input; writing it, then packing it again inside the GEMM, then (backward data)
  * scattering a second one back with col2im took ~40% of a CIFAR iteration, the GEMM kernels ~50%. Here each op
- * is a GEMM whose B panels [KC, NC] are gathered straight from a zero-bordered copy of the input into a buffer
- * that stays in L2, and whose C tiles are written straight into the NCHW output:
+ * is a GEMM on cpu_tile.c's 8 x 48 tile: A (the weights, or dy) is read in place through offsets, B panels are
+ * copied (or gathered) straight from a zero-bordered copy of the input into a buffer that stays in cache, and C
+ * tiles go straight to the NCHW output:
  *   forward          y[co, (s, oh, ow)]  = sum over taps (c, i, j)       w * x      (M = c_out, N = pixels)
  *   backward data    per input phase (ih + pad) % stride, (iw + pad) % stride: a stride-1 correlation of dy with
- *                    the phase's taps, dx[ci, pixels of the phase] = sum over (co, taps) w * dy  (M = c_in)
+ *                    the phase's taps, dx[ci, pixels of the phase] = sum over (co, taps) w * dy  (M = c_in);
+ *                    below 8 input channels dcol = w^T dy and col2im instead (conv_backward_data_cols)
  *   backward filter  dw[co, (c, i, j)]   = sum over pixels (s, oh, ow)   dy * x     (M = c_out, N = taps)
  * Every sum runs over its reduction index in one fixed order with one rounding per step, whatever the thread
  * count (threads split the columns of C, never a sum). */
@@ -47,8 +49,8 @@ static int conv_samples_per_copy(size_t sample_elems, int n) {
 
 static size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
-/* Elements of eb_real that hold `count` objects of `bytes` each, rounded up to 64 elements (256 bytes: every
- * region of the scratch stays aligned like the buffers the ops receive). */
+/* Elements of eb_real that hold `count` objects of `bytes` each, rounded up to 64 elements (256 bytes of floats:
+ * the regions of the scratch keep its base's alignment, and the int / pointer-size tables theirs). */
 static size_t region_elems(size_t count, size_t bytes) {
     return round_up((count * bytes + sizeof(eb_real) - 1) / sizeof(eb_real), 64);
 }
