@@ -93,7 +93,9 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const eb_real 
                                                                int ldc, int accumulate) {
     tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
 }
-static tile_fn tile_resolve(void) {
+/* The resolvers run while the dynamic loader relocates, before any sanitizer runtime is up: not instrumented. */
+#define TILE_RESOLVER __attribute__((no_sanitize("address", "undefined", "thread")))
+TILE_RESOLVER static tile_fn tile_resolve(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return tile_avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return tile_avx2;
@@ -127,7 +129,7 @@ __attribute__((target("avx2"))) static void gather_avx2(int rows, const eb_real 
                                                         const int32_t *col_off, eb_real *dst) {
     gather_body(rows, src, row_off, col_off, dst);
 }
-static gather_fn gather_resolve(void) {
+TILE_RESOLVER static gather_fn gather_resolve(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return gather_avx512;
     if (__builtin_cpu_supports("avx2")) return gather_avx2;
