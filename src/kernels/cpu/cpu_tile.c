@@ -6,6 +6,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
+#include <stdlib.h>
 #include <string.h>
 
 typedef eb_real eb_tile_vec __attribute__((vector_size(EB_TILE_VBYTES)));
@@ -50,7 +51,8 @@ static inline __attribute__((always_inline)) void tile_vec(int kc, const eb_real
 #endif
 
 /* Without FMA hardware: the same chain of correctly rounded fused multiply-adds, one element at a time (libm's
- * fma), so the results are the same bits on every CPU; slow, and only taken on CPUs older than ~2013. */
+ * fma), meant to give the vector body's bits on any CPU (not run on such a CPU yet); slow, and only taken on
+ * x86 CPUs older than ~2013. */
 static void tile_scalar(int kc, const eb_real *restrict a, const ptrdiff_t *restrict a_row,
                         const ptrdiff_t *restrict a_k, const eb_real *restrict b, eb_real *restrict c, int ldc,
                         int accumulate) {
@@ -78,31 +80,27 @@ static void gather_plain(int rows, const eb_real *src, const ptrdiff_t *row_off,
 }
 
 typedef void (*tile_fn)(int, const eb_real *, const ptrdiff_t *, const ptrdiff_t *, const eb_real *, eb_real *, int, int);
+#if !(defined(__x86_64__) && defined(__GNUC__)) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))
+static void tile_vector(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
+                        eb_real *c, int ldc, int accumulate) {
+    tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
+}
+#endif
 typedef void (*gather_fn)(int, const eb_real *, const ptrdiff_t *, const int32_t *, eb_real *);
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* One source, compiled for AVX-512 and for AVX2 + FMA, chosen once when the library loads (an ifunc, as GCC's
- * target_clones does): the vector width changes the speed, not the arithmetic. */
+/* One source, compiled for AVX-512 and for AVX2 + FMA; the vector width changes the speed, not the arithmetic
+ * (test_cpu_tile runs all three bodies and compares their bits). */
 __attribute__((target("avx512f,fma"))) static void tile_avx512(int kc, const eb_real *a, const ptrdiff_t *a_row,
                                                                const ptrdiff_t *a_k, const eb_real *b, eb_real *c,
                                                                int ldc, int accumulate) {
     tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
 }
 __attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const eb_real *a, const ptrdiff_t *a_row,
-                                                               const ptrdiff_t *a_k, const eb_real *b, eb_real *c,
-                                                               int ldc, int accumulate) {
+                                                          const ptrdiff_t *a_k, const eb_real *b, eb_real *c,
+                                                          int ldc, int accumulate) {
     tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
 }
-/* The resolvers run while the dynamic loader relocates, before any sanitizer runtime is up: not instrumented. */
-#define TILE_RESOLVER __attribute__((no_sanitize("address", "undefined", "thread")))
-TILE_RESOLVER static tile_fn tile_resolve(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma")) return tile_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return tile_avx2;
-    return tile_scalar;
-}
-void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
-                      eb_real *c, int ldc, int accumulate) __attribute__((ifunc("tile_resolve")));
 /* GCC's generic tuning does not emit gathers for the loop; the AVX-512 gather instructions, 16 floats / 8
  * doubles each, written out. */
 __attribute__((target("avx512f"))) static void gather_avx512(int rows, const eb_real *src, const ptrdiff_t *row_off,
@@ -129,29 +127,59 @@ __attribute__((target("avx2"))) static void gather_avx2(int rows, const eb_real 
                                                         const int32_t *col_off, eb_real *dst) {
     gather_body(rows, src, row_off, col_off, dst);
 }
-TILE_RESOLVER static gather_fn gather_resolve(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return gather_avx512;
-    if (__builtin_cpu_supports("avx2")) return gather_avx2;
-    return gather_plain;
-}
-void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst)
-    __attribute__((ifunc("gather_resolve")));
-#elif defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-/* Other targets built with FMA in the baseline (aarch64): the vector body contracts to fused steps. */
-void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
-                      eb_real *c, int ldc, int accumulate) {
-    tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
-}
-void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst) {
-    gather_plain(rows, src, row_off, col_off, dst);
-}
-#else
-void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
-                      eb_real *c, int ldc, int accumulate) {
-    tile_scalar(kc, a, a_row, a_k, b, c, ldc, accumulate);
-}
-void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst) {
-    gather_plain(rows, src, row_off, col_off, dst);
-}
 #endif
+
+/* The implementation, picked on first use from what the CPU has (AVX-512, AVX2 + FMA, or the scalar fma chain).
+ * EBGAN_CPU_ISA=avx2 | scalar asks for a narrower one (for the test that compares them; a wider one than the
+ * CPU has is not taken). The choice is a pure function of the CPU and the environment, cached here once:
+ * threads that race on the first call store the same pointers. */
+typedef struct tile_impl {
+    tile_fn tile;
+    gather_fn gather;
+    const char *name;
+} tile_impl;
+
+static tile_impl tile_pick(void) {
+    tile_impl scalar = {tile_scalar, gather_plain, "scalar"};
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *want = getenv("EBGAN_CPU_ISA");
+    __builtin_cpu_init();
+    const int fma = __builtin_cpu_supports("fma"), avx2 = fma && __builtin_cpu_supports("avx2");
+    const int avx512 = fma && __builtin_cpu_supports("avx512f");
+    if (want && strcmp(want, "scalar") == 0) return scalar;
+    if (avx512 && !(want && strcmp(want, "avx2") == 0)) return (tile_impl){tile_avx512, gather_avx512, "avx512"};
+    if (avx2) return (tile_impl){tile_avx2, gather_avx2, "avx2"};
+    return scalar;
+#elif defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    /* other targets built with FMA in the baseline (aarch64): the vector body contracts to fused steps */
+    const char *want = getenv("EBGAN_CPU_ISA");
+    if (want && strcmp(want, "scalar") == 0) return scalar;
+    return (tile_impl){tile_vector, gather_plain, "vector"};
+#else
+    return scalar;
+#endif
+}
+
+static const tile_impl *tile_get(void) {
+    static tile_impl impl;
+    static int ready;
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+        tile_impl t = tile_pick();
+        __atomic_store_n(&impl.tile, t.tile, __ATOMIC_RELAXED);
+        __atomic_store_n(&impl.gather, t.gather, __ATOMIC_RELAXED);
+        __atomic_store_n(&impl.name, t.name, __ATOMIC_RELAXED);
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    }
+    return &impl;
+}
+
+void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
+                      eb_real *c, int ldc, int accumulate) {
+    tile_get()->tile(kc, a, a_row, a_k, b, c, ldc, accumulate);
+}
+
+void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst) {
+    tile_get()->gather(rows, src, row_off, col_off, dst);
+}
+
+const char *eb_cpu_tile_isa(void) { return tile_get()->name; }

@@ -28,4 +28,8 @@ void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const pt
  * gradient's: the NR taps of each pixel), with the vector gathers of the CPU where it has them. */
 void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst);
 
+/* The instruction set the tile and the gathers run on: "avx512", "avx2", "vector" (a non-x86 FMA target) or
+ * "scalar" (chosen on first use; EBGAN_CPU_ISA=avx2 | scalar asks for a narrower one). */
+const char *eb_cpu_tile_isa(void);
+
 #endif
