@@ -1,5 +1,6 @@
 /* The companion commands on hostile inputs, run as a user runs them (the built ebgan-gpu in a child): shapes
  * whose products overflow, allocations that fail under a memory limit, and the messages each must print. */
+#include "cli_util.h"
 #include "harness.h"
 
 #include <fcntl.h>
@@ -15,15 +16,11 @@ static char g_exe[2048], g_tmp[2048], g_run[2200], g_log[2200];
 
 /* The built executable and one small toy run that every case reads (made once per process). */
 static int setup(void) {
-    const char *bin = getenv("EBGAN_BINARY_DIR");
-    if (!bin) bin = ".";
-    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-cli-inputs-%d", bin, (int)getpid());
+    char name[64];
+    snprintf(name, sizeof name, "test-cli-inputs-%d", (int)getpid());
+    if (!eb_test_cli_locate(g_exe, sizeof g_exe, g_tmp, sizeof g_tmp, name)) return 0;
     snprintf(g_run, sizeof g_run, "%s/run", g_tmp);
     snprintf(g_log, sizeof g_log, "%s/log", g_tmp);
-    struct stat s;
-    if (stat(g_exe, &s) != 0) return 0;
-    mkdir(g_tmp, 0777);
     char cmd[9000];
     snprintf(cmd, sizeof cmd, "%s train --dim 16 --batch 16 --iters 2 --ckpt-every 2 --plot-every 0 --device cpu "
              "--progress 0 --out %s > %s 2>&1", g_exe, g_run, g_log);
@@ -36,38 +33,16 @@ static void cleanup(void) {
     if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", g_tmp);
 }
 
-/* Runs ebgan-gpu with argv[1..] under an address-space limit (0: none); exit code, -1 if killed. */
+/* Runs ebgan-gpu with argv[1..] under an address-space limit (0: none), output to g_log; exit code, -1 if
+ * killed. */
 static int run_limited(char *const *args, rlim_t as_bytes) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(g_log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        setenv("OPENBLAS_NUM_THREADS", "1", 1); /* its per-thread buffers must not eat the limit */
-        if (as_bytes) {
-            struct rlimit rl = {as_bytes, as_bytes};
-            setrlimit(RLIMIT_AS, &rl);
-        }
-        execv(g_exe, args);
-        _exit(127);
-    }
+    pid_t pid = eb_test_spawn_logged(g_exe, args, g_log, as_bytes);
     int st = 0;
-    waitpid(pid, &st, 0);
+    if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int log_has(const char *needle) {
-    FILE *f = fopen(g_log, "rb");
-    if (!f) return 0;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
+static int log_has(const char *needle) { return eb_test_file_has(g_log, needle); }
 
 EB_TEST(energy_refuses_a_zero_row_array_whose_row_size_overflows) {
     if (!setup()) return EB_TEST_SKIP;

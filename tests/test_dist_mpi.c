@@ -2,6 +2,7 @@
  * ranks. R ranks with the same global batch reproduce the single process (every checkpoint tensor, within a
  * stated bound), a 2-rank run resumes exactly (also on another world size), and bad jobs stop with one clear
  * line instead of hanging. Skipped (77) when mpirun is absent or the build has no MPI. */
+#include "cli_util.h"
 #include "harness.h"
 
 #include <math.h>
@@ -18,15 +19,8 @@
 static char g_exe[1024], g_tmp[1024], g_mpirun[128];
 
 static int setup(void) {
-    const char *bin = getenv("EBGAN_BINARY_DIR");
-    if (!bin) bin = ".";
-    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-runs/dist", bin);
-    char cmd[2200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", g_tmp);
-    if (system(cmd)) return 0;
-    struct stat s;
-    if (stat(g_exe, &s) || !eb_comm_have_mpi() || system("command -v mpirun > /dev/null 2>&1")) {
+    int found = eb_test_cli_locate(g_exe, sizeof g_exe, g_tmp, sizeof g_tmp, "test-runs/dist");
+    if (!found || !eb_comm_have_mpi() || system("command -v mpirun > /dev/null 2>&1")) {
         printf("mpirun, an MPI build or the executable is missing: skipped\n");
         return 0;
     }
@@ -47,15 +41,6 @@ static int run_ranks(int R, const char *args, const char *log) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static int file_has(const char *path, const char *needle) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
 
 /* Largest over tensors of max|a - b| / max(max|a|, 1e-3) (F32), and whether every tensor matched bit for bit.
  * Returns -1 when a tensor is missing or the step / RNG metadata differ. */
@@ -196,7 +181,7 @@ EB_TEST(world_size_that_does_not_divide_the_batch_is_refused) {
     snprintf(log, sizeof log, "%s/indivisible.log", g_tmp);
     snprintf(args, sizeof args, TOY " --batch 18 --iters 2 --out %s/indivisible", g_tmp);
     EB_CHECK(run_ranks(4, args, log) != 0, "batch 18 on 4 ranks ran");
-    EB_CHECK(file_has(log, "--batch 18 is not divisible by the world size 4"), "no clear message in %s", log);
+    EB_CHECK(eb_test_file_has(log, "--batch 18 is not divisible by the world size 4"), "no clear message in %s", log);
     return EB_TEST_PASS;
 }
 
@@ -209,7 +194,7 @@ EB_TEST(ranks_that_disagree_on_the_configuration_stop_at_start) {
              " --iters 2 --seed 7 --out %s > %s 2>&1", out, g_mpirun, g_exe, out, g_exe, out, log);
     int rc = system(cmd);
     EB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0 && WEXITSTATUS(rc) != 124, "mismatched ranks ran (rc %d)", rc);
-    EB_CHECK(file_has(log, "rank 1: configuration differs from rank 0's: 'seed = 7' here, 'seed = 5' on rank 0"),
+    EB_CHECK(eb_test_file_has(log, "rank 1: configuration differs from rank 0's: 'seed = 7' here, 'seed = 5' on rank 0"),
              "no message naming the option in %s", log);
     struct stat s;
     char ck[2400];
@@ -286,7 +271,7 @@ EB_TEST(a_hanging_rank_ends_the_job_after_the_collective_timeout) {
     if (rc == -1) kill((pid_t)pid, SIGKILL);
     EB_CHECK(rc != -1, "the job still runs 60 s after rank 1 hung");
     EB_CHECK(rc != 0 && rc != 124, "job exit status %d", rc);
-    EB_CHECK(file_has(log, "rank 0: no progress for 3 s (--comm-timeout)"), "no timeout message in %s", log);
+    EB_CHECK(eb_test_file_has(log, "rank 0: no progress for 3 s (--comm-timeout)"), "no timeout message in %s", log);
     kill((pid_t)pid, SIGKILL); /* normally gone already (mpirun kills it) */
     printf("job ended %ld s after rank 1 hung, exit status %d\n", took, rc);
     return EB_TEST_PASS;
@@ -335,7 +320,7 @@ EB_TEST(ranks_whose_weights_differ_stop_with_the_rank_and_net) {
              "--resume run --iters 8 --progress 0 > %s 2>&1", g_mpirun, da, g_exe, db, g_exe, log);
     int rc = system(cmd);
     EB_CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) != 0 && WEXITSTATUS(rc) != 124, "diverged ranks ran (rc %d)", rc);
-    EB_CHECK(file_has(log, "at step 4 the weights of U on rank 1 differ from rank 0's"), "no clear message in %s", log);
+    EB_CHECK(eb_test_file_has(log, "at step 4 the weights of U on rank 1 differ from rank 0's"), "no clear message in %s", log);
     return EB_TEST_PASS;
 }
 
@@ -355,7 +340,7 @@ EB_TEST(one_rank_through_mpi_equals_no_communicator) {
     EB_CHECK(system(args) == 0, "cleanup");
     snprintf(args, sizeof args, MNIST " --iters 3 --ckpt-every 3 --comm mpi --out %s", a);
     EB_CHECK(run_ranks(0, args, log) == 0, "--comm mpi on one rank failed (%s)", log);
-    EB_CHECK(file_has(log, "comm mpi"), "not run through MPI (%s)", log);
+    EB_CHECK(eb_test_file_has(log, "comm mpi"), "not run through MPI (%s)", log);
     snprintf(args, sizeof args, MNIST " --iters 3 --ckpt-every 3 --comm none --out %s", b);
     EB_CHECK(run_ranks(0, args, log) == 0, "--comm none failed (%s)", log);
     snprintf(pa, sizeof pa, "%s/ckpt-00000003.safetensors", a);

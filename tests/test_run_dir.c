@@ -1,6 +1,7 @@
 /* The run directory as a contract, tested as a user and a scheduler meet it: the built ebgan-gpu run as a child
  * process, real signals sent to it, its exit status and the files it leaves read back (README "Output formats"). */
 #define _GNU_SOURCE
+#include "cli_util.h"
 #include "harness.h"
 #include "ckpt_same.h"
 
@@ -18,15 +19,7 @@
 
 static char g_exe[2048], g_tmp[2048];
 
-static int setup(void) {
-    const char *bin = getenv("EBGAN_BINARY_DIR");
-    if (!bin) bin = ".";
-    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-rundir", bin);
-    mkdir(g_tmp, 0777);
-    struct stat s;
-    return stat(g_exe, &s) == 0;
-}
+static int setup(void) { return eb_test_cli_locate(g_exe, sizeof g_exe, g_tmp, sizeof g_tmp, "test-rundir"); }
 
 static double now_s(void) {
     struct timespec ts;
@@ -57,18 +50,7 @@ static pid_t spawn_train(const char *args, const char *log) {
     av[n++] = "--progress";
     av[n++] = "0";
     av[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(g_exe, av);
-        _exit(127);
-    }
-    return pid;
+    return eb_test_spawn_logged(g_exe, av, log, 0);
 }
 
 /* Waits up to `limit_s` for the child; its wait status, or -1 after killing a child that hung. */
@@ -108,12 +90,6 @@ static char *slurp(const char *path, size_t *len) {
     return s;
 }
 
-static int file_has(const char *path, const char *needle) {
-    char *s = slurp(path, NULL);
-    int ok = s && strstr(s, needle) != NULL;
-    free(s);
-    return ok;
-}
 
 static int exists(const char *dir, const char *name) {
     char p[4400];
@@ -130,7 +106,7 @@ static int wait_for_step(const char *dir, int step, pid_t pid, double limit_s) {
     snprintf(spaced, sizeof spaced, "{\"step\": %d,", step); /* the format of earlier versions */
     double t0 = now_s();
     while (now_s() - t0 < limit_s) {
-        if (file_has(p, needle) || file_has(p, spaced)) return 1;
+        if (eb_test_file_has(p, needle) || eb_test_file_has(p, spaced)) return 1;
         if (waitpid(pid, NULL, WNOHANG) == pid) return 0;
         usleep(10000);
     }
@@ -207,7 +183,7 @@ static int check_stop(const char *tag, int signo, const char *extra, int want_co
     char line[2400];
     snprintf(line, sizeof line, "stopped by %s at step %ld; checkpoint %s/ckpt-%08ld.safetensors", signame, step, a,
              step);
-    EB_CHECK(file_has(log, line), "%s: log lacks '%s'", signame, line);
+    EB_CHECK(eb_test_file_has(log, line), "%s: log lacks '%s'", signame, line);
     /* resume to step+7 and compare with one uninterrupted run to step+7 */
     snprintf(args, sizeof args, "--resume %s --iters %ld", a, step + 7);
     EB_CHECK(run_train(args, log) == 0, "resume failed (see %s)", log);
@@ -260,12 +236,12 @@ EB_TEST(second_sigint_exits_at_once) {
     EB_CHECK(wait_for_step(a, 1, pid, 120) || reap(pid), "the run did not reach step 1");
     kill(pid, SIGINT);
     double t0 = now_s();
-    while (!file_has(log, "SIGINT again") && now_s() - t0 < 30) usleep(1000);
+    while (!eb_test_file_has(log, "SIGINT again") && now_s() - t0 < 30) usleep(1000);
     kill(pid, SIGINT);
     int st = wait_child(pid, 60); /* kills the child when it hangs */
     EB_CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 130, "second SIGINT: status %d (exit %d), want exit 130",
              st, st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    EB_CHECK(file_has(log, "second SIGINT"), "no message on the second SIGINT");
+    EB_CHECK(eb_test_file_has(log, "second SIGINT"), "no message on the second SIGINT");
     return EB_TEST_PASS;
 }
 
@@ -285,7 +261,7 @@ EB_TEST(second_writer_is_refused_while_a_run_holds_the_directory) {
     EB_CHECK(rc != 0, "a second writer was let into a directory in use");
     char msg[128];
     snprintf(msg, sizeof msg, "is in use by process %ld", (long)pid);
-    EB_CHECK(file_has(log2, msg), "the refusal does not name the holder ('%s')", msg);
+    EB_CHECK(eb_test_file_has(log2, msg), "the refusal does not name the holder ('%s')", msg);
     EB_CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 3, "the first run did not stop cleanly");
     return EB_TEST_PASS;
 }
@@ -307,7 +283,7 @@ EB_TEST(stale_lock_of_a_dead_process_is_taken_over) {
     EB_CHECK(run_train(args, log) == 0, "resume refused by a stale lock (see %s)", log);
     char msg[128];
     snprintf(msg, sizeof msg, "took over the lock of process %ld", (long)dead);
-    EB_CHECK(file_has(log, msg), "no notice '%s'", msg);
+    EB_CHECK(eb_test_file_has(log, msg), "no notice '%s'", msg);
     EB_CHECK(!exists(a, "train.lock"), "the lock file outlived the run");
     return EB_TEST_PASS;
 }
@@ -329,7 +305,7 @@ EB_TEST(fresh_run_into_another_runs_directory_is_refused) {
     free(before);
     free(after);
     EB_CHECK(rc != 0, "a fresh run was let into another run's directory");
-    EB_CHECK(file_has(log, "already holds a run") && file_has(log, "--resume"), "the refusal does not say why/how");
+    EB_CHECK(eb_test_file_has(log, "already holds a run") && eb_test_file_has(log, "--resume"), "the refusal does not say why/how");
     EB_CHECK(same, "the other run's metrics.jsonl was changed");
     EB_CHECK(exists(a, "ckpt-00000002.safetensors") && exists(a, "ckpt-00000004.safetensors") &&
              exists(a, "ckpt-00000006.safetensors"), "the other run's checkpoints were pruned");
@@ -363,7 +339,7 @@ EB_TEST(only_this_runs_exact_checkpoint_names_are_pruned_or_resumed) {
     EB_CHECK(copy_file(p, q), "copy");
     snprintf(args, sizeof args, "--resume %s --iters 8 --ckpt-every 2", a);
     EB_CHECK(run_train(args, log) == 0, "resume (see %s)", log);
-    EB_CHECK(file_has(log, "resuming at step 4"), "did not resume from the run's newest checkpoint");
+    EB_CHECK(eb_test_file_has(log, "resuming at step 4"), "did not resume from the run's newest checkpoint");
     EB_CHECK(exists(a, "ckpt-best.safetensors") && exists(a, "ckpt-0-mine.safetensors"), "a user's file was deleted");
     EB_CHECK(exists(a, "ckpt-00000002.safetensors"), "another run's checkpoint was pruned");
     EB_CHECK(!exists(a, "ckpt-00000004.safetensors") && !exists(a, "ckpt-00000006.safetensors") &&
@@ -393,7 +369,7 @@ EB_TEST(leftover_temp_files_of_a_dead_writer_are_removed) {
     EB_CHECK(run_train(args, log) == 0, "resume (see %s)", log);
     EB_CHECK(!exists(a, tmpname), "the dead writer's %s was left", tmpname);
     EB_CHECK(exists(a, mine), "a user's file %s was removed", mine);
-    EB_CHECK(file_has(log, "removed 1 temp file"), "no notice of the removal");
+    EB_CHECK(eb_test_file_has(log, "removed 1 temp file"), "no notice of the removal");
     return EB_TEST_PASS;
 }
 
@@ -419,13 +395,13 @@ EB_TEST(damaged_newest_checkpoint_is_named_and_the_intact_one_offered) {
     EB_CHECK(flip_byte(p, 3), "damage");
     snprintf(args, sizeof args, "--resume %s --iters 6", a);
     EB_CHECK(run_train(args, log) != 0, "resumed from a damaged checkpoint");
-    EB_CHECK(file_has(log, "ckpt-00000004.safetensors is damaged") && file_has(log, "checksum"),
+    EB_CHECK(eb_test_file_has(log, "ckpt-00000004.safetensors is damaged") && eb_test_file_has(log, "checksum"),
              "the damaged checkpoint and its reason are not named (see %s)", log);
-    EB_CHECK(file_has(log, "ckpt-00000002.safetensors") && file_has(log, "--resume-intact 1"),
+    EB_CHECK(eb_test_file_has(log, "ckpt-00000002.safetensors") && eb_test_file_has(log, "--resume-intact 1"),
              "the intact one and the option are not offered");
     snprintf(args, sizeof args, "--resume %s --iters 6 --resume-intact 1", a);
     EB_CHECK(run_train(args, log) == 0, "--resume-intact 1 failed (see %s)", log);
-    EB_CHECK(file_has(log, "resuming at step 2") && file_has(log, "is damaged"), "did not say what it skipped");
+    EB_CHECK(eb_test_file_has(log, "resuming at step 2") && eb_test_file_has(log, "is damaged"), "did not say what it skipped");
     return EB_TEST_PASS;
 }
 
@@ -469,11 +445,11 @@ EB_TEST(checkpoint_metadata_out_of_range_is_refused) {
     EB_CHECK(rewrite_meta(p, "rng_counter", "-1"), "rewrite");
     snprintf(args, sizeof args, "--resume %s --iters 8", a);
     EB_CHECK(run_train(args, log) != 0, "a negative rng_counter was accepted");
-    EB_CHECK(file_has(log, "rng_counter"), "the bad value is not named (see %s)", log);
+    EB_CHECK(eb_test_file_has(log, "rng_counter"), "the bad value is not named (see %s)", log);
     EB_CHECK(rewrite_meta(p, "rng_counter", "99"), "rewrite");
     EB_CHECK(run_train(args, log) != 0, "an rng_counter off this configuration's stream was accepted");
     EB_CHECK(rewrite_meta(p, "step", "-4"), "rewrite");
-    EB_CHECK(run_train(args, log) != 0 && file_has(log, "'step'"), "a negative step was accepted (see %s)", log);
+    EB_CHECK(run_train(args, log) != 0 && eb_test_file_has(log, "'step'"), "a negative step was accepted (see %s)", log);
     return EB_TEST_PASS;
 }
 
@@ -486,18 +462,18 @@ EB_TEST(resume_refuses_options_that_change_the_method_and_iters_below_the_step) 
     EB_CHECK(run_train(args, log) == 0, "first run");
     snprintf(args, sizeof args, "--resume %s --iters 8 --lr 0.5", a);
     EB_CHECK(run_train(args, log) != 0, "--lr changed on resume without an error");
-    EB_CHECK(file_has(log, "--lr 0.5 differs from the run's 0.0001"), "message lacks the option and both values");
+    EB_CHECK(eb_test_file_has(log, "--lr 0.5 differs from the run's 0.0001"), "message lacks the option and both values");
     snprintf(args, sizeof args, "--resume %s --iters 8 --batch 32", a);
-    EB_CHECK(run_train(args, log) != 0 && file_has(log, "--batch 32 differs from the run's 64"), "--batch changed");
+    EB_CHECK(run_train(args, log) != 0 && eb_test_file_has(log, "--batch 32 differs from the run's 64"), "--batch changed");
     snprintf(args, sizeof args, "--resume %s --iters 8 --seed 5", a);
     EB_CHECK(run_train(args, log) == 0, "an option equal to the run's value was refused");
     snprintf(args, sizeof args, "--resume %s --iters 2", a);
-    EB_CHECK(run_train(args, log) != 0 && file_has(log, "below the run's current step 8"), "--iters below the step");
+    EB_CHECK(run_train(args, log) != 0 && eb_test_file_has(log, "below the run's current step 8"), "--iters below the step");
     snprintf(args, sizeof args, "--resume %s --iters 10 --ckpt-every 1 --keep 2 --log-every 2", a);
     EB_CHECK(run_train(args, log) == 0, "a cadence option was refused on resume (see %s)", log);
     char cmd[4400];
     snprintf(cmd, sizeof cmd, "%s train --help > %s 2>&1", g_exe, log);
-    EB_CHECK(system(cmd) == 0 && file_has(log, "With --resume DIR only these may change: --iters"),
+    EB_CHECK(system(cmd) == 0 && eb_test_file_has(log, "With --resume DIR only these may change: --iters"),
              "--help does not list what may change on resume");
     return EB_TEST_PASS;
 }
@@ -516,7 +492,7 @@ EB_TEST(missing_or_edited_config_txt_is_reported_and_the_checkpoints_used) {
     EB_CHECK(system(cmd) == 0, "edit");
     snprintf(args, sizeof args, "--resume %s --iters 6", a);
     EB_CHECK(run_train(args, log) == 0, "resume with an edited config.txt (see %s)", log);
-    EB_CHECK(file_has(log, "config.txt differs from the configuration embedded in"), "the edit is not reported");
+    EB_CHECK(eb_test_file_has(log, "config.txt differs from the configuration embedded in"), "the edit is not reported");
     snprintf(args, sizeof args, SMALL " --iters 6 --ckpt-every 3 --out %s", b);
     EB_CHECK(run_train(args, log) == 0, "uninterrupted run");
     snprintf(pa, sizeof pa, "%s/ckpt-00000006.safetensors", a);
@@ -525,7 +501,7 @@ EB_TEST(missing_or_edited_config_txt_is_reported_and_the_checkpoints_used) {
     EB_CHECK(unlink(p) == 0, "remove config.txt");
     snprintf(args, sizeof args, "--resume %s --iters 7", a);
     EB_CHECK(run_train(args, log) == 0, "resume without config.txt (see %s)", log);
-    EB_CHECK(file_has(log, "config.txt is missing; using the configuration embedded"), "the loss is not reported");
+    EB_CHECK(eb_test_file_has(log, "config.txt is missing; using the configuration embedded"), "the loss is not reported");
     return EB_TEST_PASS;
 }
 
@@ -546,7 +522,7 @@ EB_TEST(metrics_are_trimmed_to_the_checkpoint_on_resume) {
     EB_CHECK(run_train(args, log) == 0, "resume (see %s)", log);
     int n = 0;
     EB_CHECK(steps_once_in_order(a, &n) && n == 10, "metrics hold %d records for 10 steps (a step twice?)", n);
-    EB_CHECK(file_has(log, "dropped 5 metrics record"), "the trim is not reported");
+    EB_CHECK(eb_test_file_has(log, "dropped 5 metrics record"), "the trim is not reported");
     return EB_TEST_PASS;
 }
 
@@ -563,7 +539,7 @@ EB_TEST(failed_metrics_write_stops_the_run_with_one_line) {
     snprintf(args, sizeof args, SMALL " --iters 20 --ckpt-every 5 --out %s", a);
     int rc = run_train(args, log);
     EB_CHECK(rc == 1, "a failing metrics write was ignored (exit %d)", rc);
-    EB_CHECK(file_has(log, "metrics.jsonl: No space left on device"), "the error does not name file and cause");
+    EB_CHECK(eb_test_file_has(log, "metrics.jsonl: No space left on device"), "the error does not name file and cause");
     return EB_TEST_PASS;
 }
 
@@ -575,7 +551,7 @@ static int refuses_quickly(const char *args, const char *needle) {
     int st = wait_child(spawn_train(args, log), 60);
     EB_CHECK(st >= 0, "'train %s' hung (killed after %.0f s)", args, now_s() - t0);
     EB_CHECK(WIFEXITED(st) && WEXITSTATUS(st) != 0, "'train %s' was accepted", args);
-    EB_CHECK(file_has(log, needle), "'train %s': message lacks '%s'", args, needle);
+    EB_CHECK(eb_test_file_has(log, needle), "'train %s': message lacks '%s'", args, needle);
     return EB_TEST_PASS;
 }
 
@@ -628,14 +604,14 @@ EB_TEST(config_txt_follows_the_resumed_session_and_companions_survive_its_loss) 
     snprintf(args, sizeof args, "--resume %s --iters 6", a);
     EB_CHECK(run_train(args, log) == 0, "resume to 6 (see %s)", log);
     snprintf(p, sizeof p, "%s/config.txt", a);
-    EB_CHECK(file_has(p, "\niters = 6\n"), "config.txt does not record the session's --iters 6");
+    EB_CHECK(eb_test_file_has(p, "\niters = 6\n"), "config.txt does not record the session's --iters 6");
     /* the run's own length now: a resume without --iters finds nothing to do, and is not an error */
     snprintf(args, sizeof args, "--resume %s", a);
     EB_CHECK(run_train(args, log) == 0, "resume without --iters after an extension (see %s)", log);
     EB_CHECK(unlink(p) == 0, "remove config.txt");
     snprintf(cmd, sizeof cmd, "%s eval --run %s --n 500 --device cpu > %s 2>&1", g_exe, a, log);
     EB_CHECK(system(cmd) == 0, "eval without config.txt (see %s)", log);
-    EB_CHECK(file_has(log, "config.txt is missing; using the configuration embedded") &&
-             file_has(log, "\"step\":6"), "eval did not say it used the checkpoint's configuration");
+    EB_CHECK(eb_test_file_has(log, "config.txt is missing; using the configuration embedded") &&
+             eb_test_file_has(log, "\"step\":6"), "eval did not say it used the checkpoint's configuration");
     return EB_TEST_PASS;
 }

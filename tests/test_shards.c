@@ -1,6 +1,7 @@
 /* Sharded MALA sampling (`sample --mcmc mala --shards R`, then `merge`): chains are keyed by their global
  * index, so the merged shards equal the unsharded run (up to float rounding of the chunked GEMMs), for any R
  * and for shards taken from a SLURM job array's variables; an incomplete or mixed set is refused by name. */
+#include "cli_util.h"
 #include "harness.h"
 
 #include <math.h>
@@ -13,16 +14,7 @@
 
 static char g_exe[1024], g_tmp[1024];
 
-static int setup(void) {
-    const char *bin = getenv("EBGAN_BINARY_DIR");
-    if (!bin) bin = ".";
-    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-runs/shards", bin);
-    char cmd[2200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", g_tmp);
-    struct stat s;
-    return system(cmd) == 0 && stat(g_exe, &s) == 0;
-}
+static int setup(void) { return eb_test_cli_locate(g_exe, sizeof g_exe, g_tmp, sizeof g_tmp, "test-runs/shards"); }
 
 static int sh(const char *fmt, const char *a, const char *b) {
     char cmd[8000], inner[6000];

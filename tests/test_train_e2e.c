@@ -1,5 +1,6 @@
 /* End-to-end behaviour of `ebgan-gpu train` and its companion commands, run as a user runs them: the
  * executable in the build directory, a run directory under the build tree, results read back from files. */
+#include "cli_util.h"
 #include "harness.h"
 #include "ckpt_same.h"
 
@@ -13,15 +14,7 @@
 
 static char g_exe[2048], g_tmp[2048];
 
-static int setup(void) {
-    const char *bin = getenv("EBGAN_BINARY_DIR");
-    if (!bin) bin = ".";
-    snprintf(g_exe, sizeof g_exe, "%s/ebgan-gpu", bin);
-    snprintf(g_tmp, sizeof g_tmp, "%s/test-runs", bin);
-    mkdir(g_tmp, 0777);
-    struct stat s;
-    return stat(g_exe, &s) == 0;
-}
+static int setup(void) { return eb_test_cli_locate(g_exe, sizeof g_exe, g_tmp, sizeof g_tmp, "test-runs"); }
 
 static int run(const char *fmt, const char *a, const char *b) {
     char cmd[12000], args[6000];
