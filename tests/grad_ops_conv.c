@@ -529,6 +529,13 @@ EB_TEST(conv_bad_geometry_is_arg_error) {
     eb_error_clear();
     EB_CHECK(be.ops->conv2d_forward(be.ctx, NULL, x, w, y, 1.0, 0.0) == EB_ERR_ARG, "NULL geometry accepted");
     EB_CHECK(be.ops->conv2d_forward(be.ctx, &good, NULL, w, y, 1.0, 0.0) == EB_ERR_ARG, "NULL input accepted");
+    /* one sample of 512 x 2100 x 2100 (2.26G elements with its border): the filter gradient's gathers index a
+     * sample with 32-bit offsets, so it refuses before reading a buffer */
+    eb_conv_geom huge = geom_make(1, 512, 1, 1050, 1050, 4, 4, 2, 1, 0, 0);
+    eb_error_clear();
+    EB_CHECK(be.ops->conv2d_backward_filter(be.ctx, &huge, x, y, w, 1.0, 0.0) == EB_ERR_ARG &&
+                 strstr(eb_error_message(), "> 2^31") != NULL,
+             "a 2^31-element sample accepted by backward_filter: '%s'", eb_error_message());
     free(x), free(w), free(y);
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;

@@ -585,6 +585,9 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     const int kp = (int)round_up((size_t)K, EB_TILE_NR), strips = kp / EB_TILE_NR;
     const size_t hwo = (size_t)g->h_out * g->w_out, pixels = (size_t)g->n * hwo;
     const size_t sample_elems = (size_t)g->c_in * f.plane, c_elems = (size_t)mp * kp;
+    if (sample_elems > (size_t)INT32_MAX) /* the gathers index a sample's taps with 32-bit offsets */
+        return EB_FAIL(EB_ERR_ARG, "conv2d_backward_filter: one sample's bordered input has %zu elements (> 2^31)",
+                       sample_elems);
     /* a chunk of p pixels touches at most p / hwo + 2 samples */
     size_t chunk = (size_t)16 << 10;
     const size_t fit = conv_copy_elems / sample_elems; /* samples whose copies fit the budget */
@@ -610,12 +613,11 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     eb_real *planes = sc, *part = sc + src_e, *total = part + part_e;
     int32_t *tap = (int32_t *)(total + tot_e);
     eb_real *ws = total + tot_e + off_e;
-    const int narrow = sample_elems <= (size_t)INT32_MAX; /* tap offsets fit the gathers' 32-bit indices */
 
     for (int c = 0; c < g->c_in; c++)
         for (int i = 0; i < g->k_h; i++)
             for (int j = 0; j < g->k_w; j++)
-                tap[(c * g->k_h + i) * g->k_w + j] = narrow ? (int32_t)conv_tap_offset(&f, c, i, j) : 0;
+                tap[(c * g->k_h + i) * g->k_w + j] = (int32_t)conv_tap_offset(&f, c, i, j);
     /* taps past K read the sample's first element: their C columns are never stored */
     for (int t = K; t < kp; t++) tap[t] = 0;
     for (size_t c0 = 0; c0 < chunks; c0 += group) {
@@ -646,20 +648,9 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
                     }
                     for (size_t sb = t_lo; sb < t_hi; sb += CONV_NC / EB_TILE_NR) {
                         const size_t se = sb + CONV_NC / EB_TILE_NR < t_hi ? sb + CONV_NC / EB_TILE_NR : t_hi;
-                        for (size_t t = sb; t < se; t++) { /* B strip t: [rc][NR], taps t * NR .. of each pixel */
-                            eb_real *d = bp + (t - sb) * (size_t)rc * EB_TILE_NR;
-                            if (narrow) {
-                                eb_cpu_tile_gather(rc, planes, x_off, tap + t * EB_TILE_NR, d);
-                                continue;
-                            }
-                            for (int rr = 0; rr < rc; rr++)
-                                for (int jj = 0; jj < EB_TILE_NR; jj++) {
-                                    const int tj = (int)t * EB_TILE_NR + jj;
-                                    const int c = tj < K ? tj / (g->k_h * g->k_w) : 0, ij = tj < K ? tj % (g->k_h * g->k_w) : 0;
-                                    d[(size_t)rr * EB_TILE_NR + jj] =
-                                        planes[x_off[rr] + conv_tap_offset(&f, c, ij / g->k_w, ij % g->k_w)];
-                                }
-                        }
+                        for (size_t t = sb; t < se; t++) /* B strip t: [rc][NR], taps t * NR .. of each pixel */
+                            eb_cpu_tile_gather(rc, planes, x_off, tap + t * EB_TILE_NR,
+                                               bp + (t - sb) * (size_t)rc * EB_TILE_NR);
                         for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
                             ptrdiff_t rows[EB_TILE_MR]; /* A = dy in place; rows past M repeat the last (not stored) */
                             for (int i = 0; i < EB_TILE_MR; i++)
