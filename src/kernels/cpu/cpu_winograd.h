@@ -1,0 +1,20 @@
+/* The Winograd path of the CPU convolutions (cpu_winograd.c): which layers take it, and its three ops, with the
+ * contract of eb_cpu_conv2d_* in cpu_ops.h (cpu_conv.c checks the geometry, then hands fitting layers here). */
+#ifndef EBGAN_CPU_WINOGRAD_H
+#define EBGAN_CPU_WINOGRAD_H
+
+#include "ebgan/ops.h"
+
+/* 1 if the layer is computed as F(2x2, r x r): square kernel of stride * r taps, stride 1 or 2, r = 2 or 3 (k3 s1, k4 s2,
+ * k2 s1, k6 s2), at least 16 reduction channels (c_in * stride^2) and 8 output channels, maps of at least 4x4
+ * outputs; and EBGAN_CPU_WINOGRAD is not 0 (read once; 0 keeps every layer on the direct implicit GEMMs). */
+int eb_cpu_wino_fits(const eb_conv_geom *g);
+
+eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y,
+                              eb_real alpha, eb_real beta);
+eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                    eb_real *dx, eb_real alpha, eb_real beta);
+eb_status eb_cpu_wino_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
+                                      eb_real *dw, eb_real alpha, eb_real beta);
+
+#endif

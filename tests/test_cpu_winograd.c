@@ -1,0 +1,132 @@
+/* The Winograd path of the CPU convolutions (src/kernels/cpu/cpu_winograd.c) in float32, against sums in double
+ * of the same float inputs: which layers take it, and its rounding error on the presets' layer kinds. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ebgan/backend.h"
+#include "harness.h"
+#include "kernels/cpu/cpu_winograd.h"
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static float *rnd_buf(size_t n) { /* in [-1, 1): fresh values, never zeros */
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; p && i < n; i++) {
+        rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+        p[i] = (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    return p;
+}
+
+static eb_conv_geom geom(int n, int c_in, int c_out, int h_in, int k, int s, int p) {
+    eb_conv_geom g = {.n = n, .c_in = c_in, .c_out = c_out, .h_in = h_in, .w_in = h_in, .k_h = k, .k_w = k,
+                      .stride = s, .pad = p};
+    g.h_out = g.w_out = (h_in + 2 * p - k) / s + 1;
+    return g;
+}
+
+/* The three ops' exact values (double sums of the float inputs) and, per element, the sum of the absolute
+ * values of its terms (the scale a float32 sum's rounding is measured against). */
+static void exact(const eb_conv_geom *g, const float *x, const float *w, const float *dy, double *y, double *ya,
+                  double *dx, double *dxa, double *dw, double *dwa) {
+    const size_t nx = (size_t)g->n * g->c_in * g->h_in * g->w_in, nw = (size_t)g->c_out * g->c_in * g->k_h * g->k_w;
+    memset(dx, 0, nx * sizeof *dx), memset(dxa, 0, nx * sizeof *dxa);
+    memset(dw, 0, nw * sizeof *dw), memset(dwa, 0, nw * sizeof *dwa);
+    for (int n = 0; n < g->n; n++)
+        for (int o = 0; o < g->c_out; o++)
+            for (int oh = 0; oh < g->h_out; oh++)
+                for (int ow = 0; ow < g->w_out; ow++) {
+                    const size_t yi = (((size_t)n * g->c_out + o) * g->h_out + oh) * g->w_out + ow;
+                    double s = 0, sa = 0;
+                    for (int c = 0; c < g->c_in; c++)
+                        for (int i = 0; i < g->k_h; i++)
+                            for (int j = 0; j < g->k_w; j++) {
+                                const int ih = oh * g->stride + i - g->pad, iw = ow * g->stride + j - g->pad;
+                                if (ih < 0 || iw < 0 || ih >= g->h_in || iw >= g->w_in) continue;
+                                const size_t xi = (((size_t)n * g->c_in + c) * g->h_in + ih) * g->w_in + iw;
+                                const size_t wi = (((size_t)o * g->c_in + c) * g->k_h + i) * g->k_w + j;
+                                s += (double)w[wi] * x[xi], sa += fabs((double)w[wi] * x[xi]);
+                                dx[xi] += (double)w[wi] * dy[yi], dxa[xi] += fabs((double)w[wi] * dy[yi]);
+                                dw[wi] += (double)x[xi] * dy[yi], dwa[wi] += fabs((double)x[xi] * dy[yi]);
+                            }
+                    y[yi] = s, ya[yi] = sa;
+                }
+}
+
+/* max_i |got_i - ref_i| / scale_i: the error in units of each element's own sum of |terms| (0 where it is 0) */
+static double scaled_err(const float *got, const double *ref, const double *scale, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) return INFINITY;
+        if (scale[i] > 0 && fabs(got[i] - ref[i]) / scale[i] > e) e = fabs(got[i] - ref[i]) / scale[i];
+    }
+    return e;
+}
+
+EB_TEST(winograd_takes_the_k3_s1_and_k4_s2_layers_of_the_presets) {
+    const eb_conv_geom yes[4] = {geom(64, 64, 128, 16, 3, 1, 1), geom(64, 64, 64, 32, 4, 2, 1),
+                                 geom(64, 256, 512, 4, 3, 1, 1), geom(2, 16, 8, 9, 6, 2, 2)};
+    /* an RGB input (3 reduction channels), k5 s2 (mnist), 3x3 outputs, a non-square kernel */
+    eb_conv_geom no[4] = {geom(64, 3, 64, 32, 3, 1, 1), geom(64, 64, 128, 14, 5, 2, 2), geom(2, 64, 64, 3, 3, 1, 1),
+                          geom(2, 64, 64, 8, 3, 1, 1)};
+    no[3].k_w = 5, no[3].w_out = 6;
+    for (int i = 0; i < 4; i++) EB_CHECK(eb_cpu_wino_fits(&yes[i]), "layer %d should take Winograd", i);
+    for (int i = 0; i < 4; i++) EB_CHECK(!eb_cpu_wino_fits(&no[i]), "layer %d should stay direct", i);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(winograd_can_be_switched_off) {
+    /* EBGAN_CPU_WINOGRAD=0 (read once per process): this program again, which then finds no layer fitting */
+    if (getenv("EBGAN_WINO_CHILD")) {
+        const eb_conv_geom g = geom(64, 64, 128, 16, 3, 1, 1);
+        return eb_cpu_wino_fits(&g) ? EB_TEST_FAIL : EB_TEST_PASS;
+    }
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return EB_TEST_SKIP; /* no /proc: cannot run itself */
+    self[len] = '\0';
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "EBGAN_WINO_CHILD=1 EBGAN_CPU_WINOGRAD=0 '%s' winograd_can_be_switched_off", self);
+    EB_CHECK(system(cmd) == 0, "with EBGAN_CPU_WINOGRAD=0 a k3 s1 layer still took Winograd");
+    return EB_TEST_PASS;
+}
+
+EB_TEST(winograd_float32_error_stays_within_its_bound) {
+    /* Bound 2^-20 (~1e-6) of each element's sum of |terms|: a float32 sum of n terms in any order is within
+     * ~n eps of it in the worst case but ~sqrt(n) eps typically (eps = 2^-24, 6e-8); the transforms add a few
+     * roundings on values up to alpha^2 times larger (B^T d B sums 4 to 16 inputs, A^T M A 9 to 16 products),
+     * which costs a factor of ~4-10 over the direct sum. Measured here: ~1-4e-7 (the direct path: ~2-5e-8). A
+     * wrong transform coefficient or tile offset is an O(1) error. The layers: the cifar trunk's kinds (k3 s1
+     * and k4 s2, reduced batch and width), an odd map, and k6 s2 (r = 3 per phase). */
+    const eb_conv_geom layers[5] = {geom(4, 64, 32, 16, 3, 1, 1), geom(4, 32, 64, 32, 4, 2, 1), geom(3, 16, 24, 13, 3, 1, 1),
+                                    geom(2, 128, 64, 8, 4, 2, 1), geom(2, 16, 16, 12, 6, 2, 2)};
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    for (int l = 0; l < 5; l++) {
+        const eb_conv_geom *g = &layers[l];
+        EB_CHECK(eb_cpu_wino_fits(g), "layer %d does not take Winograd", l);
+        const size_t nx = (size_t)g->n * g->c_in * g->h_in * g->w_in, ny = (size_t)g->n * g->c_out * g->h_out * g->w_out;
+        const size_t nw = (size_t)g->c_out * g->c_in * g->k_h * g->k_w;
+        float *x = rnd_buf(nx), *w = rnd_buf(nw), *dy = rnd_buf(ny), *y = rnd_buf(ny), *dx = rnd_buf(nx), *dw = rnd_buf(nw);
+        double *ey = malloc(ny * sizeof(double)), *eya = malloc(ny * sizeof(double));
+        double *edx = malloc(nx * sizeof(double)), *edxa = malloc(nx * sizeof(double));
+        double *edw = malloc(nw * sizeof(double)), *edwa = malloc(nw * sizeof(double));
+        EB_CHECK(x && w && dy && y && dx && dw && ey && eya && edx && edxa && edw && edwa, "out of memory");
+        EB_CHECK_OK(be.ops->conv2d_forward(be.ctx, g, x, w, y, 1, 0));
+        EB_CHECK_OK(be.ops->conv2d_backward_data(be.ctx, g, dy, w, dx, 1, 0));
+        EB_CHECK_OK(be.ops->conv2d_backward_filter(be.ctx, g, x, dy, dw, 1, 0));
+        exact(g, x, w, dy, ey, eya, edx, edxa, edw, edwa);
+        const double e0 = scaled_err(y, ey, eya, ny), e1 = scaled_err(dx, edx, edxa, nx), e2 = scaled_err(dw, edw, edwa, nw);
+        printf("  layer %d (%d->%d %dx%d k%d s%d p%d): forward %.2g, backward data %.2g, backward filter %.2g\n", l,
+               g->c_in, g->c_out, g->h_in, g->w_in, g->k_h, g->stride, g->pad, e0, e1, e2);
+        const double bound = 1.0 / (1 << 20);
+        EB_CHECK(e0 < bound && e1 < bound && e2 < bound, "layer %d: error over 2^-20 of the sum of |terms|", l);
+        free(x), free(w), free(dy), free(y), free(dx), free(dw);
+        free(ey), free(eya), free(edx), free(edxa), free(edw), free(edwa);
+    }
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
