@@ -66,15 +66,28 @@ static double scaled_err(const float *got, const double *ref, const double *scal
     return e;
 }
 
-EB_TEST(winograd_takes_the_k3_s1_and_k4_s2_layers_of_the_presets) {
-    const eb_conv_geom yes[4] = {geom(64, 64, 128, 16, 3, 1, 1), geom(64, 64, 64, 32, 4, 2, 1),
-                                 geom(64, 256, 512, 4, 3, 1, 1), geom(2, 16, 8, 9, 6, 2, 2)};
+EB_TEST(winograd_takes_the_k3_s1_and_k4_s2_layers_that_save_multiplies) {
+    /* cifar's 128->128 k4 s2 on 16x16 and 256->512 k3 on 4x4 (all three ops); its 64->128 k3 on 16x16 for the
+     * forward and the data gradient, whose filter gradient stays direct: its 64 reduction channels fill two strips
+     * of 48 columns (96), 1.5x fewer multiply-adds in all, under the filter gradient's 1.6x */
+    const eb_conv_geom yes[2] = {geom(64, 128, 128, 16, 4, 2, 1), geom(64, 256, 512, 4, 3, 1, 1)};
+    const eb_conv_geom k3 = geom(64, 64, 128, 16, 3, 1, 1);
+    for (int i = 0; i < 2; i++)
+        for (int op = EB_WINO_FORWARD; op <= EB_WINO_FILTER; op++)
+            EB_CHECK(eb_cpu_wino_fits(&yes[i], op), "layer %d op %d should take Winograd", i, op);
+    EB_CHECK(eb_cpu_wino_fits(&k3, EB_WINO_FORWARD) && eb_cpu_wino_fits(&k3, EB_WINO_DATA) &&
+             !eb_cpu_wino_fits(&k3, EB_WINO_FILTER), "64 -> 128 k3: Winograd for forward and data only");
     /* an RGB input (3 reduction channels), k5 s2 (mnist), 3x3 outputs, a non-square kernel */
     eb_conv_geom no[4] = {geom(64, 3, 64, 32, 3, 1, 1), geom(64, 64, 128, 14, 5, 2, 2), geom(2, 64, 64, 3, 3, 1, 1),
                           geom(2, 64, 64, 8, 3, 1, 1)};
     no[3].k_w = 5, no[3].w_out = 6;
-    for (int i = 0; i < 4; i++) EB_CHECK(eb_cpu_wino_fits(&yes[i]), "layer %d should take Winograd", i);
-    for (int i = 0; i < 4; i++) EB_CHECK(!eb_cpu_wino_fits(&no[i]), "layer %d should stay direct", i);
+    for (int i = 0; i < 4; i++)
+        for (int op = EB_WINO_FORWARD; op <= EB_WINO_FILTER; op++)
+            EB_CHECK(!eb_cpu_wino_fits(&no[i], op), "layer %d op %d should stay direct", i, op);
+    /* 64 -> 64 k4 s2: F(2x2, 2x2) per phase saves 1.78x, but 64 output channels fill two strips of 48 (96): 1.19x
+     * fewer multiply-adds in all, under the 1.4x the transforms cost */
+    const eb_conv_geom narrow = geom(64, 64, 64, 32, 4, 2, 1);
+    EB_CHECK(!eb_cpu_wino_fits(&narrow, EB_WINO_FORWARD), "64 -> 64 k4 s2 should stay direct");
     return EB_TEST_PASS;
 }
 
@@ -82,7 +95,7 @@ EB_TEST(winograd_can_be_switched_off) {
     /* EBGAN_CPU_WINOGRAD=0 (read once per process): this program again, which then finds no layer fitting */
     if (getenv("EBGAN_WINO_CHILD")) {
         const eb_conv_geom g = geom(64, 64, 128, 16, 3, 1, 1);
-        return eb_cpu_wino_fits(&g) ? EB_TEST_FAIL : EB_TEST_PASS;
+        return eb_cpu_wino_fits(&g, EB_WINO_FORWARD) ? EB_TEST_FAIL : EB_TEST_PASS;
     }
     char self[4096];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -100,14 +113,14 @@ EB_TEST(winograd_float32_error_stays_within_its_bound) {
      * roundings on values up to alpha^2 times larger (B^T d B sums 4 to 16 inputs, A^T M A 9 to 16 products),
      * which costs a factor of ~4-10 over the direct sum. Measured here: ~1-4e-7 (the direct path: ~2-5e-8). A
      * wrong transform coefficient or tile offset is an O(1) error. The layers: the cifar trunk's kinds (k3 s1
-     * and k4 s2, reduced batch and width), an odd map, and k6 s2 (r = 3 per phase). */
+     * and k4 s2, reduced batch and width), an odd map, and k6 s2 (r = 3 per phase), each op of cpu_winograd.c
+     * called directly (whether the op table would pick it is the test above). */
     const eb_conv_geom layers[5] = {geom(4, 64, 32, 16, 3, 1, 1), geom(4, 32, 64, 32, 4, 2, 1), geom(3, 16, 24, 13, 3, 1, 1),
                                     geom(2, 128, 64, 8, 4, 2, 1), geom(2, 16, 16, 12, 6, 2, 2)};
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     for (int l = 0; l < 5; l++) {
         const eb_conv_geom *g = &layers[l];
-        EB_CHECK(eb_cpu_wino_fits(g), "layer %d does not take Winograd", l);
         const size_t nx = (size_t)g->n * g->c_in * g->h_in * g->w_in, ny = (size_t)g->n * g->c_out * g->h_out * g->w_out;
         const size_t nw = (size_t)g->c_out * g->c_in * g->k_h * g->k_w;
         float *x = rnd_buf(nx), *w = rnd_buf(nw), *dy = rnd_buf(ny), *y = rnd_buf(ny), *dx = rnd_buf(nx), *dw = rnd_buf(nw);
@@ -115,9 +128,9 @@ EB_TEST(winograd_float32_error_stays_within_its_bound) {
         double *edx = malloc(nx * sizeof(double)), *edxa = malloc(nx * sizeof(double));
         double *edw = malloc(nw * sizeof(double)), *edwa = malloc(nw * sizeof(double));
         EB_CHECK(x && w && dy && y && dx && dw && ey && eya && edx && edxa && edw && edwa, "out of memory");
-        EB_CHECK_OK(be.ops->conv2d_forward(be.ctx, g, x, w, y, 1, 0));
-        EB_CHECK_OK(be.ops->conv2d_backward_data(be.ctx, g, dy, w, dx, 1, 0));
-        EB_CHECK_OK(be.ops->conv2d_backward_filter(be.ctx, g, x, dy, dw, 1, 0));
+        EB_CHECK_OK(eb_cpu_wino_forward(be.ctx, g, x, w, y, 1, 0));
+        EB_CHECK_OK(eb_cpu_wino_backward_data(be.ctx, g, dy, w, dx, 1, 0));
+        EB_CHECK_OK(eb_cpu_wino_backward_filter(be.ctx, g, x, dy, dw, 1, 0));
         exact(g, x, w, dy, ey, eya, edx, edxa, edw, edwa);
         const double e0 = scaled_err(y, ey, eya, ny), e1 = scaled_err(dx, edx, edxa, nx), e2 = scaled_err(dw, edw, edwa, nw);
         printf("  layer %d (%d->%d %dx%d k%d s%d p%d): forward %.2g, backward data %.2g, backward filter %.2g\n", l,

@@ -409,7 +409,7 @@ static int conv_threads(size_t work) { return eb_cpu_threads(work, (size_t)1 << 
 eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
                                 eb_real *y, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_forward", g, x, w, y));
-    if (eb_cpu_wino_fits(g)) return eb_cpu_wino_forward(ctx, g, x, w, y, alpha, beta);
+    if (eb_cpu_wino_fits(g, EB_WINO_FORWARD)) return eb_cpu_wino_forward(ctx, g, x, w, y, alpha, beta);
     const conv_phases f = conv_phases_of(g);
     const int direct = g->pad == 0 && g->stride == 1; /* the input itself is the (only) phase plane */
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out;
@@ -496,7 +496,7 @@ static eb_status conv_backward_data_cols(void *ctx, const eb_conv_geom *g, const
 eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                       eb_real *dx, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_backward_data", g, dy, w, dx));
-    if (eb_cpu_wino_fits(g)) return eb_cpu_wino_backward_data(ctx, g, dy, w, dx, alpha, beta);
+    if (eb_cpu_wino_fits(g, EB_WINO_DATA)) return eb_cpu_wino_backward_data(ctx, g, dy, w, dx, alpha, beta);
     if (g->c_in < EB_TILE_MR) return conv_backward_data_cols(ctx, g, dy, w, dx, alpha, beta);
     const int s = g->stride, kh = g->k_h, kw = g->k_w, ci_n = g->c_in, co_n = g->c_out;
     const int pt = (kh + s - 1) / s - 1, pl = (kw + s - 1) / s - 1; /* top / left border of the dy copy */
@@ -583,7 +583,7 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
 eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                         eb_real *dw, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_backward_filter", g, x, dy, dw));
-    if (eb_cpu_wino_fits(g)) return eb_cpu_wino_backward_filter(ctx, g, x, dy, dw, alpha, beta);
+    if (eb_cpu_wino_fits(g, EB_WINO_FILTER)) return eb_cpu_wino_backward_filter(ctx, g, x, dy, dw, alpha, beta);
     const conv_phases f = conv_phases_of(g);
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
     const int kp = (int)round_up((size_t)K, EB_TILE_NR), strips = kp / EB_TILE_NR;

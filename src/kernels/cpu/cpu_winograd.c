@@ -35,13 +35,13 @@
 #define WINO_CLONES
 #endif
 
-/* GEMM blocking (as cpu_conv.c): KC reduction steps per B panel of the forward / data GEMMs, KCF tiles per
- * gathered panel of the filter gradient's. */
-enum { WINO_KC = 128, WINO_KCF = 256 };
+/* GEMM blocking: KC reduction steps per B panel of the forward / data GEMMs (24 KiB of floats, L1), KCF tiles per
+ * panel of the filter gradient's, whose A rows stream through L1 as well (2 x 12 KiB). */
+enum { WINO_KC = 128, WINO_KCF = 64 };
 
-/* The transformed tiles of a chunk of samples (V and M, or dM and dV) are made for as many samples at a time as
- * fit 8M elements (32 MiB of floats), at least one. */
-static const size_t wino_chunk_elems = (size_t)8 << 20;
+/* The filter gradient transforms x and dy for as many samples at a time as keep their V and dM within 1M
+ * elements (4 MiB of floats: L2 / L3 while the GEMMs read them back; 8M ran 25% slower), at least one. */
+static const size_t wino_chunk_elems = (size_t)1 << 20;
 
 static size_t wino_round(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
@@ -75,22 +75,6 @@ static wino wino_of(const eb_conv_geom *g) {
     p.hq = 2 * p.th + p.r - 1;
     p.wq = 2 * p.tw + p.r - 1;
     return p;
-}
-
-int eb_cpu_wino_fits(const eb_conv_geom *g) {
-    static int mode = -1; /* EBGAN_CPU_WINOGRAD, read on the first call: 0 off, 1 on */
-    int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
-    if (m < 0) {
-        const char *e = getenv("EBGAN_CPU_WINOGRAD");
-        m = !(e && strcmp(e, "0") == 0);
-        __atomic_store_n(&mode, m, __ATOMIC_RELAXED);
-    }
-    if (!m || !g || g->k_h != g->k_w || g->stride < 1 || g->stride > 2 || g->k_h % g->stride) return 0;
-    const int r = g->k_h / g->stride;
-    if (r != 2 && r != 3) return 0;
-    /* fewer reduction channels (an RGB input) or output rows leave the GEMMs' tile mostly empty; maps below
-     * 4x4 outputs waste a third of a 2x2 tile grid on odd sizes */
-    return (long long)g->c_in * g->stride * g->stride >= 16 && g->c_out >= 8 && g->h_out >= 4 && g->w_out >= 4;
 }
 
 /* ---- the transforms of F(2, r) (1-D; the 2-D ones apply them along rows, then columns) ---- */
@@ -165,63 +149,82 @@ static void wino_2d(int kind, int r, const eb_real *src, eb_real *tmp, eb_real *
 }
 
 /* ---- layouts ----
- * The transforms run on vectors of channels: the op's input (x, or dy) is first copied channel-last, [n][h][w][c]
- * (cl_transpose), so that every tap of a tile is one unit-stride vector of c_in (or c_out) values. The GEMM
- * operands of a block of tiles are then
- *   V [t2][tiles][C]           rows = tiles (the tile's A, read in place), C = reduction channels c' = ph c_in + c
- *   U [t2][K / NR][C][NR]      the transformed weights packed as the tile's B panels (output channels in strips)
- *   M [t2][tiles][Kp]          C of the tile, Kp = K rounded up to NR
- * and for the filter gradient dM [t2][Kp / NR][tiles][NR] (dy's transform, B panels as they are). */
+ * The transforms run on vectors of channels: the rows of one sample's input (x, or dy) that a block of tiles
+ * reads are first copied channel-last into a band [h][w][c] (cl_band), so that every tap of a tile is one
+ * unit-stride vector of c_in (or c_out) values. The GEMM operands of a block of tiles are
+ *   V [t2][tiles][cv]          rows = tiles (the tile's A, read in place), c' = ph c_in + c < C <= cv
+ *   U [t2][kp / NR][C][NR]     the transformed weights packed as the tile's B panels (output channels in strips)
+ *   M [t2][tiles][kp]          C of the tile, kp = the output channels rounded up to NR
+ * and for the filter gradient dM [t2][kp / NR][tiles][NR] (dy's transform, B panels as they are). */
 
-/* dst [n][hw][c] = src [n][c][hw] for samples [0, n); blocks of 16 x 16 (one task per sample and channel block). */
-WINO_CLONES static void cl_transpose_sample(const eb_real *src, int c, size_t hw, eb_real *dst) {
-    for (size_t q0 = 0; q0 < hw; q0 += 16)
-        for (int c0 = 0; c0 < c; c0 += 16) {
-            const size_t q1 = q0 + 16 < hw ? q0 + 16 : hw;
-            const int c1 = c0 + 16 < c ? c0 + 16 : c;
-            for (size_t q = q0; q < q1; q++)
-                for (int cc = c0; cc < c1; cc++) dst[q * c + cc] = src[(size_t)cc * hw + q];
-        }
+/* A vector of 8 eb_real (32 or 64 bytes): the unit of cl_band's transposes. */
+typedef eb_real wino_v8 __attribute__((vector_size(8 * sizeof(eb_real))));
+
+/* dst[q * ldd + c] = src[c * lds + q], q, c < 8: an 8 x 8 transpose in registers (three rounds of shuffles). */
+static inline __attribute__((always_inline)) void wino_transpose8(const eb_real *src, size_t lds, eb_real *dst, size_t ldd) {
+    wino_v8 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) memcpy(&r[i], src + (size_t)i * lds, sizeof r[i]);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int i = 0; i < 4; i++) {
+        const wino_v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        const wino_v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + (size_t)i * ldd, &lo, sizeof lo);
+        memcpy(dst + (size_t)(i + 4) * ldd, &hi, sizeof hi);
+    }
 }
 
-static void cl_transpose(const eb_real *src, int n, int c, size_t hw, eb_real *dst) {
-#pragma omp parallel num_threads(eb_cpu_threads((size_t)n * c * hw, EB_CPU_PAR_CHEAP))
-    {
-        size_t lo, hi;
-        eb_cpu_split((size_t)n, &lo, &hi);
-        for (size_t i = lo; i < hi; i++) cl_transpose_sample(src + i * c * hw, c, hw, dst + i * c * hw);
-    }
+/* band[(ih w + iw) cs + c] = src[c h w + ih w + iw] for rows [lo, hi] of one NCHW sample (at their own row
+ * index): the pixels [lo w, (hi + 1) w) of every channel plane, in 8 x 8 blocks. */
+WINO_CLONES static void cl_band(const eb_real *src, int cs, int h, int w, int lo, int hi, eb_real *band) {
+    const size_t hw = (size_t)h * w, q_lo = (size_t)lo * w, q_hi = (size_t)(hi + 1) * w;
+    const size_t q8 = q_lo + (q_hi - q_lo) / 8 * 8;
+    const int c8 = cs / 8 * 8;
+    for (size_t q = q_lo; q < q8; q += 8)
+        for (int c = 0; c < c8; c += 8) wino_transpose8(src + (size_t)c * hw + q, hw, band + q * cs + c, (size_t)cs);
+    for (size_t q = q_lo; q < q_hi; q++) /* the edges */
+        for (int c = q < q8 ? c8 : 0; c < cs; c++) band[q * cs + c] = src[(size_t)c * hw + q];
 }
 
 /* ---- a stride-1 correlation over a grid of output planes: the forward conv, or one input phase of the data
  * gradient ----
  *   out[n][o][R][Q] = alpha * sum over (c', i, j < r) of in_c'(R + i, Q + j) g[o][c'][i][j] + beta * out
- * for R < ho, Q < wo, where in_c'(u, v) = src[n][row][col][c] (channel-last, cs channels), c' = ph cs + c, row =
- * s (u + u0) + py - pad, col = s (v + v0) + px - pad, (py, px) = (ph / s, ph % s), 0 outside [0, h) x [0, w);
- * out lives at dst[n dst_n + o dst_c + R dst_r + Q dst_q]. */
+ * for R < ho, Q < wo, where in_c'(u, v) = src[n src_n + c (h w) + row w + col] (NCHW, cs channels), c' = ph cs +
+ * c, row = s (u + u0) + py - pad, col = s (v + v0) + px - pad, (py, px) = (ph / s, ph % s), 0 outside
+ * [0, h) x [0, w); out lives at dst[n dst_n + o dst_c + R dst_r + Q dst_q]. Tiles tt = (n tth + ty) tw + tx. */
 typedef struct wjob {
     int r, al, t2;
-    int n, cs, np, C, K, kp, ho, wo, th, tw, tps;
-    const eb_real *src; /* channel-last [n][h][w][cs] */
+    int n, cs, np, C, cv, K, kp, ho, wo, th, tw, tps; /* cv: the row stride of V (C + 16: no 4 KiB multiple) */
+    const eb_real *src;
+    size_t src_n;
     int h, w, s, u0, v0, pad;
     eb_real *dst;
     ptrdiff_t dst_n, dst_c, dst_r, dst_q;
     eb_real alpha, beta;
     const eb_real *U;    /* packed [t2][kp / NR][C][NR] */
-    eb_real *out_t;      /* channel-last result [n][ho][wo][K], then stored through the mapping (cl_store) */
-    const eb_real *zero; /* cs zeros: the taps outside the map */
+    const eb_real *zero; /* max(cs, K) zeros: the taps outside the map */
 } wjob;
 
 static void wjob_grid(wjob *j, int r, int ho, int wo) {
     j->r = r, j->al = r + 1, j->t2 = (r + 1) * (r + 1);
     j->ho = ho, j->wo = wo, j->th = (ho + 1) / 2, j->tw = (wo + 1) / 2, j->tps = j->th * j->tw;
     j->C = j->cs * j->np;
+    j->cv = (int)wino_round((size_t)j->C, 16) + 16;
     j->kp = (int)wino_round((size_t)j->K, NR);
 }
 
-/* V rows [0, nt) (leading dimension ldv tiles) = B^T d B of tiles [tt0, tt0 + nt), every c'; tmp: t2 cs. */
-static inline __attribute__((always_inline)) void cl_input_r(const wjob *j, size_t tt0, int nt, eb_real *V, size_t ldv,
-                                                            eb_real *tmp, const int r) {
+/* V rows [0, nt) (leading dimension ldv tiles) = B^T d B of tiles [tt0, tt0 + nt) of one sample, every c', the
+ * taps read from the sample's band; tmp: t2 cs. */
+static inline __attribute__((always_inline)) void cl_input_r(const wjob *j, const eb_real *band, size_t tt0, int nt,
+                                                            eb_real *V, size_t ldv, eb_real *tmp, const int r) {
     const int al = r + 1, cs = j->cs, s = j->s;
     const eb_real *d[16], *in[4] = {NULL};
     eb_real *out[4] = {NULL};
@@ -235,7 +238,7 @@ static inline __attribute__((always_inline)) void cl_input_r(const wjob *j, size
                 for (int b = 0; b < al; b++) {
                     const int iw = s * (2 * tx + b + j->v0) + px - j->pad;
                     d[a * al + b] = ih >= 0 && ih < j->h && iw >= 0 && iw < j->w
-                                        ? j->src + ((i * j->h + (size_t)ih) * j->w + (size_t)iw) * cs
+                                        ? band + ((size_t)ih * j->w + (size_t)iw) * cs
                                         : j->zero;
                 }
             }
@@ -246,76 +249,87 @@ static inline __attribute__((always_inline)) void cl_input_r(const wjob *j, size
             for (int a = 0; a < al; a++) { /* along b, into V */
                 for (int b = 0; b < al; b++)
                     in[b] = tmp + (size_t)(a * al + b) * cs,
-                    out[b] = V + ((size_t)(a * al + b) * ldv + (size_t)l) * j->C + (size_t)ph * cs;
+                    out[b] = V + ((size_t)(a * al + b) * ldv + (size_t)l) * j->cv + (size_t)ph * cs;
                 wino_1d(W_IN, r, in, out, (size_t)cs);
             }
         }
     }
 }
 
-WINO_CLONES static void cl_input(const wjob *j, size_t tt0, int nt, eb_real *V, size_t ldv, eb_real *tmp) {
-    if (j->r == 3) cl_input_r(j, tt0, nt, V, ldv, tmp, 3);
-    else cl_input_r(j, tt0, nt, V, ldv, tmp, 2);
+WINO_CLONES static void cl_input(const wjob *j, const eb_real *band, size_t tt0, int nt, eb_real *V, size_t ldv,
+                                 eb_real *tmp) {
+    if (j->r == 3) cl_input_r(j, band, tt0, nt, V, ldv, tmp, 3);
+    else cl_input_r(j, band, tt0, nt, V, ldv, tmp, 2);
 }
 
-/* out_t [n][ho][wo][K] = A^T M A for tiles [tt0, tt0 + nt) (M rows [0, nt), leading dimension ldv tiles); tmp:
- * (2 al + 4) K. */
-static inline __attribute__((always_inline)) void cl_output_r(const wjob *j, size_t tt0, int nt, const eb_real *M,
-                                                             size_t ldv, eb_real *tmp, const int r) {
-    const int al = r + 1, K = j->K;
-    const eb_real *in[4] = {NULL};
-    eb_real *out[4] = {NULL};
-    eb_real *res = tmp + (size_t)2 * al * K;
-    for (int l = 0; l < nt; l++) {
-        const size_t tt = tt0 + (size_t)l, i = tt / (size_t)j->tps;
-        const int rest = (int)(tt - i * j->tps), ty = rest / j->tw, tx = rest % j->tw;
-        for (int b = 0; b < al; b++) { /* along a: tmp[u][b] */
-            for (int a = 0; a < al; a++) in[a] = M + ((size_t)(a * al + b) * ldv + (size_t)l) * j->kp;
-            out[0] = tmp + (size_t)b * K, out[1] = tmp + (size_t)(al + b) * K;
-            wino_1d(W_OUT, r, in, out, (size_t)K);
-        }
-        for (int u = 0; u < 2; u++) { /* along b: res[u][v] */
-            for (int b = 0; b < al; b++) in[b] = tmp + (size_t)(u * al + b) * K;
-            out[0] = res + (size_t)(2 * u) * K, out[1] = res + (size_t)(2 * u + 1) * K;
-            wino_1d(W_OUT, r, in, out, (size_t)K);
-        }
-        for (int u = 0; u < 2; u++)
-            for (int v = 0; v < 2; v++) {
-                const int R = 2 * ty + u, Q = 2 * tx + v;
-                if (R < j->ho && Q < j->wo)
-                    memcpy(j->out_t + ((i * j->ho + (size_t)R) * j->wo + (size_t)Q) * K, res + (size_t)(2 * u + v) * K,
-                           (size_t)K * sizeof *res);
-            }
+/* The rows of sample i that its tile rows [ty_a, ty_b] read, clipped to the map: [*lo, *hi] (empty: lo > hi). */
+static void wjob_rows(const wjob *j, int ty_a, int ty_b, int *lo, int *hi) {
+    *lo = j->s * (2 * ty_a + j->u0) - j->pad;
+    *hi = j->s * (2 * ty_b + j->al - 1 + j->u0) + j->s - 1 - j->pad;
+    if (*lo < 0) *lo = 0;
+    if (*hi > j->h - 1) *hi = j->h - 1;
+}
+
+/* V rows [0, nt) = the input transform of tiles [tt0, tt0 + nt), sample by sample through the band. */
+static void wjob_input(const wjob *j, size_t tt0, int nt, eb_real *V, size_t ldv, eb_real *band, eb_real *tmp) {
+    for (size_t tt = tt0; tt < tt0 + (size_t)nt;) {
+        const size_t i = tt / (size_t)j->tps, end = tt0 + nt < (i + 1) * j->tps ? tt0 + nt : (i + 1) * j->tps;
+        int lo, hi;
+        wjob_rows(j, (int)(tt - i * j->tps) / j->tw, (int)(end - 1 - i * j->tps) / j->tw, &lo, &hi);
+        if (lo <= hi) cl_band(j->src + i * j->src_n, j->cs, j->h, j->w, lo, hi, band);
+        cl_input(j, band, tt, (int)(end - tt), V + (tt - tt0) * j->cv, ldv, tmp);
+        tt = end;
     }
 }
 
-/* dst (its mapping) = alpha * out_t + beta * dst for samples [0, n): the channel-last result written back in
- * blocks of 16 pixels x 16 channels (a scatter along the channels straight from the tiles would hit one cache set
- * per 4 KiB of plane stride). One task per (sample, row). */
-WINO_CLONES static void cl_store_row(const wjob *j, size_t i, int R) {
-    const int K = j->K;
-    const eb_real *src = j->out_t + (i * j->ho + (size_t)R) * j->wo * K;
-    eb_real *row = j->dst + (ptrdiff_t)i * j->dst_n + (ptrdiff_t)R * j->dst_r;
+/* out = alpha * A^T M A + beta * out for tiles [tt0, tt0 + nt) (whole tile rows; M rows [0, nt), leading
+ * dimension ldv). A tile row's 2 x 2 results go to rows [4][tw][K] of tmp (after 2 al K of the first pass), then
+ * out row by row and channel by channel (its pixels are contiguous along a channel, the channels 4 KiB-multiples
+ * apart: a scatter per tile would meet one cache set again and again). */
+static inline __attribute__((always_inline)) void cl_output_r(const wjob *j, size_t tt0, int nt, const eb_real *M,
+                                                             size_t ldv, eb_real *tmp, const int r) {
+    const int al = r + 1, K = j->K, tw = j->tw;
+    const eb_real *in[4] = {NULL};
+    eb_real *out[4] = {NULL};
+    eb_real *rb = tmp + (size_t)2 * al * K;
     const eb_real alpha = j->alpha, beta = j->beta;
-    const ptrdiff_t dq = j->dst_q, dc = j->dst_c;
-    for (int k0 = 0; k0 < K; k0 += 16)
-        for (int q0 = 0; q0 < j->wo; q0 += 16) {
-            const int k1 = k0 + 16 < K ? k0 + 16 : K, q1 = q0 + 16 < j->wo ? q0 + 16 : j->wo;
-            for (int k = k0; k < k1; k++) {
-                eb_real *o = row + (ptrdiff_t)k * dc;
-                if (beta == 0) for (int q = q0; q < q1; q++) o[q * dq] = alpha * src[(size_t)q * K + k];
-                else for (int q = q0; q < q1; q++) o[q * dq] = alpha * src[(size_t)q * K + k] + beta * o[q * dq];
+    for (int l0 = 0; l0 < nt; l0 += tw) {
+        const size_t tt = tt0 + (size_t)l0, i = tt / (size_t)j->tps;
+        const int ty = (int)(tt - i * j->tps) / tw;
+        for (int tx = 0; tx < tw; tx++) {
+            const size_t l = (size_t)(l0 + tx);
+            for (int b = 0; b < al; b++) { /* along a: tmp[u][b] */
+                for (int a = 0; a < al; a++) in[a] = M + ((size_t)(a * al + b) * ldv + l) * j->kp;
+                out[0] = tmp + (size_t)b * K, out[1] = tmp + (size_t)(al + b) * K;
+                wino_1d(W_OUT, r, in, out, (size_t)K);
+            }
+            for (int u = 0; u < 2; u++) { /* along b: rb[u][v][tx] */
+                for (int b = 0; b < al; b++) in[b] = tmp + (size_t)(u * al + b) * K;
+                out[0] = rb + ((size_t)(2 * u) * tw + tx) * K, out[1] = rb + ((size_t)(2 * u + 1) * tw + tx) * K;
+                wino_1d(W_OUT, r, in, out, (size_t)K);
             }
         }
-}
-
-static void cl_store(const wjob *j, int threads) {
-    const size_t tasks = (size_t)j->n * j->ho;
-#pragma omp parallel num_threads(threads)
-    {
-        size_t lo, hi;
-        eb_cpu_split(tasks, &lo, &hi);
-        for (size_t t = lo; t < hi; t++) cl_store_row(j, t / (size_t)j->ho, (int)(t % (size_t)j->ho));
+        eb_real *base = j->dst + (ptrdiff_t)i * j->dst_n;
+        const ptrdiff_t dq = j->dst_q;
+        for (int u = 0; u < 2; u++) {
+            const int R = 2 * ty + u;
+            if (R >= j->ho) continue;
+            const eb_real *e0 = rb + (size_t)(2 * u) * tw * K, *e1 = rb + (size_t)(2 * u + 1) * tw * K;
+            const int pairs = j->wo / 2, odd = j->wo % 2;
+            for (int k = 0; k < K; k++) {
+                eb_real *o = base + (ptrdiff_t)k * j->dst_c + (ptrdiff_t)R * j->dst_r;
+                if (beta == 0) {
+                    for (int t = 0; t < pairs; t++)
+                        o[2 * t * dq] = alpha * e0[(size_t)t * K + k], o[(2 * t + 1) * dq] = alpha * e1[(size_t)t * K + k];
+                    if (odd) o[2 * pairs * dq] = alpha * e0[(size_t)pairs * K + k];
+                } else {
+                    for (int t = 0; t < pairs; t++)
+                        o[2 * t * dq] = alpha * e0[(size_t)t * K + k] + beta * o[2 * t * dq],
+                        o[(2 * t + 1) * dq] = alpha * e1[(size_t)t * K + k] + beta * o[(2 * t + 1) * dq];
+                    if (odd) o[2 * pairs * dq] = alpha * e0[(size_t)pairs * K + k] + beta * o[2 * pairs * dq];
+                }
+            }
+        }
     }
 }
 
@@ -324,21 +338,25 @@ WINO_CLONES static void cl_output(const wjob *j, size_t tt0, int nt, const eb_re
     else cl_output_r(j, tt0, nt, M, ldv, tmp, 2);
 }
 
-/* M_xi rows [m0, m1) (multiples of MR but m1 may pass the tiles: those rows are zero in V) = V_xi U_xi: per B
- * panel [KC][NR] of U (L1) every group of MR rows of V streams past it (L2). */
-static void cl_gemm(const wjob *j, int xi, const eb_real *V, eb_real *M, size_t ldv, const ptrdiff_t *id, size_t m0,
-                    size_t m1) {
+/* M_xi rows [0, m) (m a multiple of MR; rows past the tiles are zero in V) = V_xi U_xi. Rows in blocks of 32:
+ * a block of V (<= 32 x C, L1 / L2) meets every strip of U_xi (a panel [KC][NR] at a time, L1) before the next
+ * block is read, so V streams into cache once per xi and U_xi (L2) once per block. */
+static void cl_gemm(const wjob *j, int xi, const eb_real *V, eb_real *M, size_t ldv, const ptrdiff_t *id, size_t m) {
+    enum { MB = 32 };
     const int C = j->C, ks_n = j->kp / NR;
-    const eb_real *Vx = V + (size_t)xi * ldv * C;
+    const eb_real *Vx = V + (size_t)xi * ldv * j->cv;
     eb_real *Mx = M + (size_t)xi * ldv * j->kp;
-    for (int ks = 0; ks < ks_n; ks++) {
-        for (int k0 = 0; k0 < C; k0 += WINO_KC) {
-            const int kc = C - k0 < WINO_KC ? C - k0 : WINO_KC;
-            const eb_real *b = j->U + (((size_t)xi * ks_n + ks) * C + k0) * NR;
-            for (size_t mb = m0; mb < m1; mb += EB_TILE_MR) {
-                ptrdiff_t rw[EB_TILE_MR];
-                for (int i = 0; i < EB_TILE_MR; i++) rw[i] = (ptrdiff_t)(mb + i) * C;
-                eb_cpu_tile_gemm(kc, Vx, rw, id + k0, b, Mx + mb * j->kp + (size_t)ks * NR, j->kp, k0 > 0);
+    for (size_t m0 = 0; m0 < m; m0 += MB) {
+        const size_t m1 = m0 + MB < m ? m0 + MB : m;
+        for (int ks = 0; ks < ks_n; ks++) {
+            for (int k0 = 0; k0 < C; k0 += WINO_KC) {
+                const int kc = C - k0 < WINO_KC ? C - k0 : WINO_KC;
+                const eb_real *b = j->U + (((size_t)xi * ks_n + ks) * C + k0) * NR;
+                for (size_t mb = m0; mb < m1; mb += EB_TILE_MR) {
+                    ptrdiff_t rw[EB_TILE_MR];
+                    for (int i = 0; i < EB_TILE_MR; i++) rw[i] = (ptrdiff_t)(mb + i) * j->cv;
+                    eb_cpu_tile_gemm(kc, Vx, rw, id + k0, b, Mx + mb * j->kp + (size_t)ks * NR, j->kp, k0 > 0);
+                }
             }
         }
     }
@@ -348,189 +366,125 @@ static void cl_gemm(const wjob *j, int xi, const eb_real *V, eb_real *M, size_t 
 static void cl_zero_rows(const wjob *j, eb_real *V, size_t ldv, int nt) {
     const size_t n8 = wino_round((size_t)nt, EB_TILE_MR);
     for (int xi = 0; xi < j->t2; xi++)
-        memset(V + ((size_t)xi * ldv + (size_t)nt) * j->C, 0, (n8 - (size_t)nt) * j->C * sizeof *V);
+        memset(V + ((size_t)xi * ldv + (size_t)nt) * j->cv, 0, (n8 - (size_t)nt) * j->cv * sizeof *V);
 }
 
-/* Two schedules (bench/PROFILE.md). When U fits L2 (<= 1 MiB), each thread takes blocks of bt tiles through
- * input transform, the t2 GEMMs and output transform on its own, V and M of a block in L2. Otherwise U_xi is
- * what must stay in cache: the tiles of all samples are transformed first, then for each xi the threads split
- * the rows of one GEMM (U_xi in L2, V and M streaming), then the output transform. */
-static int wjob_private(const wjob *j) { return (size_t)j->t2 * j->C * j->kp * sizeof(eb_real) <= ((size_t)1 << 20); }
-
-static int wjob_block(const wjob *j) {
-    const size_t per_tile = (size_t)j->t2 * (j->C + j->kp) * sizeof(eb_real);
-    size_t bt = (((size_t)768 << 10) / per_tile) / EB_TILE_MR * EB_TILE_MR;
-    if (bt < EB_TILE_MR) bt = EB_TILE_MR;
+/* Each thread takes blocks of whole tile rows through input transform, the t2 GEMMs and output transform on its
+ * own. When U fits L2 (<= 1 MiB) a block is as many tiles as keep its V and M in ~768 KiB too; a larger U
+ * streams from L3 once per block, whose size then pays for it (~192 tiles: 4 bytes of U per 192 multiply-adds).
+ * At most an even share of the tile rows per thread. */
+static int wjob_block(const wjob *j, int threads) {
+    const size_t per_tile = (size_t)j->t2 * (j->cv + j->kp) * sizeof(eb_real);
+    const size_t u_bytes = (size_t)j->t2 * j->C * j->kp * sizeof(eb_real);
+    size_t bt = u_bytes <= ((size_t)1 << 20) ? ((size_t)768 << 10) / per_tile : 192;
     if (bt > 192) bt = 192;
-    return (int)bt;
+    const size_t rows = (size_t)j->n * j->th, share = (rows + threads - 1) / threads;
+    size_t br = bt / (size_t)j->tw;
+    if (br < 1) br = 1;
+    if (br > share) br = share;
+    return (int)(br * (size_t)j->tw);
 }
 
-/* Scratch of a job (elements): shared (the V and M of all tiles when not private) and per thread (V and M of a
- * block, the transforms' buffers). */
+/* Per-thread scratch of a job (elements) for blocks of bt tiles: V, M, the band of one sample, the transforms'. */
 static size_t wjob_tmp_elems(const wjob *j) {
-    const size_t a = (size_t)j->t2 * j->cs, b = (size_t)(2 * j->al + 4) * j->K;
+    const size_t a = (size_t)j->t2 * j->cs, b = (size_t)(2 * j->al + 4 * j->tw) * j->K;
     return wino_region(a > b ? a : b, sizeof(eb_real));
 }
-static size_t wjob_shared_elems(const wjob *j) {
-    if (wjob_private(j)) return 0;
-    const size_t rows = wino_round((size_t)j->n * j->tps, EB_TILE_MR);
-    return wino_region((size_t)j->t2 * rows * j->C, sizeof(eb_real)) + wino_region((size_t)j->t2 * rows * j->kp, sizeof(eb_real));
-}
-static size_t wjob_thread_elems(const wjob *j) {
-    if (!wjob_private(j)) return wjob_tmp_elems(j);
-    const size_t bt = (size_t)wjob_block(j);
-    return wino_region((size_t)j->t2 * bt * j->C, sizeof(eb_real)) + wino_region((size_t)j->t2 * bt * j->kp, sizeof(eb_real)) +
-           wjob_tmp_elems(j);
+static size_t wjob_thread_elems(const wjob *j, int bt) {
+    const size_t rows = wino_round((size_t)bt, EB_TILE_MR);
+    return wino_region((size_t)j->t2 * rows * j->cv, sizeof(eb_real)) + wino_region((size_t)j->t2 * rows * j->kp, sizeof(eb_real)) +
+           wino_region((size_t)j->h * j->w * j->cs, sizeof(eb_real)) + wjob_tmp_elems(j);
 }
 
-static void wjob_run(const wjob *j, eb_real *shared, eb_real *ws, const ptrdiff_t *id, int threads) {
-    const size_t tiles = (size_t)j->n * j->tps, per = wjob_thread_elems(j);
-    if (wjob_private(j)) {
-        const size_t bt = (size_t)wjob_block(j), blocks = (tiles + bt - 1) / bt;
-        const size_t v_e = wino_region((size_t)j->t2 * bt * j->C, sizeof(eb_real));
-        const size_t m_e = wino_region((size_t)j->t2 * bt * j->kp, sizeof(eb_real));
+static void wjob_run(const wjob *j, eb_real *ws, const ptrdiff_t *id, int threads) {
+    const size_t tiles = (size_t)j->n * j->tps, bt = (size_t)wjob_block(j, threads), blocks = (tiles + bt - 1) / bt;
+    const size_t ldv = wino_round(bt, EB_TILE_MR), per = wjob_thread_elems(j, (int)bt);
+    const size_t v_e = wino_region((size_t)j->t2 * ldv * j->cv, sizeof(eb_real));
+    const size_t m_e = wino_region((size_t)j->t2 * ldv * j->kp, sizeof(eb_real));
+    const size_t b_e = wino_region((size_t)j->h * j->w * j->cs, sizeof(eb_real));
 #pragma omp parallel num_threads((size_t)threads < blocks ? threads : (int)blocks)
-        {
-            eb_real *V = ws + (size_t)eb_cpu_thread() * per, *M = V + v_e, *tmp = M + m_e;
-            size_t lo, hi;
-            eb_cpu_split(blocks, &lo, &hi);
-            for (size_t b = lo; b < hi; b++) {
-                const size_t tt0 = b * bt;
-                const int nt = (int)(tiles - tt0 < bt ? tiles - tt0 : bt);
-                cl_input(j, tt0, nt, V, bt, tmp);
-                cl_zero_rows(j, V, bt, nt);
-                for (int xi = 0; xi < j->t2; xi++) cl_gemm(j, xi, V, M, bt, id, 0, wino_round((size_t)nt, EB_TILE_MR));
-                cl_output(j, tt0, nt, M, bt, tmp);
-            }
-        }
-        cl_store(j, threads);
-        return;
-    }
-    const size_t rows = wino_round(tiles, EB_TILE_MR), groups = rows / EB_TILE_MR;
-    eb_real *V = shared, *M = shared + wino_region((size_t)j->t2 * rows * j->C, sizeof(eb_real));
-#pragma omp parallel num_threads(threads)
     {
-        eb_real *tmp = ws + (size_t)eb_cpu_thread() * per;
+        eb_real *V = ws + (size_t)eb_cpu_thread() * per, *M = V + v_e, *band = M + m_e, *tmp = band + b_e;
         size_t lo, hi;
-        eb_cpu_split(tiles, &lo, &hi);
-        cl_input(j, lo, (int)(hi - lo), V + lo * j->C, rows, tmp);
-#pragma omp single
-        cl_zero_rows(j, V, rows, (int)tiles);
-        /* (the implicit barrier of single: V complete) */
-        eb_cpu_split(groups, &lo, &hi);
-        for (int xi = 0; xi < j->t2; xi++) cl_gemm(j, xi, V, M, rows, id, lo * EB_TILE_MR, hi * EB_TILE_MR);
-#pragma omp barrier
-        eb_cpu_split(tiles, &lo, &hi);
-        cl_output(j, lo, (int)(hi - lo), M + lo * j->kp, rows, tmp);
+        eb_cpu_split(blocks, &lo, &hi);
+        for (size_t b = lo; b < hi; b++) {
+            const size_t tt0 = b * bt;
+            const int nt = (int)(tiles - tt0 < bt ? tiles - tt0 : bt);
+            wjob_input(j, tt0, nt, V, ldv, band, tmp);
+            cl_zero_rows(j, V, ldv, nt);
+            for (int xi = 0; xi < j->t2; xi++) cl_gemm(j, xi, V, M, ldv, id, wino_round((size_t)nt, EB_TILE_MR));
+            cl_output(j, tt0, nt, M, ldv, tmp);
+        }
     }
-    cl_store(j, threads);
 }
 
 /* ---- weights ---- */
 
 /* U [t2][kp / NR][C][NR] = G g G^T packed as B panels: the forward's taps g[k][c'] = w[k][c][s i + py][s j + px]
- * (c' = ph c_in + c; one task per c', lanes k), or with flip (the data gradient of input phase (py, px), whose
- * reduction runs over k): g[c][k] = w[k][c][s (r - 1 - i) + py][s (r - 1 - j) + px] (one task per k, lanes c).
- * Lanes past the output channels are 0. buf: 3 t2 kp elements per thread. */
+ * (c' = ph c_in + c, lanes k), or with flip (the data gradient of input phase (py, px), whose reduction runs
+ * over k): g[c][k] = w[k][c][s (r - 1 - i) + py][s (r - 1 - j) + px] (lanes c). One task per strip of NR lanes,
+ * the reduction index inside: the NR lanes' taps are NR rows of k_h k_w values of w (whole cache lines), not
+ * NR values 4 KiB-multiples apart. Lanes past the output channels are 0. buf: 3 t2 NR elements per thread. */
 static void wino_weights(const wino *p, const eb_conv_geom *g, const eb_real *w, eb_real *U, int flip, int fpy,
                          int fpx, eb_real *buf, size_t buf_per_thread) {
     const int r = p->r, s = p->s, kk = g->k_h * g->k_w;
-    const int tasks = flip ? g->c_out : p->cp, n = flip ? g->c_in : g->c_out;
-    const int kp = (int)wino_round((size_t)n, NR), ks_n = kp / NR;
+    const int red = flip ? g->c_out : g->c_in, n = flip ? g->c_in : g->c_out, np = flip ? 1 : p->np;
+    const int C = red * np, ks_n = (int)wino_round((size_t)n, NR) / NR;
+    /* lane stride in w, reduction stride in w */
+    const size_t lane_w = flip ? (size_t)kk : (size_t)g->c_in * kk, red_w = flip ? (size_t)g->c_in * kk : (size_t)kk;
 #pragma omp parallel num_threads(eb_cpu_threads((size_t)g->c_out * p->cp * p->t2, EB_CPU_PAR_CHEAP))
     {
-        eb_real *src = buf + (size_t)eb_cpu_thread() * buf_per_thread, *tmp = src + (size_t)p->t2 * kp;
-        eb_real *dst = tmp + (size_t)p->t2 * kp;
+        eb_real *src = buf + (size_t)eb_cpu_thread() * buf_per_thread, *tmp = src + (size_t)p->t2 * NR;
+        eb_real *dst = tmp + (size_t)p->t2 * NR;
         size_t lo, hi;
-        eb_cpu_split((size_t)tasks, &lo, &hi);
-        for (size_t t = lo; t < hi; t++) {
-            for (int i = 0; i < r; i++)
-                for (int jj = 0; jj < r; jj++) {
-                    eb_real *o = src + (size_t)(i * r + jj) * kp;
-                    if (flip) { /* k = t: lanes c */
-                        const eb_real *wk = w + ((size_t)t * g->c_in * g->k_h + s * (r - 1 - i) + fpy) * g->k_w + s * (r - 1 - jj) + fpx;
-                        for (int c = 0; c < n; c++) o[c] = wk[(size_t)c * kk];
-                    } else { /* c' = t = ph c_in + c: lanes k */
-                        const int ph = (int)t / g->c_in, c = (int)t % g->c_in;
-                        const eb_real *wc = w + ((size_t)c * g->k_h + s * i + ph / s) * g->k_w + s * jj + ph % s;
-                        for (int k = 0; k < n; k++) o[k] = wc[(size_t)k * g->c_in * kk];
-                    }
-                    for (int k = n; k < kp; k++) o[k] = 0;
+        eb_cpu_split((size_t)ks_n, &lo, &hi);
+        for (size_t ks = lo; ks < hi; ks++) {
+            const int l0 = (int)ks * NR, nl = n - l0 < NR ? n - l0 : NR;
+            for (int q = 0; q < red; q++)
+                for (int ph = 0; ph < np; ph++) {
+                    const int py = flip ? fpy : ph / s, px = flip ? fpx : ph % s;
+                    for (int i = 0; i < r; i++)
+                        for (int jj = 0; jj < r; jj++) {
+                            const int ti = flip ? s * (r - 1 - i) + py : s * i + py, tj = flip ? s * (r - 1 - jj) + px : s * jj + px;
+                            const eb_real *wq = w + (size_t)q * red_w + (size_t)ti * g->k_w + tj + (size_t)l0 * lane_w;
+                            eb_real *o = src + (size_t)(i * r + jj) * NR;
+                            for (int l = 0; l < nl; l++) o[l] = wq[(size_t)l * lane_w];
+                            for (int l = nl; l < NR; l++) o[l] = 0;
+                        }
+                    wino_2d(W_FILT, r, src, tmp, dst, NR);
+                    const size_t cq = (size_t)ph * red + q;
+                    for (int xi = 0; xi < p->t2; xi++)
+                        memcpy(U + (((size_t)xi * ks_n + ks) * C + cq) * NR, dst + (size_t)xi * NR, NR * sizeof *dst);
                 }
-            wino_2d(W_FILT, r, src, tmp, dst, (size_t)kp);
-            for (int xi = 0; xi < p->t2; xi++)
-                for (int ks = 0; ks < ks_n; ks++)
-                    memcpy(U + (((size_t)xi * ks_n + ks) * tasks + t) * NR, dst + (size_t)xi * kp + (size_t)ks * NR,
-                           NR * sizeof *dst);
         }
     }
 }
 
-/* ---- the ops ---- */
+/* ---- the jobs of the ops ---- */
 
-/* Samples per chunk: the channel-last copy and the shared V / M (or the filter's V / dM) within the budget. */
-static int wino_samples(size_t per_sample, int n) {
-    size_t nb = per_sample ? wino_chunk_elems / per_sample : (size_t)n;
-    if (nb < 1) nb = 1;
-    return nb > (size_t)n ? n : (int)nb;
-}
-
-/* The forward over samples [s0, s0 + cnt) as one job over the channel-last copy of x (its phases the reduction
- * channels). */
-static wjob wjob_forward(const wino *p, const eb_conv_geom *g, int cnt, const eb_real *xt, eb_real *y, eb_real alpha,
+/* The forward: one job over x (its phases the reduction channels). */
+static wjob wjob_forward(const wino *p, const eb_conv_geom *g, const eb_real *x, eb_real *y, eb_real alpha,
                          eb_real beta, const eb_real *U, const eb_real *zero) {
-    wjob j = {.n = cnt, .cs = g->c_in, .np = p->np, .K = g->c_out, .src = xt, .h = g->h_in, .w = g->w_in, .s = p->s,
-              .pad = g->pad, .dst = y, .dst_n = (ptrdiff_t)g->c_out * g->h_out * g->w_out,
-              .dst_c = (ptrdiff_t)g->h_out * g->w_out, .dst_r = g->w_out, .dst_q = 1, .alpha = alpha, .beta = beta,
-              .U = U, .zero = zero};
+    wjob j = {.n = g->n, .cs = g->c_in, .np = p->np, .K = g->c_out, .src = x,
+              .src_n = (size_t)g->c_in * g->h_in * g->w_in, .h = g->h_in, .w = g->w_in, .s = p->s, .pad = g->pad,
+              .dst = y, .dst_n = (ptrdiff_t)g->c_out * g->h_out * g->w_out, .dst_c = (ptrdiff_t)g->h_out * g->w_out,
+              .dst_r = g->w_out, .dst_q = 1, .alpha = alpha, .beta = beta, .U = U, .zero = zero};
     wjob_grid(&j, p->r, g->h_out, g->w_out);
     return j;
 }
 
-eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y,
-                              eb_real alpha, eb_real beta) {
-    const wino p = wino_of(g);
-    const int wt = eb_cpu_threads((size_t)-1, 0);
-    const size_t hwi = (size_t)g->h_in * g->w_in;
-    const wjob j1 = wjob_forward(&p, g, 1, NULL, NULL, 0, 0, NULL, NULL);
-    const size_t hwo = (size_t)g->h_out * g->w_out;
-    const int nb = wino_samples((size_t)g->c_in * hwi + (size_t)g->c_out * hwo + wjob_shared_elems(&j1), g->n);
-    const wjob jn = wjob_forward(&p, g, nb, NULL, NULL, 0, 0, NULL, NULL);
-    const int threads = eb_cpu_threads((size_t)g->c_out * p.cp * p.t2 * nb * p.tps, (size_t)1 << 20);
-    const size_t u_e = wino_region((size_t)p.t2 * jn.kp * p.cp, sizeof(eb_real));
-    const size_t id_e = wino_region((size_t)p.cp, sizeof(ptrdiff_t)), z_e = wino_region((size_t)g->c_in, sizeof(eb_real));
-    const size_t xt_e = wino_region((size_t)nb * g->c_in * hwi, sizeof(eb_real)), sh_e = wjob_shared_elems(&jn);
-    const size_t yt_e = wino_region((size_t)nb * g->c_out * hwo, sizeof(eb_real));
-    size_t per = wjob_thread_elems(&jn);
-    const size_t wbuf = wino_region((size_t)3 * p.t2 * jn.kp, sizeof(eb_real));
-    if (wbuf > per) per = wbuf;
-    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + xt_e + yt_e + sh_e + (size_t)wt * per);
-    if (!sc) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
-    eb_real *U = sc, *zero = sc + u_e + id_e, *xt = zero + z_e, *yt = xt + xt_e, *shared = yt + yt_e, *ws = shared + sh_e;
-    ptrdiff_t *id = (ptrdiff_t *)(sc + u_e);
-    for (int i = 0; i < p.cp; i++) id[i] = i;
-    memset(zero, 0, (size_t)g->c_in * sizeof *zero);
-    wino_weights(&p, g, w, U, 0, 0, 0, ws, per);
-    for (int s0 = 0; s0 < g->n; s0 += nb) {
-        const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
-        cl_transpose(x + (size_t)s0 * g->c_in * hwi, cnt, g->c_in, hwi, xt);
-        wjob j = wjob_forward(&p, g, cnt, xt, y + (size_t)s0 * g->c_out * hwo, alpha, beta, U, zero);
-        j.out_t = yt;
-        wjob_run(&j, shared, ws, id, threads);
-    }
-    return EB_OK;
-}
-
-/* The data gradient, one job per input phase (py, px): the pixels ih = s R + py - pad, iw = s Q + px - pad of dx
- * are a stride-1 correlation of dy (bordered by r - 1) with the phase's taps flipped, over c_out channels. */
-static int wjob_data(const wino *p, const eb_conv_geom *g, int cnt, const eb_real *dyt, eb_real *dx, eb_real alpha,
-                     eb_real beta, const eb_real *zero, int py, int px, wjob *j) {
+/* The data gradient of input phase (py, px): the pixels ih = s R + py - pad, iw = s Q + px - pad of dx are a
+ * stride-1 correlation of dy (bordered by r - 1) with the phase's taps flipped, over c_out channels. 0 when no
+ * pixel of dx is in the phase. */
+static int wjob_data(const wino *p, const eb_conv_geom *g, const eb_real *dy, eb_real *dx, eb_real alpha, eb_real beta,
+                     const eb_real *zero, int py, int px, wjob *j) {
     const int s = p->s;
     const int r_lo = g->pad >= py ? (g->pad - py + s - 1) / s : 0, r_top = g->h_in - 1 + g->pad - py;
     const int q_lo = g->pad >= px ? (g->pad - px + s - 1) / s : 0, q_top = g->w_in - 1 + g->pad - px;
-    if (r_top < 0 || q_top < 0 || r_top / s < r_lo || q_top / s < q_lo) return 0; /* no pixel of dx in the phase */
+    if (r_top < 0 || q_top < 0 || r_top / s < r_lo || q_top / s < q_lo) return 0;
     const size_t hwi = (size_t)g->h_in * g->w_in;
-    *j = (wjob){.n = cnt, .cs = g->c_out, .np = 1, .K = g->c_in, .src = dyt, .h = g->h_out, .w = g->w_out, .s = 1,
+    *j = (wjob){.n = g->n, .cs = g->c_out, .np = 1, .K = g->c_in, .src = dy,
+                .src_n = (size_t)g->c_out * g->h_out * g->w_out, .h = g->h_out, .w = g->w_out, .s = 1,
                 .u0 = r_lo - (p->r - 1), .v0 = q_lo - (p->r - 1), .pad = 0,
                 .dst = dx ? dx + (size_t)(s * r_lo + py - g->pad) * g->w_in + (s * q_lo + px - g->pad) : NULL,
                 .dst_n = (ptrdiff_t)g->c_in * (ptrdiff_t)hwi, .dst_c = (ptrdiff_t)hwi, .dst_r = (ptrdiff_t)s * g->w_in,
@@ -539,178 +493,248 @@ static int wjob_data(const wino *p, const eb_conv_geom *g, int cnt, const eb_rea
     return 1;
 }
 
+/* ---- the ops ---- */
+
+eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y,
+                              eb_real alpha, eb_real beta) {
+    const wino p = wino_of(g);
+    const int wt = eb_cpu_threads((size_t)-1, 0);
+    const wjob j0 = wjob_forward(&p, g, NULL, NULL, 0, 0, NULL, NULL);
+    const int threads = eb_cpu_threads((size_t)g->c_out * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
+    const size_t u_e = wino_region((size_t)p.t2 * j0.kp * p.cp, sizeof(eb_real));
+    const size_t id_e = wino_region((size_t)p.cp, sizeof(ptrdiff_t)), z_e = wino_region((size_t)g->c_in, sizeof(eb_real));
+    size_t per = wjob_thread_elems(&j0, wjob_block(&j0, threads));
+    const size_t wbuf = wino_region((size_t)3 * p.t2 * j0.kp, sizeof(eb_real));
+    if (wbuf > per) per = wbuf;
+    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)wt * per);
+    if (!sc) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
+    eb_real *U = sc, *zero = sc + u_e + id_e, *ws = zero + z_e;
+    ptrdiff_t *id = (ptrdiff_t *)(sc + u_e);
+    for (int i = 0; i < p.cp; i++) id[i] = i;
+    memset(zero, 0, (size_t)g->c_in * sizeof *zero);
+    wino_weights(&p, g, w, U, 0, 0, 0, ws, per);
+    const wjob j = wjob_forward(&p, g, x, y, alpha, beta, U, zero);
+    wjob_run(&j, ws, id, threads);
+    return EB_OK;
+}
+
 eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                     eb_real *dx, eb_real alpha, eb_real beta) {
     const wino p = wino_of(g);
     const int K = g->c_out, s = p.s, wt = eb_cpu_threads((size_t)-1, 0);
-    const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
-    /* scratch for the largest phase job, for one sample and for a chunk */
-    size_t sh1 = 0;
-    wjob j;
-    for (int ph = 0; ph < p.np; ph++)
-        if (wjob_data(&p, g, 1, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j) && wjob_shared_elems(&j) > sh1)
-            sh1 = wjob_shared_elems(&j);
-    const int nb = wino_samples((size_t)K * hwo + (size_t)g->c_in * hwi + sh1, g->n);
-    size_t sh_e = 0, per = 0;
-    for (int ph = 0; ph < p.np; ph++)
-        if (wjob_data(&p, g, nb, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j)) {
-            if (wjob_shared_elems(&j) > sh_e) sh_e = wjob_shared_elems(&j);
-            if (wjob_thread_elems(&j) > per) per = wjob_thread_elems(&j);
-        }
+    const int threads = eb_cpu_threads((size_t)K * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
     const int kpi = (int)wino_round((size_t)g->c_in, NR);
-    const size_t wbuf = wino_region((size_t)3 * p.t2 * kpi, sizeof(eb_real));
-    if (wbuf > per) per = wbuf;
-    const int threads = eb_cpu_threads((size_t)K * p.cp * p.t2 * nb * p.tps, (size_t)1 << 20);
+    size_t per = wino_region((size_t)3 * p.t2 * kpi, sizeof(eb_real));
+    wjob j;
+    for (int ph = 0; ph < p.np; ph++) /* the largest phase job's per-thread scratch */
+        if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j) && wjob_thread_elems(&j, wjob_block(&j, threads)) > per)
+            per = wjob_thread_elems(&j, wjob_block(&j, threads));
     const size_t u_e = wino_region((size_t)p.t2 * kpi * K, sizeof(eb_real)), id_e = wino_region((size_t)K, sizeof(ptrdiff_t));
-    const size_t z_e = wino_region((size_t)K, sizeof(eb_real)), dyt_e = wino_region((size_t)nb * K * hwo, sizeof(eb_real));
-    const size_t xt_e = wino_region((size_t)nb * g->c_in * hwi, sizeof(eb_real)); /* a phase's result, channel-last */
-    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + dyt_e + xt_e + sh_e + (size_t)wt * per);
+    const size_t z_e = wino_region((size_t)K, sizeof(eb_real));
+    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)wt * per);
     if (!sc) return EB_ERR_OOM;
-    eb_real *U = sc, *zero = sc + u_e + id_e, *dyt = zero + z_e, *xt = dyt + dyt_e, *shared = xt + xt_e, *ws = shared + sh_e;
+    eb_real *U = sc, *zero = sc + u_e + id_e, *ws = zero + z_e;
     ptrdiff_t *id = (ptrdiff_t *)(sc + u_e);
     for (int i = 0; i < K; i++) id[i] = i;
     memset(zero, 0, (size_t)K * sizeof *zero);
-    int copied = 0; /* the channel-last dy of a single chunk serves every phase */
     for (int ph = 0; ph < p.np; ph++) {
-        if (!wjob_data(&p, g, 1, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j)) continue;
+        if (!wjob_data(&p, g, dy, dx, alpha, beta, zero, ph / s, ph % s, &j)) continue;
         wino_weights(&p, g, w, U, 1, ph / s, ph % s, ws, per);
-        for (int s0 = 0; s0 < g->n; s0 += nb) {
-            const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
-            if (!copied || nb < g->n) cl_transpose(dy + (size_t)s0 * K * hwo, cnt, K, hwo, dyt);
-            copied = 1;
-            wjob_data(&p, g, cnt, dyt, dx + (size_t)s0 * g->c_in * hwi, alpha, beta, zero, ph / s, ph % s, &j);
-            j.U = U, j.out_t = xt;
-            wjob_run(&j, shared, ws, id, threads);
-        }
+        j.U = U;
+        wjob_run(&j, ws, id, threads);
     }
     return EB_OK;
 }
 
-/* dM [t2][kp / NR][tiles][NR] = A dy_tile A^T of tiles [tt0, tt0 + nt) of the forward's grid (lane tt - tt0,
- * leading dimension ldt tiles), from the channel-last dy; tmp: (2 al + t2) kp. */
-static inline __attribute__((always_inline)) void cl_dy_r(const wjob *j, const eb_real *dyt, size_t tt0, int nt,
+/* dM [t2][kp / NR][tiles][NR] = A dy_tile A^T of tiles [tt0, tt0 + nt) of one sample of the forward's grid (lane
+ * tt - tt0, leading dimension ldt tiles), from the sample's band of dy; tmp: 2 al kp. */
+static inline __attribute__((always_inline)) void cl_dy_r(const wjob *j, const eb_real *band, size_t tt0, int nt,
                                                          eb_real *dM, size_t ldt, eb_real *tmp, const int r) {
     const int al = r + 1, K = j->K, kp = j->kp, ks_n = kp / NR;
     const eb_real *d[4], *in[4] = {NULL};
     eb_real *out[4] = {NULL};
-    eb_real *e = tmp + (size_t)2 * al * kp;
+    for (int a = 0; a < 2 * al; a++) /* the first pass writes K lanes of kp: the rest stays 0 for the strips */
+        for (int k = K; k < kp; k++) tmp[(size_t)a * kp + k] = 0;
     for (int l = 0; l < nt; l++) {
         const size_t tt = tt0 + (size_t)l, i = tt / (size_t)j->tps;
         const int rest = (int)(tt - i * j->tps), ty = rest / j->tw, tx = rest % j->tw;
         for (int u = 0; u < 2; u++)
             for (int v = 0; v < 2; v++) {
                 const int oh = 2 * ty + u, ow = 2 * tx + v;
-                d[u * 2 + v] = oh < j->ho && ow < j->wo ? dyt + ((i * j->ho + (size_t)oh) * j->wo + (size_t)ow) * K : j->zero;
+                d[u * 2 + v] = oh < j->ho && ow < j->wo ? band + ((size_t)oh * j->wo + (size_t)ow) * K : j->zero;
             }
         for (int v = 0; v < 2; v++) { /* along u */
             in[0] = d[v], in[1] = d[2 + v];
             for (int a = 0; a < al; a++) out[a] = tmp + (size_t)(a * 2 + v) * kp;
             wino_1d(W_OUT_T, r, in, out, (size_t)K);
         }
-        for (int a = 0; a < al; a++) { /* along v */
-            in[0] = tmp + (size_t)(a * 2) * kp, in[1] = tmp + (size_t)(a * 2 + 1) * kp;
-            for (int b = 0; b < al; b++) out[b] = e + (size_t)(a * al + b) * kp;
-            wino_1d(W_OUT_T, r, in, out, (size_t)K);
-        }
-        for (int xi = 0; xi < j->t2; xi++) {
-            eb_real *ex = e + (size_t)xi * kp;
-            for (int k = K; k < kp; k++) ex[k] = 0;
-            for (int ks = 0; ks < ks_n; ks++)
-                memcpy(dM + (((size_t)xi * ks_n + ks) * ldt + (size_t)l) * NR, ex + (size_t)ks * NR, NR * sizeof *ex);
-        }
+        for (int a = 0; a < al; a++) /* along v, straight into the strips of NR output channels */
+            for (int ks = 0; ks < ks_n; ks++) {
+                in[0] = tmp + (size_t)(a * 2) * kp + (size_t)ks * NR, in[1] = tmp + (size_t)(a * 2 + 1) * kp + (size_t)ks * NR;
+                for (int b = 0; b < al; b++) out[b] = dM + (((size_t)(a * al + b) * ks_n + ks) * ldt + (size_t)l) * NR;
+                wino_1d(W_OUT_T, r, in, out, NR);
+            }
     }
 }
 
-WINO_CLONES static void cl_dy(const wjob *j, const eb_real *dyt, size_t tt0, int nt, eb_real *dM, size_t ldt, eb_real *tmp) {
-    if (j->r == 3) cl_dy_r(j, dyt, tt0, nt, dM, ldt, tmp, 3);
-    else cl_dy_r(j, dyt, tt0, nt, dM, ldt, tmp, 2);
+WINO_CLONES static void cl_dy(const wjob *j, const eb_real *band, size_t tt0, int nt, eb_real *dM, size_t ldt,
+                              eb_real *tmp) {
+    if (j->r == 3) cl_dy_r(j, band, tt0, nt, dM, ldt, tmp, 3);
+    else cl_dy_r(j, band, tt0, nt, dM, ldt, tmp, 2);
 }
 
-/* The filter gradient: dU_xi [C][kp] = sum over the tiles of V_xi [tiles][C]^T dM_xi [tiles][kp] for chunks of
- * samples (V and dM of a chunk shared): A = V^T read in place (8 c' per tile and step: one cache line), B = the
- * dM strips as they are. The threads split the items (xi, strip of output channels); each item sums its tiles in
- * order, chunk after chunk, so the sums do not depend on the thread count. Then dw = alpha G^T dU G + beta dw. */
+/* Samples per chunk of the filter gradient whose V and dM fit the budget. */
+static int wino_samples(size_t per_sample, int n, size_t budget) {
+    size_t nb = per_sample ? budget / per_sample : (size_t)n;
+    if (nb < 1) nb = 1;
+    return nb > (size_t)n ? n : (int)nb;
+}
+
+/* The filter gradient: dU_xi^T [K][C] = sum over the tiles of dM_xi [tiles][K]^T V_xi [tiles][C] for chunks of
+ * samples (V and dM of a chunk shared): A = dM^T read in place (8 output channels of a tile per step: its
+ * strip's rows are consecutive, so the reads stream), B = panels [KCF tiles][NR] of V copied row by row (NR
+ * consecutive c' of a tile). The threads split the t2 GEMMs; each sums its tiles in order, chunk after chunk, so
+ * the sums do not depend on the thread count. Then dw = alpha G^T dU G + beta dw. */
 eb_status eb_cpu_wino_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                       eb_real *dw, eb_real alpha, eb_real beta) {
     const wino p = wino_of(g);
     const int K = g->c_out, C = p.cp, wt = eb_cpu_threads((size_t)-1, 0);
-    const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
-    const wjob j0 = wjob_forward(&p, g, 1, NULL, NULL, 1, 0, NULL, NULL);
-    const int kp = j0.kp, ks_n = kp / NR, cpp = (int)wino_round((size_t)C, EB_TILE_MR);
-    const size_t per_sample = (size_t)g->c_in * hwi + (size_t)K * hwo + (size_t)p.tps * p.t2 * (C + kp);
-    const int nb = wino_samples(per_sample, g->n);
-    const size_t tmax = (size_t)nb * p.tps, items = (size_t)p.t2 * ks_n;
+    const size_t hwo = (size_t)g->h_out * g->w_out;
+    const wjob j0 = wjob_forward(&p, g, x, NULL, 1, 0, NULL, NULL); /* the tiles of x, as the forward reads them */
+    const int kp = j0.kp, ks_n = kp / NR, kp8 = (int)wino_round((size_t)K, EB_TILE_MR);
+    const int cs_n = (int)((C + NR - 1) / NR), cpad = cs_n * NR;
+    const int nb = wino_samples((size_t)p.tps * p.t2 * (j0.cv + kp), g->n, wino_chunk_elems);
+    const size_t tmax = (size_t)nb * p.tps, items = (size_t)p.t2;
     int threads = eb_cpu_threads((size_t)K * C * p.t2 * g->n * p.tps, (size_t)1 << 20);
     if ((size_t)threads > items) threads = (int)items;
-    const size_t du_e = wino_region((size_t)p.t2 * cpp * kp, sizeof(eb_real));
-    const size_t v_e = wino_region((size_t)p.t2 * tmax * C, sizeof(eb_real)), dm_e = wino_region((size_t)p.t2 * tmax * kp, sizeof(eb_real));
-    const size_t xt_e = wino_region((size_t)nb * g->c_in * hwi, sizeof(eb_real)), dyt_e = wino_region((size_t)nb * K * hwo, sizeof(eb_real));
+    const size_t du_e = wino_region((size_t)p.t2 * kp8 * cpad, sizeof(eb_real));
+    const size_t v_e = wino_region((size_t)p.t2 * tmax * j0.cv, sizeof(eb_real)), dm_e = wino_region((size_t)p.t2 * tmax * kp, sizeof(eb_real));
     const size_t z_e = wino_region((size_t)(K > g->c_in ? K : g->c_in), sizeof(eb_real)), off_e = wino_region(tmax, sizeof(ptrdiff_t));
-    size_t per = wino_region((size_t)(2 * p.al + p.t2) * kp, sizeof(eb_real));
-    const size_t tin = wjob_tmp_elems(&j0), tfin = wino_region((size_t)3 * p.t2 * kp, sizeof(eb_real));
-    if (tin > per) per = tin;
-    if (tfin > per) per = tfin;
-    eb_real *sc = eb_cpu_scratch(ctx, du_e + v_e + dm_e + xt_e + dyt_e + z_e + off_e + (size_t)wt * per);
+    /* per thread: the bands of x and of dy, the transforms' buffers (input, dy's, the final one's), the B panel */
+    const size_t bx_e = wino_region((size_t)g->h_in * g->w_in * g->c_in, sizeof(eb_real)), bd_e = wino_region((size_t)K * hwo, sizeof(eb_real));
+    size_t t_e = wino_region((size_t)2 * p.al * kp, sizeof(eb_real));
+    if (wjob_tmp_elems(&j0) > t_e) t_e = wjob_tmp_elems(&j0);
+    if (wino_region((size_t)3 * p.t2 * cpad, sizeof(eb_real)) > t_e) t_e = wino_region((size_t)3 * p.t2 * cpad, sizeof(eb_real));
+    if (wino_region((size_t)WINO_KCF * NR, sizeof(eb_real)) > t_e) t_e = wino_region((size_t)WINO_KCF * NR, sizeof(eb_real));
+    const size_t per = bx_e + bd_e + t_e;
+    eb_real *sc = eb_cpu_scratch(ctx, du_e + v_e + dm_e + z_e + off_e + (size_t)wt * per);
     if (!sc) return EB_ERR_OOM;
-    eb_real *dU = sc, *V = dU + du_e, *dM = V + v_e, *xt = dM + dm_e, *dyt = xt + xt_e, *zero = dyt + dyt_e;
+    eb_real *dUt = sc, *V = dUt + du_e, *dM = V + v_e, *zero = dM + dm_e;
     ptrdiff_t *a_k = (ptrdiff_t *)(zero + z_e);
     eb_real *ws = zero + z_e + off_e;
     memset(zero, 0, (size_t)(K > g->c_in ? K : g->c_in) * sizeof *zero);
-    for (size_t t = 0; t < tmax; t++) a_k[t] = (ptrdiff_t)(t * (size_t)C); /* A = V^T: step t is tile t */
+    for (size_t t = 0; t < tmax; t++) a_k[t] = (ptrdiff_t)(t * NR); /* A = dM^T: step t is tile t of a strip */
+    wjob j = j0;
+    j.zero = zero;
 
     for (int s0 = 0; s0 < g->n; s0 += nb) {
         const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
-        const size_t tiles = (size_t)cnt * p.tps;
-        cl_transpose(x + (size_t)s0 * g->c_in * hwi, cnt, g->c_in, hwi, xt);
-        cl_transpose(dy + (size_t)s0 * K * hwo, cnt, K, hwo, dyt);
-        const wjob j = wjob_forward(&p, g, cnt, xt, NULL, 1, 0, NULL, zero);
+        const size_t tiles = (size_t)cnt * p.tps, trows = (size_t)cnt * p.th, base = (size_t)s0 * p.tps;
 #pragma omp parallel num_threads(eb_cpu_threads(tiles * (C + kp) * p.t2, EB_CPU_PAR_CHEAP))
         {
-            eb_real *tmp = ws + (size_t)eb_cpu_thread() * per;
+            eb_real *bx = ws + (size_t)eb_cpu_thread() * per, *bd = bx + bx_e, *tmp = bd + bd_e;
             size_t lo, hi;
-            eb_cpu_split(tiles, &lo, &hi);
-            cl_input(&j, lo, (int)(hi - lo), V + lo * C, tiles, tmp);
-            cl_dy(&j, dyt, lo, (int)(hi - lo), dM + lo * NR, tiles, tmp);
+            eb_cpu_split(trows, &lo, &hi); /* whole tile rows */
+            const size_t tt0 = base + lo * p.tw, tt1 = base + hi * p.tw;
+            if (tt1 > tt0) wjob_input(&j, tt0, (int)(tt1 - tt0), V + (tt0 - base) * j.cv, tiles, bx, tmp);
+            for (size_t tt = tt0; tt < tt1;) { /* dM, sample by sample through the band of dy */
+                const size_t i = tt / (size_t)p.tps, end = tt1 < (i + 1) * p.tps ? tt1 : (i + 1) * p.tps;
+                const int ty_a = (int)(tt - i * p.tps) / p.tw, ty_b = (int)(end - 1 - i * p.tps) / p.tw;
+                const int oh_hi = 2 * ty_b + 1 < g->h_out - 1 ? 2 * ty_b + 1 : g->h_out - 1;
+                cl_band(dy + i * K * hwo, K, g->h_out, g->w_out, 2 * ty_a, oh_hi, bd);
+                cl_dy(&j, bd, tt, (int)(end - tt), dM + (tt - base) * NR, tiles, tmp);
+                tt = end;
+            }
         }
 #pragma omp parallel num_threads(threads)
         {
+            eb_real *panel = ws + (size_t)eb_cpu_thread() * per + bx_e + bd_e;
             size_t lo, hi;
-            eb_cpu_split(items, &lo, &hi);
-            for (size_t it = lo; it < hi; it++) {
-                const int xi = (int)(it / (size_t)ks_n), ks = (int)(it % (size_t)ks_n);
-                const eb_real *a = V + (size_t)xi * tiles * C;
-                const eb_real *bs = dM + ((size_t)xi * ks_n + ks) * tiles * NR;
+            eb_cpu_split((size_t)p.t2, &lo, &hi);
+            for (size_t xi = lo; xi < hi; xi++) {
+                const eb_real *a = dM + xi * ks_n * tiles * NR, *vx = V + xi * tiles * j.cv;
+                /* a panel of tiles of dM_xi (KCF tiles x kp: L1 / L2) meets every strip of c' before the next */
                 for (size_t t0 = 0; t0 < tiles; t0 += WINO_KCF) {
                     const int kc = (int)(tiles - t0 < WINO_KCF ? tiles - t0 : WINO_KCF);
-                    for (int mb = 0; mb < cpp; mb += EB_TILE_MR) {
-                        ptrdiff_t rw[EB_TILE_MR]; /* rows past C repeat the last: their dU rows are padding */
-                        for (int i = 0; i < EB_TILE_MR; i++) rw[i] = mb + i < C ? mb + i : C - 1;
-                        eb_cpu_tile_gemm(kc, a, rw, a_k + t0, bs + t0 * NR, dU + ((size_t)xi * cpp + mb) * kp + (size_t)ks * NR,
-                                         kp, s0 > 0 || t0 > 0);
+                    for (int cb = 0; cb < cs_n; cb++) {
+                        const int c0 = cb * NR, nc = C - c0 < NR ? C - c0 : NR;
+                        for (int t = 0; t < kc; t++) { /* B panel: NR c' of each tile (past C: 0) */
+                            const eb_real *vr = vx + (t0 + (size_t)t) * j.cv + c0;
+                            eb_real *pr = panel + (size_t)t * NR;
+                            if (nc == NR) for (int c = 0; c < NR; c++) pr[c] = vr[c];
+                            else for (int c = 0; c < NR; c++) pr[c] = c < nc ? vr[c] : 0;
+                        }
+                        for (int mb = 0; mb < kp8; mb += EB_TILE_MR) {
+                            ptrdiff_t rw[EB_TILE_MR]; /* rows past K repeat the last: their dU rows are padding */
+                            for (int i = 0; i < EB_TILE_MR; i++) {
+                                const int k = mb + i < K ? mb + i : K - 1;
+                                rw[i] = (ptrdiff_t)((size_t)(k / NR) * tiles * NR + (size_t)(k % NR));
+                            }
+                            eb_cpu_tile_gemm(kc, a, rw, a_k + t0, panel, dUt + (xi * kp8 + mb) * cpad + (size_t)c0, cpad,
+                                             s0 > 0 || t0 > 0);
+                        }
                     }
                 }
             }
         }
     }
-    /* dw = alpha * G^T dU G + beta * dw; lanes: the output channels, one task per c' */
+    /* dw = alpha * G^T dU G + beta * dw; lanes: the c' of an output channel (one task each), read from its rows of
+     * dU^T, written along c in steps of k_h k_w */
 #pragma omp parallel num_threads(eb_cpu_threads((size_t)K * C * p.t2, EB_CPU_PAR_CHEAP))
     {
-        eb_real *src = ws + (size_t)eb_cpu_thread() * per, *tmp = src + (size_t)p.t2 * kp, *dst = tmp + (size_t)p.t2 * kp;
+        eb_real *src = ws + (size_t)eb_cpu_thread() * per + bx_e + bd_e, *tmp = src + (size_t)p.t2 * cpad;
+        eb_real *dst = tmp + (size_t)p.t2 * cpad;
+        const size_t kk = (size_t)g->k_h * g->k_w;
         size_t lo, hi;
-        eb_cpu_split((size_t)C, &lo, &hi);
-        for (size_t cq = lo; cq < hi; cq++) {
-            const int ph = (int)cq / g->c_in, c = (int)cq % g->c_in, py = ph / p.s, px = ph % p.s;
-            for (int xi = 0; xi < p.t2; xi++) memcpy(src + (size_t)xi * kp, dU + ((size_t)xi * cpp + cq) * kp, (size_t)kp * sizeof *src);
-            wino_2d(W_FILT_T, p.r, src, tmp, dst, (size_t)kp); /* lanes kp: the padding is 0 */
+        eb_cpu_split((size_t)K, &lo, &hi);
+        for (size_t k = lo; k < hi; k++) {
+            for (int xi = 0; xi < p.t2; xi++)
+                memcpy(src + (size_t)xi * cpad, dUt + ((size_t)xi * kp8 + k) * cpad, (size_t)cpad * sizeof *src);
+            wino_2d(W_FILT_T, p.r, src, tmp, dst, (size_t)cpad);
             for (int i = 0; i < p.r; i++)
-                for (int jj = 0; jj < p.r; jj++) {
-                    const eb_real *d = dst + (size_t)(i * p.r + jj) * kp;
-                    for (int k = 0; k < K; k++) {
-                        eb_real *o = dw + (((size_t)k * g->c_in + c) * g->k_h + p.s * i + py) * g->k_w + p.s * jj + px;
-                        *o = beta == 0 ? alpha * d[k] : alpha * d[k] + beta * *o;
+                for (int jj = 0; jj < p.r; jj++)
+                    for (int ph = 0; ph < p.np; ph++) {
+                        const eb_real *d = dst + (size_t)(i * p.r + jj) * cpad + (size_t)ph * g->c_in;
+                        eb_real *o = dw + (k * g->c_in * g->k_h + p.s * i + ph / p.s) * g->k_w + p.s * jj + ph % p.s;
+                        if (beta == 0) for (int c = 0; c < g->c_in; c++) o[c * kk] = alpha * d[c];
+                        else for (int c = 0; c < g->c_in; c++) o[c * kk] = alpha * d[c] + beta * o[c * kk];
                     }
-                }
         }
     }
     return EB_OK;
+}
+
+/* ---- which layers ---- */
+
+/* Multiply-adds of the op as Winograd GEMMs (their padding included), against the direct sum's. */
+static double wino_macs(const eb_conv_geom *g, int op) {
+    const wino p = wino_of(g);
+    const double kp = (double)wino_round((size_t)g->c_out, NR), tiles = (double)g->n * p.tps;
+    if (op == EB_WINO_FORWARD) return (double)p.t2 * tiles * p.cp * kp;
+    if (op == EB_WINO_FILTER)
+        return (double)p.t2 * tiles * (double)wino_round((size_t)g->c_out, EB_TILE_MR) * (double)wino_round((size_t)p.cp, NR);
+    double m = 0;
+    wjob j;
+    for (int ph = 0; ph < p.np; ph++)
+        if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / p.s, ph % p.s, &j))
+            m += (double)j.t2 * g->n * j.tps * g->c_out * (double)j.kp;
+    return m;
+}
+
+int eb_cpu_wino_fits(const eb_conv_geom *g, int op) {
+    static int mode = -1; /* EBGAN_CPU_WINOGRAD, read on the first call: 0 off, 1 on */
+    int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+    if (m < 0) {
+        const char *e = getenv("EBGAN_CPU_WINOGRAD");
+        m = !(e && strcmp(e, "0") == 0);
+        __atomic_store_n(&mode, m, __ATOMIC_RELAXED);
+    }
+    if (!m || !g || g->k_h != g->k_w || g->stride < 1 || g->stride > 2 || g->k_h % g->stride) return 0;
+    const int r = g->k_h / g->stride;
+    if (r != 2 && r != 3) return 0;
+    if ((long long)g->c_in * g->stride * g->stride < 16 || g->c_out < 8 || g->h_out < 4 || g->w_out < 4) return 0;
+    /* the transforms cost about a third of the GEMMs: worth it from 1.4x fewer multiply-adds (the filter
+     * gradient's, which also writes V and dM out and reads them back, from 1.6x; bench_cpu_conv) */
+    const double direct = (double)g->n * g->h_out * g->w_out * g->c_out * g->c_in * g->k_h * g->k_w;
+    return direct >= (op == EB_WINO_FILTER ? 1.6 : 1.4) * wino_macs(g, op);
 }
