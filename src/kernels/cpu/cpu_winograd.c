@@ -733,8 +733,12 @@ int eb_cpu_wino_fits(const eb_conv_geom *g, int op) {
     const int r = g->k_h / g->stride;
     if (r != 2 && r != 3) return 0;
     if ((long long)g->c_in * g->stride * g->stride < 16 || g->c_out < 8 || g->h_out < 4 || g->w_out < 4) return 0;
-    /* the transforms cost about a third of the GEMMs: worth it from 1.4x fewer multiply-adds (the filter
-     * gradient's, which also writes V and dM out and reads them back, from 1.6x; bench_cpu_conv) */
+    /* Thresholds measured per op on the cifar layers (bench_cpu_conv, one thread, bench/PROFILE.md): the
+     * forward wins from 1.15x fewer multiply-adds (64 -> 64 k4 s2 on 32x32, 1.19x: 1.28x faster, the direct
+     * path's phase split and packing being dear there); the data gradient, whose c_out reduction channels are
+     * transformed per phase, from 1.4x (1.18x: 10% slower); the filter gradient from 1.15x when its B side has at
+     * least 128 reduction channels (64 on 16x16 maps, 1.5x: 17% slower; its transforms weigh 1 / c' per tile). */
     const double direct = (double)g->n * g->h_out * g->w_out * g->c_out * g->c_in * g->k_h * g->k_w;
-    return direct >= (op == EB_WINO_FILTER ? 1.6 : 1.4) * wino_macs(g, op);
+    if (op == EB_WINO_FILTER && (long long)g->c_in * g->stride * g->stride < 128) return 0;
+    return direct >= (op == EB_WINO_DATA ? 1.4 : 1.15) * wino_macs(g, op);
 }
