@@ -2,7 +2,17 @@
  * semantics: biased batch variance normalises, the unbiased one enters running_var; sums in double. */
 #include "cpu_ops.h"
 
+#include "cpu_parallel.h"
 #include <math.h>
+
+/* The channels are independent: each is one task of a static split over the threads, its sums in one order
+ * fixed by the shape. A channel's sums run in 8 partial sums by pixel index mod 8, added pairwise at the end: 8
+ * independent chains of double additions (vectorised) instead of one that waits 4 cycles per element. */
+#define BN_THREADS(n, c, hw) eb_cpu_threads((size_t)(n) * (size_t)(c) * (size_t)(hw), EB_CPU_PAR_CHEAP)
+
+static double bn_pairwise8(const double *part) {
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
 
 /* Element (i, ch, p) of an [n, c, hw] tensor. */
 #define BN_AT(ptr, i, ch, p) ((ptr)[((size_t)(i) * (size_t)c + (size_t)(ch)) * (size_t)hw + (size_t)(p)])
@@ -27,17 +37,31 @@ eb_status eb_cpu_bn_forward_train(void *ctx, const eb_real *x, const eb_real *ga
     const double m = (double)n * (double)hw;
     if (m < 2) /* the unbiased variance of one value is undefined (PyTorch refuses too) */
         return EB_FAIL(EB_ERR_ARG, "bn_forward_train: need more than 1 value per channel (n=%d, hw=%d)", n, hw);
+#pragma omp parallel for schedule(static) num_threads(BN_THREADS(n, c, hw))
     for (int ch = 0; ch < c; ch++) {
-        double s = 0.0;
-        for (int i = 0; i < n; i++)
-            for (int p = 0; p < hw; p++) s += (double)BN_AT(x, i, ch, p);
-        const double mean = s / m;
-        double ss = 0.0; /* two-pass variance: no cancellation for large means */
-        for (int i = 0; i < n; i++)
-            for (int p = 0; p < hw; p++) {
-                double d = (double)BN_AT(x, i, ch, p) - mean;
-                ss += d * d;
+        const int hw8 = hw / 8 * 8;
+        double part[8] = {0};
+        for (int i = 0; i < n; i++) {
+            const eb_real *r = &BN_AT(x, i, ch, 0);
+            for (int p = 0; p < hw8; p += 8)
+                for (int j = 0; j < 8; j++) part[j] += (double)r[p + j];
+            for (int p = hw8; p < hw; p++) part[p - hw8] += (double)r[p];
+        }
+        const double mean = bn_pairwise8(part) / m;
+        double sq[8] = {0}; /* two-pass variance: no cancellation for large means */
+        for (int i = 0; i < n; i++) {
+            const eb_real *r = &BN_AT(x, i, ch, 0);
+            for (int p = 0; p < hw8; p += 8)
+                for (int j = 0; j < 8; j++) {
+                    const double d = (double)r[p + j] - mean;
+                    sq[j] += d * d;
+                }
+            for (int p = hw8; p < hw; p++) {
+                const double d = (double)r[p] - mean;
+                sq[p - hw8] += d * d;
             }
+        }
+        const double ss = bn_pairwise8(sq);
         const double var = ss / m;
         const double invstd = 1.0 / sqrt(var + (double)eps);
         const double g = gamma ? (double)gamma[ch] : 1.0, b = beta ? (double)beta[ch] : 0.0;
@@ -58,6 +82,7 @@ eb_status eb_cpu_bn_forward_infer(void *ctx, const eb_real *x, const eb_real *ga
                                   int n, int c, int hw) {
     (void)ctx;
     EB_TRY(bn_check("bn_forward_infer", n, c, hw));
+#pragma omp parallel for schedule(static) num_threads(BN_THREADS(n, c, hw))
     for (int ch = 0; ch < c; ch++) {
         const double invstd = 1.0 / sqrt((double)run_var[ch] + (double)eps);
         const double g = gamma ? (double)gamma[ch] : 1.0, b = beta ? (double)beta[ch] : 0.0;
@@ -72,15 +97,24 @@ eb_status eb_cpu_bn_forward_infer(void *ctx, const eb_real *x, const eb_real *ga
 /* Per channel: sum dy and sum dy * xhat, xhat = (x - mean) * invstd. */
 static void bn_channel_sums(const eb_real *x, const eb_real *v, double mean, double invstd, int ch,
                             int n, int c, int hw, double *sum_v, double *sum_v_xhat) {
-    double s = 0.0, sx = 0.0;
-    for (int i = 0; i < n; i++)
-        for (int p = 0; p < hw; p++) {
-            double vv = (double)BN_AT(v, i, ch, p);
-            s += vv;
-            sx += vv * ((double)BN_AT(x, i, ch, p) - mean) * invstd;
+    double s[8] = {0}, sx[8] = {0};
+    const int hw8 = hw / 8 * 8;
+    for (int i = 0; i < n; i++) {
+        const eb_real *vr = &BN_AT(v, i, ch, 0), *xr = &BN_AT(x, i, ch, 0);
+        for (int p = 0; p < hw8; p += 8)
+            for (int j = 0; j < 8; j++) {
+                const double vv = (double)vr[p + j];
+                s[j] += vv;
+                sx[j] += vv * ((double)xr[p + j] - mean) * invstd;
+            }
+        for (int p = hw8; p < hw; p++) {
+            const double vv = (double)vr[p];
+            s[p - hw8] += vv;
+            sx[p - hw8] += vv * ((double)xr[p] - mean) * invstd;
         }
-    *sum_v = s;
-    *sum_v_xhat = sx;
+    }
+    *sum_v = bn_pairwise8(s);
+    *sum_v_xhat = bn_pairwise8(sx);
 }
 
 /* The Jacobian of y = gamma * xhat(x) + beta through the batch statistics is symmetric up to gamma:
@@ -105,6 +139,7 @@ eb_status eb_cpu_bn_backward_train(void *ctx, const eb_real *x, const eb_real *d
                                    int n, int c, int hw) {
     (void)ctx;
     EB_TRY(bn_check("bn_backward_train", n, c, hw));
+#pragma omp parallel for schedule(static) num_threads(BN_THREADS(n, c, hw))
     for (int ch = 0; ch < c; ch++) {
         const double mean = (double)save_mean[ch], invstd = (double)save_invstd[ch];
         double sdy, sdyx;
@@ -121,6 +156,7 @@ eb_status eb_cpu_bn_tangent_train(void *ctx, const eb_real *x, const eb_real *tx
                                   int n, int c, int hw) {
     (void)ctx;
     EB_TRY(bn_check("bn_tangent_train", n, c, hw));
+#pragma omp parallel for schedule(static) num_threads(BN_THREADS(n, c, hw))
     for (int ch = 0; ch < c; ch++) {
         const double mean = (double)save_mean[ch], invstd = (double)save_invstd[ch];
         double st, stx;
@@ -136,6 +172,7 @@ eb_status eb_cpu_bn_backward_infer(void *ctx, const eb_real *x, const eb_real *d
                                    int n, int c, int hw) {
     (void)ctx;
     EB_TRY(bn_check("bn_backward_infer", n, c, hw));
+#pragma omp parallel for schedule(static) num_threads(BN_THREADS(n, c, hw))
     for (int ch = 0; ch < c; ch++) {
         const double mean = (double)run_mean[ch];
         const double invstd = 1.0 / sqrt((double)run_var[ch] + (double)eps);

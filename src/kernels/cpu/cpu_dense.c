@@ -90,14 +90,20 @@ eb_status eb_cpu_bias_backward(void *ctx, const eb_real *dy, eb_real *db, int n,
                                eb_real alpha, eb_real beta) {
     EB_TRY(bias_check("bias_backward", n, c, hw));
     if (!db || (n > 0 && !dy)) return EB_FAIL(EB_ERR_ARG, "bias_backward: NULL buffer");
-    /* channels are independent sums, each in the same order on any thread count */
+    /* channels are independent sums, each in the same order on any thread count; a channel's pixels go into 8
+     * partial sums by pixel index mod 8, added pairwise at the end: 8 independent chains of double additions
+     * (vectorised) instead of one that waits 4 cycles per element (a conv layer's dy holds MBs) */
 #pragma omp parallel for schedule(static) num_threads(eb_cpu_threads((size_t)n * (size_t)c * (size_t)hw, EB_CPU_PAR_CHEAP))
     for (int ch = 0; ch < c; ch++) {
-        double acc = 0.0;
+        double part[8] = {0};
+        const int hw8 = hw / 8 * 8;
         for (int s = 0; s < n; s++) {
             const eb_real *p = dy + ((size_t)s * c + ch) * hw;
-            for (int i = 0; i < hw; i++) acc += (double)p[i];
+            for (int i = 0; i < hw8; i += 8)
+                for (int j = 0; j < 8; j++) part[j] += (double)p[i + j];
+            for (int i = hw8; i < hw; i++) part[i - hw8] += (double)p[i];
         }
+        const double acc = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
         const eb_real r = (eb_real)((double)alpha * acc);
         db[ch] = beta == 0 ? r : r + beta * db[ch];
     }
