@@ -1,10 +1,12 @@
 /* Float64 checks of the CPU conv2d ops through the op table: forward against a direct loop, the data and
  * filter gradients against central differences and adjoint identities, (alpha, beta), the transposed conv
- * composition of the net layer against a direct ConvTranspose2d loop, and geometry errors. */
+ * composition of the net layer against a direct ConvTranspose2d loop, and geometry errors; and of the Winograd
+ * ops (cpu_winograd.c) called directly against the same loops. */
 #define XS_SEED 0x9E3779B97F4A7C15ull
 #include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
+#include "kernels/cpu/cpu_winograd.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -539,4 +541,97 @@ EB_TEST(conv_bad_geometry_is_arg_error) {
     free(x), free(w), free(y);
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
+}
+
+/* ---- the Winograd ops (cpu_winograd.c), called directly: the op table takes them only where they save enough
+ * multiply-adds, so these shapes cover their edges whatever that choice ---- */
+
+/* One Winograd op against its direct loop with alpha 2, beta 0.5 on a random output: 1e-12 relative (the
+ * transforms add a few roundings to each sum of <= 160 x 16 products of O(1) terms; an index error is O(1)). */
+static int wino_check(eb_backend *be, const eb_conv_geom *g, int which, const char *what) {
+    const size_t nx = x_elems(g), ny = y_elems(g), nw = w_elems(g);
+    const size_t nout = which == 0 ? ny : which == 1 ? nx : nw;
+    double *x = rand_buf(nx), *w = rand_buf(nw), *dy = rand_buf(ny), *out0 = rand_buf(nout);
+    double *out = malloc(nout * sizeof *out), *ref = malloc(nout * sizeof *ref);
+    memcpy(out, out0, nout * sizeof *out);
+    eb_status st = which == 0   ? eb_cpu_wino_forward(be->ctx, g, x, w, out, 2.0, 0.5)
+                   : which == 1 ? eb_cpu_wino_backward_data(be->ctx, g, dy, w, out, 2.0, 0.5)
+                                : eb_cpu_wino_backward_filter(be->ctx, g, x, dy, out, 2.0, 0.5);
+    if (which == 0) direct_forward(g, x, w, ref);
+    else if (which == 1) direct_backward_data(g, dy, w, ref);
+    else direct_backward_filter(g, x, dy, ref);
+    for (size_t i = 0; i < nout; i++) ref[i] = 2.0 * ref[i] + 0.5 * out0[i];
+    const double err = st == EB_OK ? eb_test_rel_err(out, ref, nout, 1e-300) : INFINITY;
+    printf("  winograd %s: n=%d %dx%dx%d -> %dx%dx%d k=%d s=%d p=%d: rel err %.3g\n", what, g->n, g->c_in, g->h_in,
+           g->w_in, g->c_out, g->h_out, g->w_out, g->k_h, g->stride, g->pad, err);
+    free(x), free(w), free(dy), free(out0), free(out), free(ref);
+    return err < 1e-12;
+}
+
+EB_TEST(winograd_ops_match_the_direct_loops) {
+    /* n c_in c_out h_out w_out k s pad op_h op_w */
+    static const int shapes[][10] = {
+        {2, 16, 10, 9, 11, 3, 1, 1, 0, 0}, /* F(2x2, 3x3): odd map, 10 output channels (a part row group) */
+        {1, 4, 9, 6, 5, 4, 2, 1, 1, 0},    /* k4 s2 p1, F(2x2, 2x2) per phase, an input row no tap reads */
+        {1, 16, 8, 4, 5, 2, 1, 0, 0, 0},   /* k2 s1 p0 */
+        {1, 4, 8, 4, 4, 6, 2, 2, 1, 1},    /* k6 s2 p2: F(2x2, 3x3) per phase, output_padding */
+        {1, 40, 8, 4, 4, 4, 2, 1, 0, 0},   /* 160 reduction channels: two GEMM panels of 128 */
+        {1, 16, 8, 6, 6, 3, 1, 2, 0, 0},   /* k3 p2: the 4x4 input is smaller than the output */
+        {3, 16, 52, 5, 4, 3, 1, 1, 0, 0},  /* 52 output channels: two strips of 48 */
+        {2, 3, 8, 8, 8, 4, 2, 1, 0, 0},    /* 12 reduction channels (not a multiple of 8) */
+    };
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int *f = shapes[s];
+        const eb_conv_geom g = geom_make(f[0], f[1], f[2], f[3], f[4], f[5], f[5], f[6], f[7], f[8], f[9]);
+        EB_CHECK(wino_check(&be, &g, 0, "forward"), "shape %zu: forward", s);
+        EB_CHECK(wino_check(&be, &g, 1, "backward data"), "shape %zu: backward data", s);
+        EB_CHECK(wino_check(&be, &g, 2, "backward filter"), "shape %zu: backward filter", s);
+    }
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(winograd_ops_run_in_blocks_and_chunks) {
+    /* 24 samples of 16x32x32, k3: 6144 tiles, many blocks of tile rows for the forward and the data gradient,
+     * and the filter gradient's V and dM of ~3 samples per chunk, summed chunk after chunk (beta applied once) */
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    const eb_conv_geom g = geom_make(24, 16, 16, 32, 32, 3, 3, 1, 1, 0, 0);
+    for (int which = 0; which < 3; which++) EB_CHECK(wino_check(&be, &g, which, "blocks"), "op %d", which);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(winograd_results_do_not_depend_on_the_thread_count) {
+    /* blocks of tiles, phase jobs and the filter gradient's t2 GEMMs are split over the threads, never a sum */
+#ifdef _OPENMP
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    const eb_conv_geom shapes[2] = {geom_make(8, 16, 24, 12, 12, 3, 3, 1, 1, 0, 0), geom_make(8, 8, 16, 8, 8, 4, 4, 2, 1, 0, 0)};
+    const int saved = omp_get_max_threads();
+    for (int s = 0; s < 2; s++) {
+        const eb_conv_geom *g = &shapes[s];
+        const size_t nx = x_elems(g), ny = y_elems(g), nw = w_elems(g);
+        double *x = rand_buf(nx), *w = rand_buf(nw), *dy = rand_buf(ny), *out[2][3];
+        for (int r = 0; r < 2; r++) {
+            omp_set_num_threads(r == 0 ? 1 : 3);
+            out[r][0] = nan_buf(ny), out[r][1] = nan_buf(nx), out[r][2] = nan_buf(nw);
+            EB_CHECK_OK(eb_cpu_wino_forward(be.ctx, g, x, w, out[r][0], 1.0, 0.0));
+            EB_CHECK_OK(eb_cpu_wino_backward_data(be.ctx, g, dy, w, out[r][1], 1.0, 0.0));
+            EB_CHECK_OK(eb_cpu_wino_backward_filter(be.ctx, g, x, dy, out[r][2], 1.0, 0.0));
+        }
+        omp_set_num_threads(saved);
+        EB_CHECK(memcmp(out[0][0], out[1][0], ny * sizeof(double)) == 0, "shape %d: forward differs with 3 threads", s);
+        EB_CHECK(memcmp(out[0][1], out[1][1], nx * sizeof(double)) == 0, "shape %d: backward_data differs with 3 threads", s);
+        EB_CHECK(memcmp(out[0][2], out[1][2], nw * sizeof(double)) == 0, "shape %d: backward_filter differs with 3 threads", s);
+        free(x), free(w), free(dy);
+        for (int r = 0; r < 2; r++) free(out[r][0]), free(out[r][1]), free(out[r][2]);
+    }
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+#else
+    return EB_TEST_SKIP;
+#endif
 }
