@@ -422,40 +422,60 @@ static void wjob_run(const wjob *j, eb_real *ws, const ptrdiff_t *id, int thread
 
 /* U [t2][kp / NR][C][NR] = G g G^T packed as B panels: the forward's taps g[k][c'] = w[k][c][s i + py][s j + px]
  * (c' = ph c_in + c, lanes k), or with flip (the data gradient of input phase (py, px), whose reduction runs
- * over k): g[c][k] = w[k][c][s (r - 1 - i) + py][s (r - 1 - j) + px] (lanes c). One task per strip of NR lanes,
- * the reduction index inside: the NR lanes' taps are NR rows of k_h k_w values of w (whole cache lines), not
- * NR values 4 KiB-multiples apart. Lanes past the output channels are 0. buf: 3 t2 NR elements per thread. */
+ * over k): g[c][k] = w[k][c][s (r - 1 - i) + py][s (r - 1 - j) + px] (lanes c). One task per strip of NR lanes:
+ * the strip's part of w is first transposed lanes-last in 8 x 8 blocks (forward: [c][tap][NR] of the NR output
+ * channels' rows of w; flip: [tap][NR] of one k's NR input channels), so that no gather runs along the lanes, whose
+ * stride in w is a multiple of 4 KiB (one cache set). Lanes past the output channels are 0. buf: wino_weights_elems
+ * per thread. */
+static size_t wino_weights_elems(const eb_conv_geom *g, int flip) {
+    const size_t kk = (size_t)g->k_h * g->k_w;
+    return wino_region((size_t)3 * 16 * NR, sizeof(eb_real)) + wino_region((flip ? 1 : (size_t)g->c_in) * kk * NR, sizeof(eb_real));
+}
+
+/* dst[j * NR + l] = src[l * lds + j] for l < nl, j < cols (lanes past nl: 0); 8 x 8 blocks where whole. */
+WINO_CLONES static void wino_lanes_last(const eb_real *src, size_t lds, int nl, size_t cols, eb_real *dst) {
+    const size_t c8 = cols / 8 * 8;
+    const int l8 = nl / 8 * 8;
+    for (int l = 0; l < l8; l += 8)
+        for (size_t j = 0; j < c8; j += 8) wino_transpose8(src + (size_t)l * lds + j, lds, dst + j * NR + l, NR);
+    for (size_t j = 0; j < cols; j++) {
+        for (int l = j < c8 ? l8 : 0; l < nl; l++) dst[j * NR + l] = src[(size_t)l * lds + j];
+        for (int l = nl; l < NR; l++) dst[j * NR + l] = 0;
+    }
+}
+
 static void wino_weights(const wino *p, const eb_conv_geom *g, const eb_real *w, eb_real *U, int flip, int fpy,
                          int fpx, eb_real *buf, size_t buf_per_thread) {
     const int r = p->r, s = p->s, kk = g->k_h * g->k_w;
     const int red = flip ? g->c_out : g->c_in, n = flip ? g->c_in : g->c_out, np = flip ? 1 : p->np;
     const int C = red * np, ks_n = (int)wino_round((size_t)n, NR) / NR;
-    /* lane stride in w, reduction stride in w */
-    const size_t lane_w = flip ? (size_t)kk : (size_t)g->c_in * kk, red_w = flip ? (size_t)g->c_in * kk : (size_t)kk;
 #pragma omp parallel num_threads(eb_cpu_threads((size_t)g->c_out * p->cp * p->t2, EB_CPU_PAR_CHEAP))
     {
         eb_real *src = buf + (size_t)eb_cpu_thread() * buf_per_thread, *tmp = src + (size_t)p->t2 * NR;
-        eb_real *dst = tmp + (size_t)p->t2 * NR;
+        eb_real *dst = tmp + (size_t)p->t2 * NR, *tb = src + wino_region((size_t)3 * 16 * NR, sizeof(eb_real));
         size_t lo, hi;
         eb_cpu_split((size_t)ks_n, &lo, &hi);
         for (size_t ks = lo; ks < hi; ks++) {
             const int l0 = (int)ks * NR, nl = n - l0 < NR ? n - l0 : NR;
-            for (int q = 0; q < red; q++)
+            if (!flip) /* the NR output channels' rows of w, lanes last: tb[(c kk + tap) NR + l] */
+                wino_lanes_last(w + (size_t)l0 * g->c_in * kk, (size_t)g->c_in * kk, nl, (size_t)g->c_in * kk, tb);
+            for (int q = 0; q < red; q++) {
+                if (flip) /* k = q: its NR input channels' taps, lanes last: tb[tap NR + l] */
+                    wino_lanes_last(w + ((size_t)q * g->c_in + l0) * kk, (size_t)kk, nl, (size_t)kk, tb);
+                const eb_real *tq = flip ? tb : tb + (size_t)q * kk * NR;
                 for (int ph = 0; ph < np; ph++) {
                     const int py = flip ? fpy : ph / s, px = flip ? fpx : ph % s;
                     for (int i = 0; i < r; i++)
                         for (int jj = 0; jj < r; jj++) {
                             const int ti = flip ? s * (r - 1 - i) + py : s * i + py, tj = flip ? s * (r - 1 - jj) + px : s * jj + px;
-                            const eb_real *wq = w + (size_t)q * red_w + (size_t)ti * g->k_w + tj + (size_t)l0 * lane_w;
-                            eb_real *o = src + (size_t)(i * r + jj) * NR;
-                            for (int l = 0; l < nl; l++) o[l] = wq[(size_t)l * lane_w];
-                            for (int l = nl; l < NR; l++) o[l] = 0;
+                            memcpy(src + (size_t)(i * r + jj) * NR, tq + (size_t)(ti * g->k_w + tj) * NR, NR * sizeof *src);
                         }
                     wino_2d(W_FILT, r, src, tmp, dst, NR);
                     const size_t cq = (size_t)ph * red + q;
                     for (int xi = 0; xi < p->t2; xi++)
                         memcpy(U + (((size_t)xi * ks_n + ks) * C + cq) * NR, dst + (size_t)xi * NR, NR * sizeof *dst);
                 }
+            }
         }
     }
 }
@@ -504,7 +524,7 @@ eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x
     const size_t u_e = wino_region((size_t)p.t2 * j0.kp * p.cp, sizeof(eb_real));
     const size_t id_e = wino_region((size_t)p.cp, sizeof(ptrdiff_t)), z_e = wino_region((size_t)g->c_in, sizeof(eb_real));
     size_t per = wjob_thread_elems(&j0, wjob_block(&j0, threads));
-    const size_t wbuf = wino_region((size_t)3 * p.t2 * j0.kp, sizeof(eb_real));
+    const size_t wbuf = wino_weights_elems(g, 0);
     if (wbuf > per) per = wbuf;
     eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)wt * per);
     if (!sc) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
@@ -524,7 +544,7 @@ eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_r
     const int K = g->c_out, s = p.s, wt = eb_cpu_threads((size_t)-1, 0);
     const int threads = eb_cpu_threads((size_t)K * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
     const int kpi = (int)wino_round((size_t)g->c_in, NR);
-    size_t per = wino_region((size_t)3 * p.t2 * kpi, sizeof(eb_real));
+    size_t per = wino_weights_elems(g, 1);
     wjob j;
     for (int ph = 0; ph < p.np; ph++) /* the largest phase job's per-thread scratch */
         if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j) && wjob_thread_elems(&j, wjob_block(&j, threads)) > per)
