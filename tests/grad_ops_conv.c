@@ -366,6 +366,33 @@ EB_TEST(conv_large_batches_copy_their_input_in_parts) {
     return EB_TEST_PASS;
 }
 
+#ifdef _OPENMP
+/* The three ops of one layer on 1 and on 3 threads, through the op table (wino 0) or the Winograd ops called
+ * directly (wino 1): the same bits, or a failed check naming the op. */
+static int same_bits_on_1_and_3_threads(eb_backend *be, const eb_conv_geom *g, int wino, int s) {
+    const size_t nx = x_elems(g), ny = y_elems(g), nw = w_elems(g);
+    double *x = rand_buf(nx), *w = rand_buf(nw), *dy = rand_buf(ny), *out[2][3];
+    const int saved = omp_get_max_threads();
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(r == 0 ? 1 : 3);
+        out[r][0] = nan_buf(ny), out[r][1] = nan_buf(nx), out[r][2] = nan_buf(nw);
+        EB_CHECK_OK(wino ? eb_cpu_wino_forward(be->ctx, g, x, w, out[r][0], 1.0, 0.0)
+                         : be->ops->conv2d_forward(be->ctx, g, x, w, out[r][0], 1.0, 0.0));
+        EB_CHECK_OK(wino ? eb_cpu_wino_backward_data(be->ctx, g, dy, w, out[r][1], 1.0, 0.0)
+                         : be->ops->conv2d_backward_data(be->ctx, g, dy, w, out[r][1], 1.0, 0.0));
+        EB_CHECK_OK(wino ? eb_cpu_wino_backward_filter(be->ctx, g, x, dy, out[r][2], 1.0, 0.0)
+                         : be->ops->conv2d_backward_filter(be->ctx, g, x, dy, out[r][2], 1.0, 0.0));
+    }
+    omp_set_num_threads(saved);
+    EB_CHECK(memcmp(out[0][0], out[1][0], ny * sizeof(double)) == 0, "shape %d: forward differs with 3 threads", s);
+    EB_CHECK(memcmp(out[0][1], out[1][1], nx * sizeof(double)) == 0, "shape %d: backward_data differs with 3 threads", s);
+    EB_CHECK(memcmp(out[0][2], out[1][2], nw * sizeof(double)) == 0, "shape %d: backward_filter differs with 3 threads", s);
+    free(x), free(w), free(dy);
+    for (int r = 0; r < 2; r++) free(out[r][0]), free(out[r][1]), free(out[r][2]);
+    return EB_TEST_PASS;
+}
+#endif
+
 EB_TEST(conv_results_do_not_depend_on_the_thread_count) {
     /* The threads split the columns of each GEMM (pixels, taps, chunks of pixels), never a sum: one thread and
      * three give the same bits, for a shape with several blocks, strips and both backward-data paths. */
@@ -376,25 +403,7 @@ EB_TEST(conv_results_do_not_depend_on_the_thread_count) {
      * filter gradient sums two chunks of pixels */
     const eb_conv_geom shapes[3] = {geom_make(8, 12, 40, 9, 9, 4, 4, 2, 1, 0, 0), geom_make(8, 3, 32, 18, 18, 3, 3, 1, 1, 0, 0),
                                     geom_make(17, 2, 8, 32, 32, 3, 3, 1, 1, 0, 0)};
-    const int saved = omp_get_max_threads();
-    for (int s = 0; s < 3; s++) {
-        const eb_conv_geom *g = &shapes[s];
-        size_t nx = x_elems(g), ny = y_elems(g), nw = w_elems(g);
-        double *x = rand_buf(nx), *w = rand_buf(nw), *dy = rand_buf(ny), *out[2][3];
-        for (int r = 0; r < 2; r++) {
-            omp_set_num_threads(r == 0 ? 1 : 3);
-            out[r][0] = nan_buf(ny), out[r][1] = nan_buf(nx), out[r][2] = nan_buf(nw);
-            EB_CHECK_OK(be.ops->conv2d_forward(be.ctx, g, x, w, out[r][0], 1.0, 0.0));
-            EB_CHECK_OK(be.ops->conv2d_backward_data(be.ctx, g, dy, w, out[r][1], 1.0, 0.0));
-            EB_CHECK_OK(be.ops->conv2d_backward_filter(be.ctx, g, x, dy, out[r][2], 1.0, 0.0));
-        }
-        omp_set_num_threads(saved);
-        EB_CHECK(memcmp(out[0][0], out[1][0], ny * sizeof(double)) == 0, "shape %d: forward differs with 3 threads", s);
-        EB_CHECK(memcmp(out[0][1], out[1][1], nx * sizeof(double)) == 0, "shape %d: backward_data differs with 3 threads", s);
-        EB_CHECK(memcmp(out[0][2], out[1][2], nw * sizeof(double)) == 0, "shape %d: backward_filter differs with 3 threads", s);
-        free(x), free(w), free(dy);
-        for (int r = 0; r < 2; r++) free(out[r][0]), free(out[r][1]), free(out[r][2]);
-    }
+    for (int s = 0; s < 3; s++) EB_CHECK(same_bits_on_1_and_3_threads(&be, &shapes[s], 0, s) == EB_TEST_PASS, "shape %d", s);
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 #else
@@ -610,25 +619,7 @@ EB_TEST(winograd_results_do_not_depend_on_the_thread_count) {
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     const eb_conv_geom shapes[2] = {geom_make(8, 16, 24, 12, 12, 3, 3, 1, 1, 0, 0), geom_make(8, 8, 16, 8, 8, 4, 4, 2, 1, 0, 0)};
-    const int saved = omp_get_max_threads();
-    for (int s = 0; s < 2; s++) {
-        const eb_conv_geom *g = &shapes[s];
-        const size_t nx = x_elems(g), ny = y_elems(g), nw = w_elems(g);
-        double *x = rand_buf(nx), *w = rand_buf(nw), *dy = rand_buf(ny), *out[2][3];
-        for (int r = 0; r < 2; r++) {
-            omp_set_num_threads(r == 0 ? 1 : 3);
-            out[r][0] = nan_buf(ny), out[r][1] = nan_buf(nx), out[r][2] = nan_buf(nw);
-            EB_CHECK_OK(eb_cpu_wino_forward(be.ctx, g, x, w, out[r][0], 1.0, 0.0));
-            EB_CHECK_OK(eb_cpu_wino_backward_data(be.ctx, g, dy, w, out[r][1], 1.0, 0.0));
-            EB_CHECK_OK(eb_cpu_wino_backward_filter(be.ctx, g, x, dy, out[r][2], 1.0, 0.0));
-        }
-        omp_set_num_threads(saved);
-        EB_CHECK(memcmp(out[0][0], out[1][0], ny * sizeof(double)) == 0, "shape %d: forward differs with 3 threads", s);
-        EB_CHECK(memcmp(out[0][1], out[1][1], nx * sizeof(double)) == 0, "shape %d: backward_data differs with 3 threads", s);
-        EB_CHECK(memcmp(out[0][2], out[1][2], nw * sizeof(double)) == 0, "shape %d: backward_filter differs with 3 threads", s);
-        free(x), free(w), free(dy);
-        for (int r = 0; r < 2; r++) free(out[r][0]), free(out[r][1]), free(out[r][2]);
-    }
+    for (int s = 0; s < 2; s++) EB_CHECK(same_bits_on_1_and_3_threads(&be, &shapes[s], 1, s) == EB_TEST_PASS, "shape %d", s);
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 #else
