@@ -10,6 +10,8 @@ penalty's part included (torch.autograd.grad(create_graph=True)):
   toy      the toy preset's U (LeakyReLU MLP)
   mnist    the mnist preset's conv U at --dim 32 on 1x28x28 images
   smooth   a custom conv U on 28x28 with softplus / tanh / sigmoid (the curvature sweep of DESIGN.md §2)
+  cifar    the cifar preset's U at --dim 128 on 3x32x32 images: its k3 s1 / k4 s2 layers take the Winograd
+           path of the CPU backend (cpu_winograd.c) in all three conv ops
 It also checks that the paper's penalty form (norm over dim 1 of NCHW, mean over batch and pixels, lambda 10)
 equals ours (full norm, lambda 10/(H*W)), and that bench/ref_pytorch.py's two variants (paper, lean) give the
 same gradients for G, T and U on every preset (reduced width).
@@ -238,6 +240,9 @@ def main():
         ok &= check_case("mnist-L", exe, tmp, "mnist", imgs, (1, 28, 28), ["--dim", "32", "--lambda", "1000"])
         ok &= check_case("smooth", exe, tmp, "conv:8:5:2:2,softplus,conv:16:5:2:2,tanh,linear:32,sigmoid,linear:1",
                          imgs, (1, 28, 28), ["--dim", "32", "--lambda", "1000"])
+        rgb = os.path.join(tmp, "img32.npy")
+        np.save(rgb, np.random.default_rng(2).integers(0, 256, (64, 3, 32, 32), dtype=np.uint8))
+        ok &= check_case("cifar", exe, tmp, "cifar", rgb, (3, 32, 32), ["--dim", "128"])
     ok &= check_ref_variants()
     print("ref_parity: %s" % ("all passed" if ok else "MISMATCH"))
     return 0 if ok else 1
