@@ -19,6 +19,8 @@
  * so a layer is alpha^2 GEMMs M_xi [c_out, tiles] = U_xi [c_out, c'] V_xi [c', tiles], with 4 r^2 / alpha^2
  * fewer multiply-adds than the direct sum (2.25x for k3 s1, 1.78x for k4 s2). The backward ops are its adjoints:
  *     backward data    dM = A dy_tile A^T,  dV_xi = U_xi^T dM_xi,  dx = sum over the overlapping tiles of B dV B^T
+ *                      (computed so where few input channels would pad the tile's columns; else per input phase
+ *                      as a forward of dy with the phase's taps flipped, wjob_data)
  *     backward filter  dU_xi = sum over tiles of dM_xi V_xi^T,  dw = G^T dU G
  * The interpolation points are 0, +-1 and infinity: every coefficient is 0, +-1 or 1/2, exact in binary, so the
  * rounding differs from the direct sum's only by the few additions of the transforms (test_cpu_winograd bounds
@@ -538,8 +540,13 @@ eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x
     return EB_OK;
 }
 
+static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w, eb_real *dx,
+                                   eb_real alpha, eb_real beta);
+static int wino_data_by_adjoint(const eb_conv_geom *g);
+
 eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                     eb_real *dx, eb_real alpha, eb_real beta) {
+    if (wino_data_by_adjoint(g)) return wino_data_adjoint(ctx, g, dy, w, dx, alpha, beta);
     const wino p = wino_of(g);
     const int K = g->c_out, s = p.s, wt = eb_cpu_threads((size_t)-1, 0);
     const int threads = eb_cpu_threads((size_t)K * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
@@ -724,7 +731,224 @@ eb_status eb_cpu_wino_backward_filter(void *ctx, const eb_conv_geom *g, const eb
     return EB_OK;
 }
 
+/* ---- the data gradient as the forward's adjoint ----
+ * For layers whose phase jobs would pad few input channels to the tile's 48 columns (64 -> 96): dM = A dy A^T on
+ * the forward's tiles, dV_xi [tiles][c'] = dM_xi [tiles][c_out] U_xi [c_out][c'] (the forward's U, packed with
+ * the 4 c_in reduction channels c' as the columns), then dx = the sum over the overlapping tiles of B dV B^T,
+ * phase by phase, accumulated channel-last per sample and stored back through 8 x 8 transposes. A block is whole
+ * samples, so no two threads add into one sample, and the tiles add in one order fixed by the shape. */
+
+static double wino_adjoint_macs(const eb_conv_geom *g) {
+    const wino p = wino_of(g);
+    return (double)p.t2 * g->n * p.tps * g->c_out * (double)wino_round((size_t)p.cp, NR);
+}
+
+/* dM rows [0, nt) (row stride kv, leading dimension ldv) = A dy_tile A^T of tiles [tt0, tt0 + nt) of one sample of
+ * the forward's grid j, from the sample's band of dy; tmp: 2 al K. */
+static inline __attribute__((always_inline)) void cl_dyrow_r(const wjob *j, const eb_real *band, size_t tt0, int nt,
+                                                            eb_real *dM, size_t ldv, int kv, eb_real *tmp, const int r) {
+    const int al = r + 1, K = j->K;
+    const eb_real *d[4], *in[4] = {NULL};
+    eb_real *out[4] = {NULL};
+    for (int l = 0; l < nt; l++) {
+        const size_t tt = tt0 + (size_t)l, i = tt / (size_t)j->tps;
+        const int rest = (int)(tt - i * j->tps), ty = rest / j->tw, tx = rest % j->tw;
+        for (int u = 0; u < 2; u++)
+            for (int v = 0; v < 2; v++) {
+                const int oh = 2 * ty + u, ow = 2 * tx + v;
+                d[u * 2 + v] = oh < j->ho && ow < j->wo ? band + ((size_t)oh * j->wo + (size_t)ow) * K : j->zero;
+            }
+        for (int v = 0; v < 2; v++) { /* along u */
+            in[0] = d[v], in[1] = d[2 + v];
+            for (int a = 0; a < al; a++) out[a] = tmp + (size_t)(a * 2 + v) * K;
+            wino_1d(W_OUT_T, r, in, out, (size_t)K);
+        }
+        for (int a = 0; a < al; a++) { /* along v, into the rows of dM */
+            in[0] = tmp + (size_t)(a * 2) * K, in[1] = tmp + (size_t)(a * 2 + 1) * K;
+            for (int b = 0; b < al; b++) out[b] = dM + ((size_t)(a * al + b) * ldv + (size_t)l) * kv;
+            wino_1d(W_OUT_T, r, in, out, (size_t)K);
+        }
+    }
+}
+
+WINO_CLONES static void cl_dyrow(const wjob *j, const eb_real *band, size_t tt0, int nt, eb_real *dM, size_t ldv, int kv,
+                                 eb_real *tmp) {
+    if (j->r == 3) cl_dyrow_r(j, band, tt0, nt, dM, ldv, kv, tmp, 3);
+    else cl_dyrow_r(j, band, tt0, nt, dM, ldv, kv, tmp, 2);
+}
+
+/* dxcl [h][w][cs] += B dV B^T of tiles [tt0, tt0 + nt) of one sample (dV rows [0, nt), row stride cpad, leading
+ * dimension ldv, c' = ph cs + c); tmp: 2 t2 cs. */
+static inline __attribute__((always_inline)) void cl_dxacc_r(const wjob *j, const eb_real *dV, size_t ldv, int cpad,
+                                                            size_t tt0, int nt, eb_real *dxcl, eb_real *tmp, const int r) {
+    const int al = r + 1, cs = j->cs, s = j->s, t2 = al * al;
+    const eb_real *in[4] = {NULL};
+    eb_real *out[4] = {NULL};
+    eb_real *t1 = tmp, *t3 = tmp + (size_t)t2 * cs;
+    for (int l = 0; l < nt; l++) {
+        const size_t tt = tt0 + (size_t)l, i = tt / (size_t)j->tps;
+        const int rest = (int)(tt - i * j->tps), ty = rest / j->tw, tx = rest % j->tw;
+        for (int ph = 0; ph < j->np; ph++) {
+            const int py = ph / s, px = ph % s;
+            for (int b = 0; b < al; b++) { /* along the first index */
+                for (int a = 0; a < al; a++) {
+                    in[a] = dV + ((size_t)(a * al + b) * ldv + (size_t)l) * cpad + (size_t)ph * cs;
+                    out[a] = t1 + (size_t)(a * al + b) * cs;
+                }
+                wino_1d(W_IN_T, r, in, out, (size_t)cs);
+            }
+            for (int a = 0; a < al; a++) { /* along the second */
+                for (int b = 0; b < al; b++) in[b] = t1 + (size_t)(a * al + b) * cs, out[b] = t3 + (size_t)(a * al + b) * cs;
+                wino_1d(W_IN_T, r, in, out, (size_t)cs);
+            }
+            for (int a = 0; a < al; a++) {
+                const int ih = s * (2 * ty + a) + py - j->pad;
+                if (ih < 0 || ih >= j->h) continue;
+                for (int b = 0; b < al; b++) {
+                    const int iw = s * (2 * tx + b) + px - j->pad;
+                    if (iw < 0 || iw >= j->w) continue;
+                    eb_real *o = dxcl + ((size_t)ih * j->w + (size_t)iw) * cs;
+                    const eb_real *v = t3 + (size_t)(a * al + b) * cs;
+                    for (int c = 0; c < cs; c++) o[c] += v[c];
+                }
+            }
+        }
+    }
+}
+
+WINO_CLONES static void cl_dxacc(const wjob *j, const eb_real *dV, size_t ldv, int cpad, size_t tt0, int nt,
+                                 eb_real *dxcl, eb_real *tmp) {
+    if (j->r == 3) cl_dxacc_r(j, dV, ldv, cpad, tt0, nt, dxcl, tmp, 3);
+    else cl_dxacc_r(j, dV, ldv, cpad, tt0, nt, dxcl, tmp, 2);
+}
+
+/* dst [cs][hw] = alpha * cl [hw][cs] + beta * dst (beta == 0: dst not read), through 8 x 8 transposes. */
+WINO_CLONES static void cl_unband(const eb_real *cl, int cs, size_t hw, eb_real *dst, eb_real alpha, eb_real beta) {
+    eb_real t8[64];
+    const size_t q8 = hw / 8 * 8;
+    const int c8 = cs / 8 * 8;
+    for (size_t q = 0; q < q8; q += 8)
+        for (int c = 0; c < c8; c += 8) {
+            wino_transpose8(cl + q * cs + c, (size_t)cs, t8, 8);
+            for (int cc = 0; cc < 8; cc++) {
+                eb_real *d = dst + (size_t)(c + cc) * hw + q;
+                if (beta == 0) for (int qq = 0; qq < 8; qq++) d[qq] = alpha * t8[cc * 8 + qq];
+                else for (int qq = 0; qq < 8; qq++) d[qq] = alpha * t8[cc * 8 + qq] + beta * d[qq];
+            }
+        }
+    for (size_t q = 0; q < hw; q++) /* the edges */
+        for (int c = q < q8 ? c8 : 0; c < cs; c++) {
+            eb_real *d = dst + (size_t)c * hw + q;
+            *d = beta == 0 ? alpha * cl[q * cs + c] : alpha * cl[q * cs + c] + beta * *d;
+        }
+}
+
+/* Ud [t2][cpad / NR][c_out][NR] = the forward's G g G^T with the c' as the lanes (one task per strip of NR c', the
+ * output channels inside: each k's taps of the strip lie in one row of w). buf: 3 t2 NR elements per thread. */
+static void wino_weights_adjoint(const wino *p, const eb_conv_geom *g, const eb_real *w, eb_real *U, eb_real *buf,
+                                 size_t buf_per_thread) {
+    const int r = p->r, s = p->s, K = g->c_out, C = p->cp, ks_n = (int)(wino_round((size_t)C, NR) / NR);
+    const size_t kk = (size_t)g->k_h * g->k_w;
+#pragma omp parallel num_threads(eb_cpu_threads((size_t)K * C * p->t2, EB_CPU_PAR_CHEAP))
+    {
+        eb_real *src = buf + (size_t)eb_cpu_thread() * buf_per_thread, *tmp = src + (size_t)p->t2 * NR;
+        eb_real *dst = tmp + (size_t)p->t2 * NR;
+        size_t lo, hi;
+        eb_cpu_split((size_t)ks_n, &lo, &hi);
+        for (size_t ks = lo; ks < hi; ks++)
+            for (int k = 0; k < K; k++) {
+                const eb_real *wk = w + (size_t)k * g->c_in * kk;
+                for (int i = 0; i < r; i++)
+                    for (int jj = 0; jj < r; jj++) {
+                        eb_real *o = src + (size_t)(i * r + jj) * NR;
+                        for (int l = 0; l < NR; l++) {
+                            const int cq = (int)ks * NR + l, ph = cq / g->c_in, c = cq % g->c_in;
+                            o[l] = cq < C ? wk[((size_t)c * g->k_h + s * i + ph / s) * g->k_w + s * jj + ph % s] : 0;
+                        }
+                    }
+                wino_2d(W_FILT, r, src, tmp, dst, NR);
+                for (int xi = 0; xi < p->t2; xi++)
+                    memcpy(U + (((size_t)xi * ks_n + ks) * K + k) * NR, dst + (size_t)xi * NR, NR * sizeof *dst);
+            }
+    }
+}
+
+static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w, eb_real *dx,
+                                   eb_real alpha, eb_real beta) {
+    const wino p = wino_of(g);
+    const int K = g->c_out, C = p.cp, cs = g->c_in, wt = eb_cpu_threads((size_t)-1, 0);
+    const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
+    wjob jf = wjob_forward(&p, g, NULL, NULL, 1, 0, NULL, NULL); /* the forward's grid and input mapping */
+    /* the GEMM: rows the tiles, reduction c_out (A = dM's rows), columns c' (B = Ud's panels) */
+    wjob jg = jf;
+    jg.C = K, jg.cv = (int)wino_round((size_t)K, 16) + 16, jg.kp = (int)wino_round((size_t)C, NR), jg.K = C;
+    const int kv = jg.cv, cpad = jg.kp;
+    const int threads = eb_cpu_threads((size_t)K * C * p.t2 * g->n * p.tps, (size_t)1 << 20);
+    /* blocks of whole samples: as many as keep dM and dV of a block in ~768 KiB, at least one, an even share */
+    const size_t per_tile = (size_t)p.t2 * (kv + cpad) * sizeof(eb_real);
+    size_t ns = ((size_t)768 << 10) / (per_tile * p.tps);
+    const size_t share = ((size_t)g->n + threads - 1) / threads;
+    if (ns < 1) ns = 1;
+    if (ns > share) ns = share;
+    const size_t bt = ns * p.tps, ldv = wino_round(bt, EB_TILE_MR), blocks = ((size_t)g->n + ns - 1) / ns;
+    const size_t dm_e = wino_region((size_t)p.t2 * ldv * kv, sizeof(eb_real)), dv_e = wino_region((size_t)p.t2 * ldv * cpad, sizeof(eb_real));
+    const size_t band_e = wino_region((size_t)K * hwo, sizeof(eb_real)), dxcl_e = wino_region((size_t)cs * hwi, sizeof(eb_real));
+    size_t t_e = wino_region((size_t)2 * p.al * K, sizeof(eb_real));
+    if (wino_region((size_t)2 * p.t2 * cs, sizeof(eb_real)) > t_e) t_e = wino_region((size_t)2 * p.t2 * cs, sizeof(eb_real));
+    if (wino_region((size_t)3 * 16 * NR, sizeof(eb_real)) > t_e) t_e = wino_region((size_t)3 * 16 * NR, sizeof(eb_real));
+    const size_t per = dm_e + dv_e + band_e + dxcl_e + t_e;
+    const size_t u_e = wino_region((size_t)p.t2 * cpad * K, sizeof(eb_real)), id_e = wino_region((size_t)K, sizeof(ptrdiff_t));
+    const size_t z_e = wino_region((size_t)K, sizeof(eb_real));
+    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)wt * per);
+    if (!sc) return EB_ERR_OOM;
+    eb_real *U = sc, *zero = sc + u_e + id_e, *ws = zero + z_e;
+    ptrdiff_t *id = (ptrdiff_t *)(sc + u_e);
+    for (int i = 0; i < K; i++) id[i] = i;
+    memset(zero, 0, (size_t)K * sizeof *zero);
+    wino_weights_adjoint(&p, g, w, U, ws + dm_e + dv_e + band_e + dxcl_e, per);
+    jf.zero = zero, jg.U = U;
+#pragma omp parallel num_threads((size_t)threads < blocks ? threads : (int)blocks)
+    {
+        eb_real *dM = ws + (size_t)eb_cpu_thread() * per, *dV = dM + dm_e, *band = dV + dv_e, *dxcl = band + band_e;
+        eb_real *tmp = dxcl + dxcl_e;
+        size_t lo, hi;
+        eb_cpu_split(blocks, &lo, &hi);
+        for (size_t b = lo; b < hi; b++) {
+            const size_t i0 = b * ns, ni = (size_t)g->n - i0 < ns ? (size_t)g->n - i0 : ns;
+            const int nt = (int)(ni * p.tps);
+            for (size_t i = i0; i < i0 + ni; i++) {
+                cl_band(dy + i * K * hwo, K, g->h_out, g->w_out, 0, g->h_out - 1, band);
+                cl_dyrow(&jf, band, i * p.tps, p.tps, dM + (i - i0) * p.tps * kv, ldv, kv, tmp);
+            }
+            cl_zero_rows(&jg, dM, ldv, nt); /* (jg.cv == kv: dM's rows) */
+            for (int xi = 0; xi < p.t2; xi++) cl_gemm(&jg, xi, dM, dV, ldv, id, wino_round((size_t)nt, EB_TILE_MR));
+            for (size_t i = i0; i < i0 + ni; i++) {
+                memset(dxcl, 0, (size_t)cs * hwi * sizeof *dxcl);
+                cl_dxacc(&jf, dV + (i - i0) * p.tps * cpad, ldv, cpad, i * p.tps, p.tps, dxcl, tmp);
+                cl_unband(dxcl, cs, hwi, dx + i * cs * hwi, alpha, beta);
+            }
+        }
+    }
+    return EB_OK;
+}
+
+/* The data gradient's cheaper formulation: phase jobs, or the adjoint when it saves 10%. */
+static double wino_phase_macs(const eb_conv_geom *g);
+static int wino_data_by_adjoint(const eb_conv_geom *g) { return wino_adjoint_macs(g) < 0.9 * wino_phase_macs(g); }
+
 /* ---- which layers ---- */
+
+/* Multiply-adds of the op as Winograd GEMMs (their padding included), against the direct sum's. */
+/* The data gradient's phase jobs' multiply-adds (their padding included). */
+static double wino_phase_macs(const eb_conv_geom *g) {
+    const wino p = wino_of(g);
+    double m = 0;
+    wjob j;
+    for (int ph = 0; ph < p.np; ph++)
+        if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / p.s, ph % p.s, &j))
+            m += (double)j.t2 * g->n * j.tps * g->c_out * (double)j.kp;
+    return m;
+}
 
 /* Multiply-adds of the op as Winograd GEMMs (their padding included), against the direct sum's. */
 static double wino_macs(const eb_conv_geom *g, int op) {
@@ -733,12 +957,7 @@ static double wino_macs(const eb_conv_geom *g, int op) {
     if (op == EB_WINO_FORWARD) return (double)p.t2 * tiles * p.cp * kp;
     if (op == EB_WINO_FILTER)
         return (double)p.t2 * tiles * (double)wino_round((size_t)g->c_out, EB_TILE_MR) * (double)wino_round((size_t)p.cp, NR);
-    double m = 0;
-    wjob j;
-    for (int ph = 0; ph < p.np; ph++)
-        if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / p.s, ph % p.s, &j))
-            m += (double)j.t2 * g->n * j.tps * g->c_out * (double)j.kp;
-    return m;
+    return wino_data_by_adjoint(g) ? wino_adjoint_macs(g) : wino_phase_macs(g);
 }
 
 int eb_cpu_wino_fits(const eb_conv_geom *g, int op) {

@@ -11,7 +11,8 @@ enum { EB_WINO_FORWARD, EB_WINO_DATA, EB_WINO_FILTER };
  * 2, r = 2 or 3 (k3 s1, k4 s2, k2 s1, k6 s2), at least 16 reduction channels (c_in * stride^2) and 8 output
  * channels, maps of at least 4x4 outputs, and enough fewer multiply-adds than the direct sum, the GEMMs' padding
  * counted (the 48-wide tile pads 64 output channels to 96): 1.15x for the forward and the filter gradient (which
- * also needs 128 reduction channels), 1.4x for the data gradient; and EBGAN_CPU_WINOGRAD is not 0 (read once;
+ * also needs 128 reduction channels), 1.4x for the data gradient (per input phase, or as the forward's adjoint
+ * when that pads 10% less); and EBGAN_CPU_WINOGRAD is not 0 (read once;
  * 0 keeps every layer on the direct implicit GEMMs of cpu_conv.c). */
 int eb_cpu_wino_fits(const eb_conv_geom *g, int op);
 
