@@ -58,9 +58,8 @@ static size_t wino_region(size_t count, size_t bytes) {
 typedef struct wino {
     int r, al, t2;     /* taps per phase and axis; alpha = r + 1 (an input tile's side); alpha^2 (the GEMMs) */
     int s, np;         /* stride; phases s * s */
-    int cp, k;         /* reduction channels c_in * np (c' = (py * s + px) * c_in + c); output channels */
+    int cp;            /* reduction channels c_in * np: c' = (py * s + px) * c_in + c */
     int th, tw, tps;   /* 2x2 output tiles per sample: rows, columns, all (tile l = ty * tw + tx) */
-    int hq, wq;        /* rows / columns of a phase plane the tiles read: 2 th + r - 1, 2 tw + r - 1 */
 } wino;
 
 static wino wino_of(const eb_conv_geom *g) {
@@ -70,12 +69,9 @@ static wino wino_of(const eb_conv_geom *g) {
     p.t2 = p.al * p.al;
     p.np = p.s * p.s;
     p.cp = g->c_in * p.np;
-    p.k = g->c_out;
     p.th = (g->h_out + 1) / 2;
     p.tw = (g->w_out + 1) / 2;
     p.tps = p.th * p.tw;
-    p.hq = 2 * p.th + p.r - 1;
-    p.wq = 2 * p.tw + p.r - 1;
     return p;
 }
 
@@ -515,28 +511,40 @@ static int wjob_data(const wino *p, const eb_conv_geom *g, const eb_real *dy, eb
     return 1;
 }
 
+/* The scratch of a forward / data op: U (u_elems), the offsets 0 .. n_id - 1 (the GEMMs' identity steps),
+ * n_zero zeros (the taps outside the map), then a region of `per` elements for each thread. NULL when it cannot
+ * grow (eb_cpu_scratch recorded the message). */
+typedef struct wino_scratch {
+    eb_real *U, *zero, *ws;
+    ptrdiff_t *id;
+} wino_scratch;
+
+static int wino_scratch_get(void *ctx, size_t u_elems, int n_id, int n_zero, size_t per, wino_scratch *sc) {
+    const size_t u_e = wino_region(u_elems, sizeof(eb_real)), id_e = wino_region((size_t)n_id, sizeof(ptrdiff_t));
+    const size_t z_e = wino_region((size_t)n_zero, sizeof(eb_real));
+    eb_real *base = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)eb_cpu_threads((size_t)-1, 0) * per);
+    if (!base) return 0;
+    sc->U = base, sc->id = (ptrdiff_t *)(base + u_e), sc->zero = base + u_e + id_e, sc->ws = sc->zero + z_e;
+    for (int i = 0; i < n_id; i++) sc->id[i] = i;
+    memset(sc->zero, 0, (size_t)n_zero * sizeof *sc->zero);
+    return 1;
+}
+
 /* ---- the ops ---- */
 
 eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y,
                               eb_real alpha, eb_real beta) {
     const wino p = wino_of(g);
-    const int wt = eb_cpu_threads((size_t)-1, 0);
     const wjob j0 = wjob_forward(&p, g, NULL, NULL, 0, 0, NULL, NULL);
     const int threads = eb_cpu_threads((size_t)g->c_out * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
-    const size_t u_e = wino_region((size_t)p.t2 * j0.kp * p.cp, sizeof(eb_real));
-    const size_t id_e = wino_region((size_t)p.cp, sizeof(ptrdiff_t)), z_e = wino_region((size_t)g->c_in, sizeof(eb_real));
     size_t per = wjob_thread_elems(&j0, wjob_block(&j0, threads));
     const size_t wbuf = wino_weights_elems(g, 0);
     if (wbuf > per) per = wbuf;
-    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)wt * per);
-    if (!sc) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
-    eb_real *U = sc, *zero = sc + u_e + id_e, *ws = zero + z_e;
-    ptrdiff_t *id = (ptrdiff_t *)(sc + u_e);
-    for (int i = 0; i < p.cp; i++) id[i] = i;
-    memset(zero, 0, (size_t)g->c_in * sizeof *zero);
-    wino_weights(&p, g, w, U, 0, 0, 0, ws, per);
-    const wjob j = wjob_forward(&p, g, x, y, alpha, beta, U, zero);
-    wjob_run(&j, ws, id, threads);
+    wino_scratch sc;
+    if (!wino_scratch_get(ctx, (size_t)p.t2 * j0.kp * p.cp, p.cp, g->c_in, per, &sc)) return EB_ERR_OOM;
+    wino_weights(&p, g, w, sc.U, 0, 0, 0, sc.ws, per);
+    const wjob j = wjob_forward(&p, g, x, y, alpha, beta, sc.U, sc.zero);
+    wjob_run(&j, sc.ws, sc.id, threads);
     return EB_OK;
 }
 
@@ -548,7 +556,7 @@ eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_r
                                     eb_real *dx, eb_real alpha, eb_real beta) {
     if (wino_data_by_adjoint(g)) return wino_data_adjoint(ctx, g, dy, w, dx, alpha, beta);
     const wino p = wino_of(g);
-    const int K = g->c_out, s = p.s, wt = eb_cpu_threads((size_t)-1, 0);
+    const int K = g->c_out, s = p.s;
     const int threads = eb_cpu_threads((size_t)K * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
     const int kpi = (int)wino_round((size_t)g->c_in, NR);
     size_t per = wino_weights_elems(g, 1);
@@ -556,32 +564,35 @@ eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_r
     for (int ph = 0; ph < p.np; ph++) /* the largest phase job's per-thread scratch */
         if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j) && wjob_thread_elems(&j, wjob_block(&j, threads)) > per)
             per = wjob_thread_elems(&j, wjob_block(&j, threads));
-    const size_t u_e = wino_region((size_t)p.t2 * kpi * K, sizeof(eb_real)), id_e = wino_region((size_t)K, sizeof(ptrdiff_t));
-    const size_t z_e = wino_region((size_t)K, sizeof(eb_real));
-    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)wt * per);
-    if (!sc) return EB_ERR_OOM;
-    eb_real *U = sc, *zero = sc + u_e + id_e, *ws = zero + z_e;
-    ptrdiff_t *id = (ptrdiff_t *)(sc + u_e);
-    for (int i = 0; i < K; i++) id[i] = i;
-    memset(zero, 0, (size_t)K * sizeof *zero);
+    wino_scratch sc;
+    if (!wino_scratch_get(ctx, (size_t)p.t2 * kpi * K, K, K, per, &sc)) return EB_ERR_OOM;
     for (int ph = 0; ph < p.np; ph++) {
-        if (!wjob_data(&p, g, dy, dx, alpha, beta, zero, ph / s, ph % s, &j)) continue;
-        wino_weights(&p, g, w, U, 1, ph / s, ph % s, ws, per);
-        j.U = U;
-        wjob_run(&j, ws, id, threads);
+        if (!wjob_data(&p, g, dy, dx, alpha, beta, sc.zero, ph / s, ph % s, &j)) continue;
+        wino_weights(&p, g, w, sc.U, 1, ph / s, ph % s, sc.ws, per);
+        j.U = sc.U;
+        wjob_run(&j, sc.ws, sc.id, threads);
     }
     return EB_OK;
 }
 
-/* dM [t2][kp / NR][tiles][NR] = A dy_tile A^T of tiles [tt0, tt0 + nt) of one sample of the forward's grid (lane
- * tt - tt0, leading dimension ldt tiles), from the sample's band of dy; tmp: 2 al kp. */
+/* Where cl_dy writes dM: the values of element xi, tile lane l, output channels [q cw, q cw + cw) start at
+ * dM + xi xs + l ls + q qs, q < nq. The filter gradient's B strips: cw = NR, nq = kp / NR (xs = nq ldt NR, ls = NR,
+ * qs = ldt NR); the adjoint data gradient's rows: cw = K, nq = 1 (xs = ldv kv, ls = kv). */
+typedef struct dy_layout {
+    int cw, nq;
+    size_t xs, ls, qs;
+} dy_layout;
+
+/* dM = A dy_tile A^T of tiles [tt0, tt0 + nt) of one sample of the forward's grid j (lane tt - tt0), from the
+ * sample's band of dy; tmp: 2 al cw nq (the lanes past K stay 0 there and in the last chunk's tail). */
 static inline __attribute__((always_inline)) void cl_dy_r(const wjob *j, const eb_real *band, size_t tt0, int nt,
-                                                         eb_real *dM, size_t ldt, eb_real *tmp, const int r) {
-    const int al = r + 1, K = j->K, kp = j->kp, ks_n = kp / NR;
+                                                         eb_real *dM, const dy_layout *o, eb_real *tmp, const int r) {
+    const int al = r + 1, K = j->K;
+    const size_t kw = (size_t)o->cw * o->nq; /* tmp's row: K lanes rounded up to whole chunks */
     const eb_real *d[4], *in[4] = {NULL};
     eb_real *out[4] = {NULL};
-    for (int a = 0; a < 2 * al; a++) /* the first pass writes K lanes of kp: the rest stays 0 for the strips */
-        for (int k = K; k < kp; k++) tmp[(size_t)a * kp + k] = 0;
+    for (int a = 0; a < 2 * al; a++)
+        for (size_t k = (size_t)K; k < kw; k++) tmp[(size_t)a * kw + k] = 0;
     for (int l = 0; l < nt; l++) {
         const size_t tt = tt0 + (size_t)l, i = tt / (size_t)j->tps;
         const int rest = (int)(tt - i * j->tps), ty = rest / j->tw, tx = rest % j->tw;
@@ -592,22 +603,22 @@ static inline __attribute__((always_inline)) void cl_dy_r(const wjob *j, const e
             }
         for (int v = 0; v < 2; v++) { /* along u */
             in[0] = d[v], in[1] = d[2 + v];
-            for (int a = 0; a < al; a++) out[a] = tmp + (size_t)(a * 2 + v) * kp;
+            for (int a = 0; a < al; a++) out[a] = tmp + (size_t)(a * 2 + v) * kw;
             wino_1d(W_OUT_T, r, in, out, (size_t)K);
         }
-        for (int a = 0; a < al; a++) /* along v, straight into the strips of NR output channels */
-            for (int ks = 0; ks < ks_n; ks++) {
-                in[0] = tmp + (size_t)(a * 2) * kp + (size_t)ks * NR, in[1] = tmp + (size_t)(a * 2 + 1) * kp + (size_t)ks * NR;
-                for (int b = 0; b < al; b++) out[b] = dM + (((size_t)(a * al + b) * ks_n + ks) * ldt + (size_t)l) * NR;
-                wino_1d(W_OUT_T, r, in, out, NR);
+        for (int a = 0; a < al; a++) /* along v, straight into dM chunk by chunk */
+            for (int q = 0; q < o->nq; q++) {
+                in[0] = tmp + (size_t)(a * 2) * kw + (size_t)q * o->cw, in[1] = tmp + (size_t)(a * 2 + 1) * kw + (size_t)q * o->cw;
+                for (int b = 0; b < al; b++) out[b] = dM + (size_t)(a * al + b) * o->xs + (size_t)l * o->ls + (size_t)q * o->qs;
+                wino_1d(W_OUT_T, r, in, out, (size_t)o->cw);
             }
     }
 }
 
-WINO_CLONES static void cl_dy(const wjob *j, const eb_real *band, size_t tt0, int nt, eb_real *dM, size_t ldt,
+WINO_CLONES static void cl_dy(const wjob *j, const eb_real *band, size_t tt0, int nt, eb_real *dM, const dy_layout *o,
                               eb_real *tmp) {
-    if (j->r == 3) cl_dy_r(j, band, tt0, nt, dM, ldt, tmp, 3);
-    else cl_dy_r(j, band, tt0, nt, dM, ldt, tmp, 2);
+    if (j->r == 3) cl_dy_r(j, band, tt0, nt, dM, o, tmp, 3);
+    else cl_dy_r(j, band, tt0, nt, dM, o, tmp, 2);
 }
 
 /* Samples per chunk of the filter gradient whose V and dM fit the budget. */
@@ -657,6 +668,7 @@ eb_status eb_cpu_wino_backward_filter(void *ctx, const eb_conv_geom *g, const eb
     for (int s0 = 0; s0 < g->n; s0 += nb) {
         const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
         const size_t tiles = (size_t)cnt * p.tps, trows = (size_t)cnt * p.th, base = (size_t)s0 * p.tps;
+        const dy_layout strips = {.cw = NR, .nq = ks_n, .xs = (size_t)ks_n * tiles * NR, .ls = NR, .qs = tiles * NR};
 #pragma omp parallel num_threads(eb_cpu_threads(tiles * (C + kp) * p.t2, EB_CPU_PAR_CHEAP))
         {
             eb_real *bx = ws + (size_t)eb_cpu_thread() * per, *bd = bx + bx_e, *tmp = bd + bd_e;
@@ -669,7 +681,7 @@ eb_status eb_cpu_wino_backward_filter(void *ctx, const eb_conv_geom *g, const eb
                 const int ty_a = (int)(tt - i * p.tps) / p.tw, ty_b = (int)(end - 1 - i * p.tps) / p.tw;
                 const int oh_hi = 2 * ty_b + 1 < g->h_out - 1 ? 2 * ty_b + 1 : g->h_out - 1;
                 cl_band(dy + i * K * hwo, K, g->h_out, g->w_out, 2 * ty_a, oh_hi, bd);
-                cl_dy(&j, bd, tt, (int)(end - tt), dM + (tt - base) * NR, tiles, tmp);
+                cl_dy(&j, bd, tt, (int)(end - tt), dM + (tt - base) * NR, &strips, tmp);
                 tt = end;
             }
         }
@@ -741,40 +753,6 @@ eb_status eb_cpu_wino_backward_filter(void *ctx, const eb_conv_geom *g, const eb
 static double wino_adjoint_macs(const eb_conv_geom *g) {
     const wino p = wino_of(g);
     return (double)p.t2 * g->n * p.tps * g->c_out * (double)wino_round((size_t)p.cp, NR);
-}
-
-/* dM rows [0, nt) (row stride kv, leading dimension ldv) = A dy_tile A^T of tiles [tt0, tt0 + nt) of one sample of
- * the forward's grid j, from the sample's band of dy; tmp: 2 al K. */
-static inline __attribute__((always_inline)) void cl_dyrow_r(const wjob *j, const eb_real *band, size_t tt0, int nt,
-                                                            eb_real *dM, size_t ldv, int kv, eb_real *tmp, const int r) {
-    const int al = r + 1, K = j->K;
-    const eb_real *d[4], *in[4] = {NULL};
-    eb_real *out[4] = {NULL};
-    for (int l = 0; l < nt; l++) {
-        const size_t tt = tt0 + (size_t)l, i = tt / (size_t)j->tps;
-        const int rest = (int)(tt - i * j->tps), ty = rest / j->tw, tx = rest % j->tw;
-        for (int u = 0; u < 2; u++)
-            for (int v = 0; v < 2; v++) {
-                const int oh = 2 * ty + u, ow = 2 * tx + v;
-                d[u * 2 + v] = oh < j->ho && ow < j->wo ? band + ((size_t)oh * j->wo + (size_t)ow) * K : j->zero;
-            }
-        for (int v = 0; v < 2; v++) { /* along u */
-            in[0] = d[v], in[1] = d[2 + v];
-            for (int a = 0; a < al; a++) out[a] = tmp + (size_t)(a * 2 + v) * K;
-            wino_1d(W_OUT_T, r, in, out, (size_t)K);
-        }
-        for (int a = 0; a < al; a++) { /* along v, into the rows of dM */
-            in[0] = tmp + (size_t)(a * 2) * K, in[1] = tmp + (size_t)(a * 2 + 1) * K;
-            for (int b = 0; b < al; b++) out[b] = dM + ((size_t)(a * al + b) * ldv + (size_t)l) * kv;
-            wino_1d(W_OUT_T, r, in, out, (size_t)K);
-        }
-    }
-}
-
-WINO_CLONES static void cl_dyrow(const wjob *j, const eb_real *band, size_t tt0, int nt, eb_real *dM, size_t ldv, int kv,
-                                 eb_real *tmp) {
-    if (j->r == 3) cl_dyrow_r(j, band, tt0, nt, dM, ldv, kv, tmp, 3);
-    else cl_dyrow_r(j, band, tt0, nt, dM, ldv, kv, tmp, 2);
 }
 
 /* dxcl [h][w][cs] += B dV B^T of tiles [tt0, tt0 + nt) of one sample (dV rows [0, nt), row stride cpad, leading
@@ -876,7 +854,7 @@ static void wino_weights_adjoint(const wino *p, const eb_conv_geom *g, const eb_
 static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w, eb_real *dx,
                                    eb_real alpha, eb_real beta) {
     const wino p = wino_of(g);
-    const int K = g->c_out, C = p.cp, cs = g->c_in, wt = eb_cpu_threads((size_t)-1, 0);
+    const int K = g->c_out, C = p.cp, cs = g->c_in;
     const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
     wjob jf = wjob_forward(&p, g, NULL, NULL, 1, 0, NULL, NULL); /* the forward's grid and input mapping */
     /* the GEMM: rows the tiles, reduction c_out (A = dM's rows), columns c' (B = Ud's panels) */
@@ -891,22 +869,19 @@ static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_re
     if (ns < 1) ns = 1;
     if (ns > share) ns = share;
     const size_t bt = ns * p.tps, ldv = wino_round(bt, EB_TILE_MR), blocks = ((size_t)g->n + ns - 1) / ns;
+    const dy_layout rows = {.cw = K, .nq = 1, .xs = ldv * (size_t)kv, .ls = (size_t)kv, .qs = 0};
     const size_t dm_e = wino_region((size_t)p.t2 * ldv * kv, sizeof(eb_real)), dv_e = wino_region((size_t)p.t2 * ldv * cpad, sizeof(eb_real));
     const size_t band_e = wino_region((size_t)K * hwo, sizeof(eb_real)), dxcl_e = wino_region((size_t)cs * hwi, sizeof(eb_real));
     size_t t_e = wino_region((size_t)2 * p.al * K, sizeof(eb_real));
     if (wino_region((size_t)2 * p.t2 * cs, sizeof(eb_real)) > t_e) t_e = wino_region((size_t)2 * p.t2 * cs, sizeof(eb_real));
     if (wino_region((size_t)3 * 16 * NR, sizeof(eb_real)) > t_e) t_e = wino_region((size_t)3 * 16 * NR, sizeof(eb_real));
     const size_t per = dm_e + dv_e + band_e + dxcl_e + t_e;
-    const size_t u_e = wino_region((size_t)p.t2 * cpad * K, sizeof(eb_real)), id_e = wino_region((size_t)K, sizeof(ptrdiff_t));
-    const size_t z_e = wino_region((size_t)K, sizeof(eb_real));
-    eb_real *sc = eb_cpu_scratch(ctx, u_e + id_e + z_e + (size_t)wt * per);
-    if (!sc) return EB_ERR_OOM;
-    eb_real *U = sc, *zero = sc + u_e + id_e, *ws = zero + z_e;
-    ptrdiff_t *id = (ptrdiff_t *)(sc + u_e);
-    for (int i = 0; i < K; i++) id[i] = i;
-    memset(zero, 0, (size_t)K * sizeof *zero);
-    wino_weights_adjoint(&p, g, w, U, ws + dm_e + dv_e + band_e + dxcl_e, per);
-    jf.zero = zero, jg.U = U;
+    wino_scratch sc;
+    if (!wino_scratch_get(ctx, (size_t)p.t2 * cpad * K, K, K, per, &sc)) return EB_ERR_OOM;
+    eb_real *ws = sc.ws;
+    const ptrdiff_t *id = sc.id;
+    wino_weights_adjoint(&p, g, w, sc.U, ws + dm_e + dv_e + band_e + dxcl_e, per);
+    jf.zero = sc.zero, jg.U = sc.U;
 #pragma omp parallel num_threads((size_t)threads < blocks ? threads : (int)blocks)
     {
         eb_real *dM = ws + (size_t)eb_cpu_thread() * per, *dV = dM + dm_e, *band = dV + dv_e, *dxcl = band + band_e;
@@ -918,7 +893,7 @@ static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_re
             const int nt = (int)(ni * p.tps);
             for (size_t i = i0; i < i0 + ni; i++) {
                 cl_band(dy + i * K * hwo, K, g->h_out, g->w_out, 0, g->h_out - 1, band);
-                cl_dyrow(&jf, band, i * p.tps, p.tps, dM + (i - i0) * p.tps * kv, ldv, kv, tmp);
+                cl_dy(&jf, band, i * p.tps, p.tps, dM + (i - i0) * p.tps * kv, &rows, tmp);
             }
             cl_zero_rows(&jg, dM, ldv, nt); /* (jg.cv == kv: dM's rows) */
             for (int xi = 0; xi < p.t2; xi++) cl_gemm(&jg, xi, dM, dV, ldv, id, wino_round((size_t)nt, EB_TILE_MR));
