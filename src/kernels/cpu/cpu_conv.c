@@ -184,8 +184,8 @@ static void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, c
 }
 
 /* The adjoint of conv_plane_split with the beta of the output: dst = interior + beta * dst (beta == 0
- * overwrites without reading). */
-static void conv_plane_merge(const eb_conv_geom *g, const conv_phases *f, const eb_real *plane, eb_real *dst,
+ * overwrites without reading). Inlined into its clone caller, whose tail call it was (below). */
+__attribute__((always_inline)) static inline void conv_plane_merge(const eb_conv_geom *g, const conv_phases *f, const eb_real *plane, eb_real *dst,
                              eb_real beta) {
     const int s = f->s;
     for (int ih = 0; ih < g->h_in; ih++) {
@@ -206,10 +206,33 @@ static void conv_plane_merge(const eb_conv_geom *g, const conv_phases *f, const 
     }
 }
 
+/* One (sample sm, channel c) of conv_col2im: its taps summed into `plane` (zeroed first), merged into dx.
+ * GCC 12 can leave the upper vector state dirty (no vzeroupper) on leaving the OpenMP child of a target_clones
+ * function and on a clone's tail call into a baseline function; every legacy-SSE instruction after that runs
+ * up to ~20x slower (libm's tanh: 8 -> 160 ns; bench/PROFILE.md). So no clone holds a parallel region, no clone
+ * ends in a call; tests/py/test_vector_state.py reads every exit of the built code. */
+CONV_CLONES static void conv_col2im_plane(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, size_t ld,
+                                          int sm, int c, eb_real *plane, eb_real *dxp, eb_real beta) {
+    const size_t hwo = (size_t)g->h_out * g->w_out;
+    memset(plane, 0, f->plane * sizeof *plane);
+    for (int i = 0; i < g->k_h; i++) {
+        for (int j = 0; j < g->k_w; j++) {
+            const eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)sm * hwo;
+            eb_real *ph = plane + conv_tap_offset(f, 0, i, j);
+            for (int oh = 0; oh < g->h_out; oh++) {
+                eb_real *v = ph + (size_t)oh * f->wq;
+                const eb_real *src = d + (size_t)oh * g->w_out;
+                for (int ow = 0; ow < g->w_out; ow++) v[ow] += src[ow];
+            }
+        }
+    }
+    conv_plane_merge(g, f, plane, dxp, beta);
+}
+
 /* col2im of samples [s0, s0 + nb): col [(c, i, j)][(s, oh, ow)] (row length nb * hwo) summed into each input
  * plane's phase-split copy (taps in the order (i, j, oh, ow)), then dx = that + beta * dx. One plane of
  * f->plane elements per thread in `planes`. */
-CONV_CLONES static void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb,
+static void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb,
                         eb_real *planes, eb_real *dx, eb_real beta) {
     const size_t hwo = (size_t)g->h_out * g->w_out, ld = (size_t)nb * hwo, hwi = (size_t)g->h_in * g->w_in;
     const size_t tasks = (size_t)nb * (size_t)g->c_in;
@@ -220,19 +243,7 @@ CONV_CLONES static void conv_col2im(const eb_conv_geom *g, const conv_phases *f,
         eb_cpu_split(tasks, &lo, &hi);
         for (size_t sc = lo; sc < hi; sc++) {
             const int sm = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
-            memset(plane, 0, f->plane * sizeof *plane);
-            for (int i = 0; i < g->k_h; i++) {
-                for (int j = 0; j < g->k_w; j++) {
-                    const eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)sm * hwo;
-                    eb_real *ph = plane + conv_tap_offset(f, 0, i, j);
-                    for (int oh = 0; oh < g->h_out; oh++) {
-                        eb_real *v = ph + (size_t)oh * f->wq;
-                        const eb_real *src = d + (size_t)oh * g->w_out;
-                        for (int ow = 0; ow < g->w_out; ow++) v[ow] += src[ow];
-                    }
-                }
-            }
-            conv_plane_merge(g, f, plane, dx + ((size_t)(s0 + sm) * g->c_in + c) * hwi, beta);
+            conv_col2im_plane(g, f, col, ld, sm, c, plane, dx + ((size_t)(s0 + sm) * g->c_in + c) * hwi, beta);
         }
     }
 }
