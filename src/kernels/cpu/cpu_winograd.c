@@ -419,12 +419,18 @@ static void wjob_run(const wjob *j, eb_real *ws, const ptrdiff_t *id, int thread
 /* ---- weights ---- */
 
 /* U [t2][kp / NR][C][NR] = G g G^T packed as B panels: the forward's taps g[k][c'] = w[k][c][s i + py][s j + px]
- * (c' = ph c_in + c, lanes k), or with flip (the data gradient of input phase (py, px), whose reduction runs
- * over k): g[c][k] = w[k][c][s (r - 1 - i) + py][s (r - 1 - j) + px] (lanes c). One task per strip of NR lanes:
+ * (c' = ph c_in + c, lanes k), or with flip (the data gradients of the input phases (py, px), whose reduction
+ * runs over k): g[c][k] = w[k][c][s (r - 1 - i) + py][s (r - 1 - j) + px] (lanes c), phase ph's U at
+ * U + ph * wino_phase_elems: all phases in one pass over w, which is transposed once, not once per phase (that
+ * was a tenth of 256->256 k4 s2's data gradient). One task per strip of NR lanes:
  * the strip's part of w is first transposed lanes-last in 8 x 8 blocks (forward: [c][tap][NR] of the NR output
  * channels' rows of w; flip: [tap][NR] of one k's NR input channels), so that no gather runs along the lanes, whose
  * stride in w is a multiple of 4 KiB (one cache set). Lanes past the output channels are 0. buf: wino_weights_elems
  * per thread. */
+static size_t wino_phase_elems(const wino *p, const eb_conv_geom *g) { /* one phase's U of the data gradient */
+    return (size_t)p->t2 * wino_round((size_t)g->c_in, NR) * g->c_out;
+}
+
 static size_t wino_weights_elems(const eb_conv_geom *g, int flip) {
     const size_t kk = (size_t)g->k_h * g->k_w;
     return wino_region((size_t)3 * 16 * NR, sizeof(eb_real)) + wino_region((flip ? 1 : (size_t)g->c_in) * kk * NR, sizeof(eb_real));
@@ -442,11 +448,11 @@ WINO_CLONES static void wino_lanes_last(const eb_real *src, size_t lds, int nl, 
     }
 }
 
-static void wino_weights(const wino *p, const eb_conv_geom *g, const eb_real *w, eb_real *U, int flip, int fpy,
-                         int fpx, eb_real *buf, size_t buf_per_thread) {
-    const int r = p->r, s = p->s, kk = g->k_h * g->k_w;
-    const int red = flip ? g->c_out : g->c_in, n = flip ? g->c_in : g->c_out, np = flip ? 1 : p->np;
-    const int C = red * np, ks_n = (int)wino_round((size_t)n, NR) / NR;
+static void wino_weights(const wino *p, const eb_conv_geom *g, const eb_real *w, eb_real *U, int flip, eb_real *buf,
+                         size_t buf_per_thread) {
+    const int r = p->r, s = p->s, kk = g->k_h * g->k_w, np = p->np;
+    const int red = flip ? g->c_out : g->c_in, n = flip ? g->c_in : g->c_out;
+    const int C = flip ? red : red * np, ks_n = (int)wino_round((size_t)n, NR) / NR;
 #pragma omp parallel num_threads(eb_cpu_threads((size_t)g->c_out * p->cp * p->t2, EB_CPU_PAR_CHEAP))
     {
         eb_real *src = buf + (size_t)eb_cpu_thread() * buf_per_thread, *tmp = src + (size_t)p->t2 * NR;
@@ -462,16 +468,17 @@ static void wino_weights(const wino *p, const eb_conv_geom *g, const eb_real *w,
                     wino_lanes_last(w + ((size_t)q * g->c_in + l0) * kk, (size_t)kk, nl, (size_t)kk, tb);
                 const eb_real *tq = flip ? tb : tb + (size_t)q * kk * NR;
                 for (int ph = 0; ph < np; ph++) {
-                    const int py = flip ? fpy : ph / s, px = flip ? fpx : ph % s;
+                    const int py = ph / s, px = ph % s;
                     for (int i = 0; i < r; i++)
                         for (int jj = 0; jj < r; jj++) {
                             const int ti = flip ? s * (r - 1 - i) + py : s * i + py, tj = flip ? s * (r - 1 - jj) + px : s * jj + px;
                             memcpy(src + (size_t)(i * r + jj) * NR, tq + (size_t)(ti * g->k_w + tj) * NR, NR * sizeof *src);
                         }
                     wino_2d(W_FILT, r, src, tmp, dst, NR);
-                    const size_t cq = (size_t)ph * red + q;
+                    const size_t cq = flip ? (size_t)q : (size_t)ph * red + q;
+                    eb_real *Uph = flip ? U + (size_t)ph * wino_phase_elems(p, g) : U;
                     for (int xi = 0; xi < p->t2; xi++)
-                        memcpy(U + (((size_t)xi * ks_n + ks) * C + cq) * NR, dst + (size_t)xi * NR, NR * sizeof *dst);
+                        memcpy(Uph + (((size_t)xi * ks_n + ks) * C + cq) * NR, dst + (size_t)xi * NR, NR * sizeof *dst);
                 }
             }
         }
@@ -542,7 +549,7 @@ eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x
     if (wbuf > per) per = wbuf;
     wino_scratch sc;
     if (!wino_scratch_get(ctx, (size_t)p.t2 * j0.kp * p.cp, p.cp, g->c_in, per, &sc)) return EB_ERR_OOM;
-    wino_weights(&p, g, w, sc.U, 0, 0, 0, sc.ws, per);
+    wino_weights(&p, g, w, sc.U, 0, sc.ws, per);
     const wjob j = wjob_forward(&p, g, x, y, alpha, beta, sc.U, sc.zero);
     wjob_run(&j, sc.ws, sc.id, threads);
     return EB_OK;
@@ -558,18 +565,17 @@ eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_r
     const wino p = wino_of(g);
     const int K = g->c_out, s = p.s;
     const int threads = eb_cpu_threads((size_t)K * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
-    const int kpi = (int)wino_round((size_t)g->c_in, NR);
     size_t per = wino_weights_elems(g, 1);
     wjob j;
     for (int ph = 0; ph < p.np; ph++) /* the largest phase job's per-thread scratch */
         if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j) && wjob_thread_elems(&j, wjob_block(&j, threads)) > per)
             per = wjob_thread_elems(&j, wjob_block(&j, threads));
     wino_scratch sc;
-    if (!wino_scratch_get(ctx, (size_t)p.t2 * kpi * K, K, K, per, &sc)) return EB_ERR_OOM;
+    if (!wino_scratch_get(ctx, p.np * wino_phase_elems(&p, g), K, K, per, &sc)) return EB_ERR_OOM;
+    wino_weights(&p, g, w, sc.U, 1, sc.ws, per);
     for (int ph = 0; ph < p.np; ph++) {
         if (!wjob_data(&p, g, dy, dx, alpha, beta, sc.zero, ph / s, ph % s, &j)) continue;
-        wino_weights(&p, g, w, sc.U, 1, ph / s, ph % s, sc.ws, per);
-        j.U = sc.U;
+        j.U = sc.U + (size_t)ph * wino_phase_elems(&p, g);
         wjob_run(&j, sc.ws, sc.id, threads);
     }
     return EB_OK;
