@@ -811,8 +811,10 @@ WINO_CLONES static void cl_unband(const eb_real *cl, int cs, size_t hw, eb_real 
     eb_real t8[64];
     const size_t q8 = hw / 8 * 8;
     const int c8 = cs / 8 * 8;
-    for (size_t q = 0; q < q8; q += 8)
-        for (int c = 0; c < c8; c += 8) {
+    /* channels outer: the 8 rows of dst being written (hw apart, often 4 KiB: one cache set) are filled along
+     * the pixels line by line, where pixels outer would reach 64 such rows before completing any line */
+    for (int c = 0; c < c8; c += 8)
+        for (size_t q = 0; q < q8; q += 8) {
             wino_transpose8(cl + q * cs + c, (size_t)cs, t8, 8);
             for (int cc = 0; cc < 8; cc++) {
                 eb_real *d = dst + (size_t)(c + cc) * hw + q;
