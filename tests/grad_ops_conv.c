@@ -604,7 +604,7 @@ EB_TEST(winograd_ops_match_the_direct_loops) {
 
 EB_TEST(winograd_ops_run_in_blocks_and_chunks) {
     /* 24 samples of 16x32x32, k3: 6144 tiles, many blocks of tile rows for the forward and the data gradient,
-     * and the filter gradient's V and dM of ~3 samples per chunk, summed chunk after chunk (beta applied once) */
+     * and the filter gradient's V and dM of 12 samples per chunk, summed chunk after chunk (beta applied once) */
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     const eb_conv_geom g = geom_make(24, 16, 16, 32, 32, 3, 3, 1, 1, 0, 0);

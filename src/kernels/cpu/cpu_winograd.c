@@ -41,9 +41,12 @@
  * panel of the filter gradient's, whose A rows stream through L1 as well (2 x 12 KiB). */
 enum { WINO_KC = 128, WINO_KCF = 64 };
 
-/* The filter gradient transforms x and dy for as many samples at a time as keep their V and dM within 1M
- * elements (4 MiB of floats: L2 / L3 while the GEMMs read them back; 8M ran 25% slower), at least one. */
-static const size_t wino_chunk_elems = (size_t)1 << 20;
+/* The filter gradient transforms x and dy for as many samples at a time as keep their V and dM within 4M
+ * elements (16 MiB of floats, L3 while the GEMMs read them back), at least one. Each chunk is two fork / joins
+ * of the threads, and a join where the waiting thread sleeps (OMP_WAIT_POLICY=passive, as the benchmarks and
+ * tests run) costs 50-80 us on the machines we measure: 1M-element chunks made the 64->64 k4 s2 filter gradient
+ * 16.6 ms, 4M 13.4 ms (2 threads, passive; 13.0 and 12.0 with spinning joins); 32M was slower again. */
+static const size_t wino_chunk_elems = (size_t)1 << 22;
 
 static size_t wino_round(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
