@@ -146,3 +146,70 @@ EB_TEST(winograd_float32_error_stays_within_its_bound) {
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 }
+
+EB_TEST(prepared_weights_give_the_plain_ops_bits) {
+    /* conv2d_forward_prep / conv2d_backward_data_prep from conv2d_prepare's form against conv2d_forward /
+     * conv2d_backward_data from w, through the op table, beta 0 and 0.5: the forward and the data gradient per
+     * input phase (128 -> 128 k4 s2), as the forward's adjoint (64 -> 64 k4 s2), F(2x2, 3x3) (64 -> 128 k3) */
+    const eb_conv_geom layers[3] = {geom(3, 128, 128, 16, 4, 2, 1), geom(2, 64, 64, 32, 4, 2, 1), geom(3, 64, 128, 16, 3, 1, 1)};
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    const eb_ops *o = be.ops;
+    for (int l = 0; l < 3; l++) {
+        const eb_conv_geom *g = &layers[l];
+        const size_t nx = (size_t)g->n * g->c_in * g->h_in * g->w_in, ny = (size_t)g->n * g->c_out * g->h_out * g->w_out;
+        const size_t nw = (size_t)g->c_out * g->c_in * g->k_h * g->k_w;
+        float *x = rnd_buf(nx), *w = rnd_buf(nw), *dy = rnd_buf(ny), *y0 = rnd_buf(ny), *dx0 = rnd_buf(nx);
+        float *y1 = malloc(ny * sizeof *y1), *dx1 = malloc(nx * sizeof *dx1), *y2 = malloc(ny * sizeof *y2);
+        float *dx2 = malloc(nx * sizeof *dx2);
+        EB_CHECK(x && w && dy && y0 && dx0 && y1 && dx1 && y2 && dx2, "out of memory");
+        for (int which = EB_CONV_PREP_FORWARD; which <= EB_CONV_PREP_DATA; which++) {
+            const size_t elems = o->conv2d_prep_elems(g, (eb_conv_prep_kind)which);
+            eb_conv_geom g64 = *g;
+            g64.n = 64;
+            EB_CHECK(elems > 0 && o->conv2d_prep_elems(&g64, (eb_conv_prep_kind)which) == elems,
+                     "layer %d: %zu prepared elements for op %d, and as many at batch 64 expected", l, elems, which);
+            float *prep = malloc(elems * sizeof *prep);
+            EB_CHECK(prep, "out of memory");
+            EB_CHECK_OK(o->conv2d_prepare(be.ctx, g, (eb_conv_prep_kind)which, w, prep));
+            for (int b = 0; b < 2; b++) {
+                const eb_real beta = b ? (eb_real)0.5 : 0;
+                if (which == EB_CONV_PREP_FORWARD) {
+                    memcpy(y1, y0, ny * sizeof *y1), memcpy(y2, y0, ny * sizeof *y2);
+                    EB_CHECK_OK(o->conv2d_forward(be.ctx, g, x, w, y1, 1, beta));
+                    EB_CHECK_OK(o->conv2d_forward_prep(be.ctx, g, x, prep, y2, 1, beta));
+                    EB_CHECK(!memcmp(y1, y2, ny * sizeof *y1), "layer %d: prepared forward (beta %g) differs", l, beta);
+                } else {
+                    memcpy(dx1, dx0, nx * sizeof *dx1), memcpy(dx2, dx0, nx * sizeof *dx2);
+                    EB_CHECK_OK(o->conv2d_backward_data(be.ctx, g, dy, w, dx1, 1, beta));
+                    EB_CHECK_OK(o->conv2d_backward_data_prep(be.ctx, g, dy, prep, dx2, 1, beta));
+                    EB_CHECK(!memcmp(dx1, dx2, nx * sizeof *dx1), "layer %d: prepared data gradient (beta %g) differs", l,
+                             beta);
+                }
+            }
+            free(prep);
+        }
+        free(x), free(w), free(dy), free(y0), free(dx0), free(y1), free(dx1), free(y2), free(dx2);
+    }
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(layers_off_the_winograd_path_have_no_prepared_weights) {
+    /* the RGB layer and k5 s2 run the direct implicit GEMMs: nothing to prepare, and a prepared call is refused
+     * with a message, never answered from other weights */
+    const eb_conv_geom direct[2] = {geom(2, 3, 64, 32, 3, 1, 1), geom(2, 64, 128, 14, 5, 2, 2)};
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    float buf[16] = {0};
+    for (int l = 0; l < 2; l++) {
+        EB_CHECK(be.ops->conv2d_prep_elems(&direct[l], EB_CONV_PREP_FORWARD) == 0 &&
+                     be.ops->conv2d_prep_elems(&direct[l], EB_CONV_PREP_DATA) == 0, "layer %d: prepared elements", l);
+        EB_CHECK(be.ops->conv2d_prepare(be.ctx, &direct[l], EB_CONV_PREP_FORWARD, buf, buf) == EB_ERR_ARG,
+                 "layer %d: conv2d_prepare accepted a direct layer", l);
+        EB_CHECK(be.ops->conv2d_forward_prep(be.ctx, &direct[l], buf, buf, buf, 1, 0) == EB_ERR_ARG,
+                 "layer %d: conv2d_forward_prep accepted a direct layer", l);
+    }
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}

@@ -706,3 +706,41 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
     }
     return EB_OK;
 }
+
+/* ---- prepared weights (ops.h): the Winograd layers' transformed weights, made once per training step ---- */
+
+static int prep_op(eb_conv_prep_kind which) { return which == EB_CONV_PREP_FORWARD ? EB_WINO_FORWARD : EB_WINO_DATA; }
+
+size_t eb_cpu_conv2d_prep_elems(const eb_conv_geom *g, eb_conv_prep_kind which) {
+    if (!g || (which != EB_CONV_PREP_FORWARD && which != EB_CONV_PREP_DATA)) return 0;
+    return eb_cpu_wino_prep_elems(g, prep_op(which));
+}
+
+/* The checks of a prepared call: the geometry, the buffers, and a prepared form for it (a caller that prepared
+ * a layer for other weights' geometry, or for none, is told so, never handed the direct path's result). */
+static eb_status prep_check(const char *op, const eb_conv_geom *g, eb_conv_prep_kind which, const void *a,
+                            const void *prep, const void *c) {
+    EB_TRY(conv_check(op, g, a, prep, c));
+    if (eb_cpu_conv2d_prep_elems(g, which) == 0)
+        return EB_FAIL(EB_ERR_ARG, "%s: %d->%d k%d s%d on %dx%d has no prepared weights (conv2d_prep_elems is 0)",
+                       op, g->c_in, g->c_out, g->k_h, g->stride, g->h_in, g->w_in);
+    return EB_OK;
+}
+
+eb_status eb_cpu_conv2d_prepare(void *ctx, const eb_conv_geom *g, eb_conv_prep_kind which, const eb_real *w,
+                                eb_real *prep) {
+    EB_TRY(prep_check("conv2d_prepare", g, which, w, prep, w));
+    return eb_cpu_wino_prepare(ctx, g, prep_op(which), w, prep);
+}
+
+eb_status eb_cpu_conv2d_forward_prep(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *prep,
+                                     eb_real *y, eb_real alpha, eb_real beta) {
+    EB_TRY(prep_check("conv2d_forward_prep", g, EB_CONV_PREP_FORWARD, x, prep, y));
+    return eb_cpu_wino_forward_prep(ctx, g, x, prep, y, alpha, beta);
+}
+
+eb_status eb_cpu_conv2d_backward_data_prep(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *prep,
+                                           eb_real *dx, eb_real alpha, eb_real beta) {
+    EB_TRY(prep_check("conv2d_backward_data_prep", g, EB_CONV_PREP_DATA, dy, prep, dx));
+    return eb_cpu_wino_backward_data_prep(ctx, g, dy, prep, dx, alpha, beta);
+}

@@ -542,46 +542,64 @@ static int wino_scratch_get(void *ctx, size_t u_elems, int n_id, int n_zero, siz
 
 /* ---- the ops ---- */
 
-eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y,
-                              eb_real alpha, eb_real beta) {
+/* The forward with the transformed weights U (NULL: transformed from w here, per call). */
+static eb_status wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, const eb_real *U,
+                              eb_real *y, eb_real alpha, eb_real beta) {
     const wino p = wino_of(g);
     const wjob j0 = wjob_forward(&p, g, NULL, NULL, 0, 0, NULL, NULL);
     const int threads = eb_cpu_threads((size_t)g->c_out * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
     size_t per = wjob_thread_elems(&j0, wjob_block(&j0, threads));
     const size_t wbuf = wino_weights_elems(g, 0);
-    if (wbuf > per) per = wbuf;
+    if (!U && wbuf > per) per = wbuf;
     wino_scratch sc;
-    if (!wino_scratch_get(ctx, (size_t)p.t2 * j0.kp * p.cp, p.cp, g->c_in, per, &sc)) return EB_ERR_OOM;
-    wino_weights(&p, g, w, sc.U, 0, sc.ws, per);
-    const wjob j = wjob_forward(&p, g, x, y, alpha, beta, sc.U, sc.zero);
+    if (!wino_scratch_get(ctx, U ? 0 : (size_t)p.t2 * j0.kp * p.cp, p.cp, g->c_in, per, &sc)) return EB_ERR_OOM;
+    if (!U) {
+        wino_weights(&p, g, w, sc.U, 0, sc.ws, per);
+        U = sc.U;
+    }
+    const wjob j = wjob_forward(&p, g, x, y, alpha, beta, U, sc.zero);
     wjob_run(&j, sc.ws, sc.id, threads);
     return EB_OK;
 }
 
-static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w, eb_real *dx,
-                                   eb_real alpha, eb_real beta);
+eb_status eb_cpu_wino_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y,
+                              eb_real alpha, eb_real beta) {
+    return wino_forward(ctx, g, x, w, NULL, y, alpha, beta);
+}
+
+static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                   const eb_real *U, eb_real *dx, eb_real alpha, eb_real beta);
 static int wino_data_by_adjoint(const eb_conv_geom *g);
 
-eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
-                                    eb_real *dx, eb_real alpha, eb_real beta) {
-    if (wino_data_by_adjoint(g)) return wino_data_adjoint(ctx, g, dy, w, dx, alpha, beta);
+/* The data gradient by phase jobs with every phase's transformed weights U (NULL: transformed from w here). */
+static eb_status wino_data_phases(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                  const eb_real *U, eb_real *dx, eb_real alpha, eb_real beta) {
     const wino p = wino_of(g);
     const int K = g->c_out, s = p.s;
     const int threads = eb_cpu_threads((size_t)K * p.cp * p.t2 * g->n * p.tps, (size_t)1 << 20);
-    size_t per = wino_weights_elems(g, 1);
+    size_t per = U ? 0 : wino_weights_elems(g, 1);
     wjob j;
     for (int ph = 0; ph < p.np; ph++) /* the largest phase job's per-thread scratch */
         if (wjob_data(&p, g, NULL, NULL, 0, 0, NULL, ph / s, ph % s, &j) && wjob_thread_elems(&j, wjob_block(&j, threads)) > per)
             per = wjob_thread_elems(&j, wjob_block(&j, threads));
     wino_scratch sc;
-    if (!wino_scratch_get(ctx, p.np * wino_phase_elems(&p, g), K, K, per, &sc)) return EB_ERR_OOM;
-    wino_weights(&p, g, w, sc.U, 1, sc.ws, per);
+    if (!wino_scratch_get(ctx, U ? 0 : p.np * wino_phase_elems(&p, g), K, K, per, &sc)) return EB_ERR_OOM;
+    if (!U) {
+        wino_weights(&p, g, w, sc.U, 1, sc.ws, per);
+        U = sc.U;
+    }
     for (int ph = 0; ph < p.np; ph++) {
         if (!wjob_data(&p, g, dy, dx, alpha, beta, sc.zero, ph / s, ph % s, &j)) continue;
-        j.U = sc.U + (size_t)ph * wino_phase_elems(&p, g);
+        j.U = U + (size_t)ph * wino_phase_elems(&p, g);
         wjob_run(&j, sc.ws, sc.id, threads);
     }
     return EB_OK;
+}
+
+eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                    eb_real *dx, eb_real alpha, eb_real beta) {
+    if (wino_data_by_adjoint(g)) return wino_data_adjoint(ctx, g, dy, w, NULL, dx, alpha, beta);
+    return wino_data_phases(ctx, g, dy, w, NULL, dx, alpha, beta);
 }
 
 /* Where cl_dy writes dM: the values of element xi, tile lane l, output channels [q cw, q cw + cw) start at
@@ -862,8 +880,9 @@ static void wino_weights_adjoint(const wino *p, const eb_conv_geom *g, const eb_
     }
 }
 
-static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w, eb_real *dx,
-                                   eb_real alpha, eb_real beta) {
+/* The data gradient as the forward's adjoint, with the transformed weights U (Ud; NULL: transformed from w). */
+static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+                                   const eb_real *U, eb_real *dx, eb_real alpha, eb_real beta) {
     const wino p = wino_of(g);
     const int K = g->c_out, C = p.cp, cs = g->c_in;
     const size_t hwi = (size_t)g->h_in * g->w_in, hwo = (size_t)g->h_out * g->w_out;
@@ -888,11 +907,14 @@ static eb_status wino_data_adjoint(void *ctx, const eb_conv_geom *g, const eb_re
     if (wino_region((size_t)3 * 16 * NR, sizeof(eb_real)) > t_e) t_e = wino_region((size_t)3 * 16 * NR, sizeof(eb_real));
     const size_t per = dm_e + dv_e + band_e + dxcl_e + t_e;
     wino_scratch sc;
-    if (!wino_scratch_get(ctx, (size_t)p.t2 * cpad * K, K, K, per, &sc)) return EB_ERR_OOM;
+    if (!wino_scratch_get(ctx, U ? 0 : (size_t)p.t2 * cpad * K, K, K, per, &sc)) return EB_ERR_OOM;
     eb_real *ws = sc.ws;
     const ptrdiff_t *id = sc.id;
-    wino_weights_adjoint(&p, g, w, sc.U, ws + dm_e + dv_e + band_e + dxcl_e, per);
-    jf.zero = sc.zero, jg.U = sc.U;
+    if (!U) {
+        wino_weights_adjoint(&p, g, w, sc.U, ws + dm_e + dv_e + band_e + dxcl_e, per);
+        U = sc.U;
+    }
+    jf.zero = sc.zero, jg.U = U;
 #pragma omp parallel num_threads((size_t)threads < blocks ? threads : (int)blocks)
     {
         eb_real *dM = ws + (size_t)eb_cpu_thread() * per, *dV = dM + dm_e, *band = dV + dv_e, *dxcl = band + band_e;
@@ -966,4 +988,36 @@ int eb_cpu_wino_fits(const eb_conv_geom *g, int op) {
     const double direct = (double)g->n * g->h_out * g->w_out * g->c_out * g->c_in * g->k_h * g->k_w;
     if (op == EB_WINO_FILTER && (long long)g->c_in * g->stride * g->stride < 128) return 0;
     return direct >= (op == EB_WINO_DATA ? 1.4 : 1.15) * wino_macs(g, op);
+}
+
+/* ---- prepared weights ---- */
+
+size_t eb_cpu_wino_prep_elems(const eb_conv_geom *g, int op) {
+    if ((op != EB_WINO_FORWARD && op != EB_WINO_DATA) || !eb_cpu_wino_fits(g, op)) return 0;
+    const wino p = wino_of(g);
+    if (op == EB_WINO_FORWARD) return (size_t)p.t2 * wino_round((size_t)g->c_out, NR) * p.cp;
+    if (wino_data_by_adjoint(g)) return (size_t)p.t2 * wino_round((size_t)p.cp, NR) * g->c_out;
+    return p.np * wino_phase_elems(&p, g);
+}
+
+eb_status eb_cpu_wino_prepare(void *ctx, const eb_conv_geom *g, int op, const eb_real *w, eb_real *prep) {
+    const wino p = wino_of(g);
+    const int adjoint = op == EB_WINO_DATA && wino_data_by_adjoint(g);
+    const size_t per = adjoint ? wino_region((size_t)3 * 16 * NR, sizeof(eb_real)) : wino_weights_elems(g, op == EB_WINO_DATA);
+    wino_scratch sc;
+    if (!wino_scratch_get(ctx, 0, 0, 0, per, &sc)) return EB_ERR_OOM;
+    if (adjoint) wino_weights_adjoint(&p, g, w, prep, sc.ws, per);
+    else wino_weights(&p, g, w, prep, op == EB_WINO_DATA, sc.ws, per);
+    return EB_OK;
+}
+
+eb_status eb_cpu_wino_forward_prep(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *prep, eb_real *y,
+                                   eb_real alpha, eb_real beta) {
+    return wino_forward(ctx, g, x, NULL, prep, y, alpha, beta);
+}
+
+eb_status eb_cpu_wino_backward_data_prep(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *prep,
+                                         eb_real *dx, eb_real alpha, eb_real beta) {
+    if (wino_data_by_adjoint(g)) return wino_data_adjoint(ctx, g, dy, NULL, prep, dx, alpha, beta);
+    return wino_data_phases(ctx, g, dy, NULL, prep, dx, alpha, beta);
 }
