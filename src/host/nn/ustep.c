@@ -114,14 +114,25 @@ static eb_status ustep_run(const eb_backend *be, eb_net *U, eb_ustep *us, const 
     return EB_OK;
 }
 
+/* ustep_run inside U's prepared window: its weights stay fixed for the step, and each conv layer's forward and
+ * data gradient run up to three times on them (net.h). */
+static eb_status ustep_prepared(const eb_backend *be, eb_net *U, eb_ustep *us, const eb_real *x_real,
+                                const eb_real *x_fake, const eb_real *interp_t, int n, const eb_ustep_cfg *cfg,
+                                int with_grads) {
+    eb_net_prep_open(U);
+    const eb_status st = ustep_run(be, U, us, x_real, x_fake, interp_t, n, cfg, with_grads);
+    eb_net_prep_close(U);
+    return st;
+}
+
 eb_status eb_ustep_grad(const eb_backend *be, eb_net *U, eb_ustep *us, const eb_real *x_real,
                         const eb_real *x_fake, const eb_real *interp_t, int n, const eb_ustep_cfg *cfg) {
-    return ustep_run(be, U, us, x_real, x_fake, interp_t, n, cfg, 1);
+    return ustep_prepared(be, U, us, x_real, x_fake, interp_t, n, cfg, 1);
 }
 
 eb_status eb_ustep_loss(const eb_backend *be, eb_net *U, eb_ustep *us, const eb_real *x_real,
                         const eb_real *x_fake, const eb_real *interp_t, int n, const eb_ustep_cfg *cfg) {
-    return ustep_run(be, U, us, x_real, x_fake, interp_t, n, cfg, 0);
+    return ustep_prepared(be, U, us, x_real, x_fake, interp_t, n, cfg, 0);
 }
 
 eb_status eb_ustep_read_terms(const eb_backend *be, const eb_ustep *us, double out[EB_UTERM_COUNT]) {
