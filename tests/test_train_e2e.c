@@ -75,6 +75,38 @@ EB_TEST(resume_replays_bit_for_bit_with_train_mcmc) {
     return EB_TEST_PASS;
 }
 
+EB_TEST(prepared_conv_weights_train_bit_for_bit_as_per_call_transforms) {
+    /* cifar's nets at --dim 128 (their k3 s1 / k4 s2 layers take Winograd) on random images, with --train-mcmc:
+     * the U steps, the critic loop's G and the MALA chains read prepared weights (net.h); with EBGAN_CPU_PREP=0
+     * every convolution transforms its weights itself. Two iterations must give the same checkpoint. */
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], data[2200], args[4600], ca[2300], cb[2300], why[256], cmd[4400];
+    snprintf(d, sizeof d, "%s/prep", g_tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", d, d);
+    EB_CHECK(system(cmd) == 0, "cleanup");
+    enum { NI = 32, PIX = 3 * 32 * 32 };
+    static float img[NI * PIX];
+    eb_rng r;
+    eb_rng_init(&r, 11);
+    for (int i = 0; i < NI * PIX; i++) img[i] = (float)(2 * eb_rng_uniform(&r) - 1);
+    snprintf(data, sizeof data, "%s/images.npy", d);
+    int64_t ishape[4] = {NI, 3, 32, 32};
+    EB_CHECK_OK(eb_npy_write(data, EB_F32, 4, ishape, img));
+    const char *flags = "--model cifar --dim 128 --batch 8 --n-critic 2 --train-mcmc 1 --iters 2 --plot-every 0 "
+                        "--ckpt-every 2 --seed 5";
+    for (int plain = 0; plain < 2; plain++) {
+        snprintf(args, sizeof args, "%s --dataset %s --out %s/%s", flags, data, d, plain ? "plain" : "prep");
+        if (plain) setenv("EBGAN_CPU_PREP", "0", 1);
+        const int rc = run("train %s%s", args, "");
+        unsetenv("EBGAN_CPU_PREP");
+        EB_CHECK(rc == 0, "train (%s) failed", plain ? "EBGAN_CPU_PREP=0" : "prepared");
+    }
+    snprintf(ca, sizeof ca, "%s/prep/ckpt-00000002.safetensors", d);
+    snprintf(cb, sizeof cb, "%s/plain/ckpt-00000002.safetensors", d);
+    EB_CHECK(eb_test_ckpt_same(ca, cb, 1, why, sizeof why), "prepared and per-call weights trained apart: %s", why);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(bad_option_fails_with_one_line_message) {
     if (!setup()) return EB_TEST_SKIP;
     EB_CHECK(run("train --penalty bogus --iters 1 --out %s/bad%s", g_tmp, "") != 0, "bad --penalty accepted");

@@ -62,7 +62,7 @@ typedef struct eb_net {
      * and per layer and kind whether the current window has made them (host memory, 2 per layer) */
     eb_real *prep;
     unsigned char *prep_made;
-    int prep_open;
+    int prep_open; /* the depth of open windows */
 } eb_net;
 
 /* One named tensor of a net, for checkpoints and the `grads` command. */
@@ -83,8 +83,9 @@ void eb_net_free(eb_net *net, const eb_backend *be);
  * unchanged; each conv / convt layer's prepared weights (ops.h: the CPU's Winograd transforms) are made on the
  * layer's first convolution there and read by every later one: a U step runs each layer's forward and its
  * data gradient three times with the same weights (DESIGN.md §2: the fake and real batches, the penalty's
- * tangent and backward). Opening marks every prepared form stale; outside a window, and on a backend without
- * prepared weights, the plain ops transform the weights per call. */
+ * tangent and backward). Opening marks every prepared form stale; windows nest (an inner open / close pair,
+ * e.g. the U step's inside the trainer's, keeps the outer window's forms); outside a window, and on a backend
+ * without prepared weights, the plain ops transform the weights per call. */
 void eb_net_prep_open(eb_net *net);
 void eb_net_prep_close(eb_net *net);
 

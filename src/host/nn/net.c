@@ -36,11 +36,12 @@ static eb_status net_prep_init(eb_net *net, const eb_backend *be) {
 
 void eb_net_prep_open(eb_net *net) {
     if (!net->prep) return;
-    memset(net->prep_made, 0, 2 * (size_t)net->n_layers);
-    net->prep_open = 1;
+    if (net->prep_open++ == 0) memset(net->prep_made, 0, 2 * (size_t)net->n_layers); /* nested: the outer's */
 }
 
-void eb_net_prep_close(eb_net *net) { net->prep_open = 0; }
+void eb_net_prep_close(eb_net *net) {
+    if (net->prep_open > 0) net->prep_open--;
+}
 
 eb_status eb_net_init(eb_net *net, const eb_backend *be, const char *name, eb_shape in, const char *spec) {
     memset(net, 0, sizeof *net);

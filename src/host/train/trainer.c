@@ -305,16 +305,20 @@ static eb_status iteration_launch(eb_trainer *t) {
     }
     eb_nvtx_pop();
     eb_nvtx_pop();
-    /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code) */
+    /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code). G stays
+     * fixed through them: its convolutions read prepared weights (net.h), closed on every way out. */
+#define CRITIC_TRY(x) do { if ((st = (x)) != EB_OK) goto critic_done; } while (0)
+    eb_status st = EB_OK;
+    eb_net_prep_open(&m->G);
     const eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
     const uint64_t per_row = eb_batch_source_counters(t->src, 1);
     for (int k = 0; k < c->n_critic; k++) {
         eb_nvtx_push("U step");
         eb_nvtx_push("data");
-        EB_TRY(eb_batch_source_next(t->src, be, slice(draw(&d, eb_batch_source_counters(t->src, B)), r0, per_row), b,
+        CRITIC_TRY(eb_batch_source_next(t->src, be, slice(draw(&d, eb_batch_source_counters(t->src, B)), r0, per_row), b,
                                     t->x_real));
         eb_nvtx_pop();
-        EB_TRY(o->rng_normal(be->ctx, t->gs.z, zb, slice(draw(&d, zn), r0, zd)));
+        CRITIC_TRY(o->rng_normal(be->ctx, t->gs.z, zb, slice(draw(&d, zn), r0, zd)));
         const eb_rng_pos mp = draw(&d, (uint64_t)c->train_mcmc * (uint64_t)B * (uint64_t)(c->z_dim + 1));
         if (c->train_mcmc > 0) {
             /* refine the negatives' latents by MALA on beta U(G(z)) + ½||z||² (DESIGN.md §3), G in
@@ -322,25 +326,29 @@ static eb_status iteration_launch(eb_trainer *t) {
             eb_nvtx_push("MALA");
             eb_mala_cfg mc = {EB_MCMC_MALA, c->train_mcmc, c->train_mcmc_alpha, 1.0, 1, c->seed, mp.offset,
                               mp.clock, mp.stride};
-            EB_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->gs.z, b, (int64_t)r0, B, &mc, NULL));
+            CRITIC_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->gs.z, b, (int64_t)r0, B, &mc, NULL));
             eb_nvtx_pop();
         }
-        EB_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, b, EB_MODE_TRAIN));
+        CRITIC_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, b, EB_MODE_TRAIN));
         const eb_real *x_fake = t->gs.ws_G.h[m->G.n_layers];
         const eb_rng_pos tp = slice(draw(&d, (uint64_t)B), r0, 1);
         const eb_real *interp = NULL;
         if (t->penalty == EB_PENALTY_WGAN_GP) {
-            EB_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)b, tp));
+            CRITIC_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)b, tp));
             interp = t->t_interp;
         }
-        EB_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, b, &uc));
-        EB_TRY(grads_allreduce(t, &m->U));
+        CRITIC_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, b, &uc));
+        CRITIC_TRY(grads_allreduce(t, &m->U));
         eb_nvtx_push("optimiser");
         const eb_optim_clock uk = {t->clock, c->n_critic, k + 1, decay};
-        EB_TRY(eb_optim_update(&m->opt_U, be, m->U.params, m->U.grads, &uk));
+        CRITIC_TRY(eb_optim_update(&m->opt_U, be, m->U.params, m->U.grads, &uk));
         eb_nvtx_pop();
         eb_nvtx_pop();
     }
+critic_done:
+    eb_net_prep_close(&m->G);
+#undef CRITIC_TRY
+    EB_TRY(st);
     return o->clock_add(be->ctx, t->clock, 1);
 }
 
