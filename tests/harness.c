@@ -19,6 +19,21 @@ void eb_test_register(const char *name, eb_test_fn fn) {
     }
 }
 
+void eb_test_fill_uniform_f(float *p, size_t n, uint64_t *state) {
+    uint64_t x = *state;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        p[i] = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    *state = x;
+}
+
+float *eb_test_rand_f(size_t n, uint64_t *state) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (p) eb_test_fill_uniform_f(p, n, state);
+    return p;
+}
+
 double eb_test_rel_err(const double *a, const double *b, size_t n, double floor) {
     double num = 0.0, den = floor;
     for (size_t i = 0; i < n; i++) {

@@ -4,6 +4,7 @@
 #define EBGAN_TEST_HARNESS_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define EB_TEST_PASS 0
@@ -47,6 +48,10 @@ void eb_test_register(const char *name, eb_test_fn fn);
 double eb_test_rel_err(const double *a, const double *b, size_t n, double floor);
 /* The same for float arrays (GPU parity). */
 double eb_test_rel_err_f(const float *a, const float *b, size_t n, double floor);
+/* p[i] uniform in [-1, 1) from a xorshift64 stream at *state (advanced): fresh test inputs, never zeros. */
+void eb_test_fill_uniform_f(float *p, size_t n, uint64_t *state);
+/* A malloc'ed array of n such values (NULL when out of memory). */
+float *eb_test_rand_f(size_t n, uint64_t *state);
 /* 1 if any element is NaN or Inf. */
 int eb_test_has_nonfinite(const double *a, size_t n);
 

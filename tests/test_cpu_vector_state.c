@@ -53,14 +53,7 @@ static unsigned dirty_threads(void) {
 #endif
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float *rnd_buf(size_t n) { /* in [-1, 1): fresh values, never zeros */
-    float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; p && i < n; i++) {
-        rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-        p[i] = (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-    return p;
-}
+static float *rnd_buf(size_t n) { return eb_test_rand_f(n, &rng_state); } /* in [-1, 1), never zeros */
 
 static eb_conv_geom geom(int n, int c_in, int c_out, int h_in, int k, int s, int p) {
     eb_conv_geom g = {.n = n, .c_in = c_in, .c_out = c_out, .h_in = h_in, .w_in = h_in, .k_h = k, .k_w = k,

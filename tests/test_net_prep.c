@@ -20,12 +20,7 @@ static const char u_spec[] = "conv:48:3:1:1,lrelu:0.1,conv:48:4:2:1,lrelu:0.1,co
 enum { N = 6, D = 3 * 16 * 16 };
 
 static uint64_t rng_state = 0xD1B54A32D192ED03ull;
-static void rnd_fill(float *p, size_t n) { /* in [-1, 1): fresh values, never zeros */
-    for (size_t i = 0; i < n; i++) {
-        rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-        p[i] = (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-}
+static void rnd_fill(float *p, size_t n) { eb_test_fill_uniform_f(p, n, &rng_state); } /* in [-1, 1) */
 
 /* One U step (score penalty) of `net` on be, its gradients and terms copied out. */
 static int ustep_once(const eb_backend *be, eb_net *net, const float *x_real, const float *x_fake, float *grads,

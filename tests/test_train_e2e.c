@@ -25,6 +25,20 @@ static int run(const char *fmt, const char *a, const char *b) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* n images [c, hw, hw] uniform in [-1, 1) (eb_rng `seed`) as a float32 .npy dataset at path; 1 on success. */
+static int write_random_images(const char *path, int n, int c, int hw, uint64_t seed) {
+    const size_t count = (size_t)n * c * hw * hw;
+    float *img = malloc(count * sizeof *img);
+    if (!img) return 0;
+    eb_rng r;
+    eb_rng_init(&r, seed);
+    for (size_t i = 0; i < count; i++) img[i] = (float)(2 * eb_rng_uniform(&r) - 1);
+    const int64_t shape[4] = {n, c, hw, hw};
+    const int ok = eb_npy_write(path, EB_F32, 4, shape, img) == EB_OK;
+    free(img);
+    return ok;
+}
+
 /* The toy settings of these tests: small nets so that a run fits CI, same method. */
 #define SMALL "train --dim 64 --batch 64 --log-every 5 --ckpt-every 10 --plot-every 0 --seed 3"
 
@@ -84,14 +98,8 @@ EB_TEST(prepared_conv_weights_train_bit_for_bit_as_per_call_transforms) {
     snprintf(d, sizeof d, "%s/prep", g_tmp);
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", d, d);
     EB_CHECK(system(cmd) == 0, "cleanup");
-    enum { NI = 32, PIX = 3 * 32 * 32 };
-    static float img[NI * PIX];
-    eb_rng r;
-    eb_rng_init(&r, 11);
-    for (int i = 0; i < NI * PIX; i++) img[i] = (float)(2 * eb_rng_uniform(&r) - 1);
     snprintf(data, sizeof data, "%s/images.npy", d);
-    int64_t ishape[4] = {NI, 3, 32, 32};
-    EB_CHECK_OK(eb_npy_write(data, EB_F32, 4, ishape, img));
+    EB_CHECK(write_random_images(data, 32, 3, 32, 11), "cannot write %s: %s", data, eb_error_message());
     const char *flags = "--model cifar --dim 128 --batch 8 --n-critic 2 --train-mcmc 1 --iters 2 --plot-every 0 "
                         "--ckpt-every 2 --seed 5";
     for (int plain = 0; plain < 2; plain++) {
@@ -361,14 +369,8 @@ EB_TEST(sample_mcmc_on_images_writes_trace_picture_and_ignores_chunking) {
     snprintf(d, sizeof d, "%s/mala-img", g_tmp);
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", d, d);
     EB_CHECK(system(cmd) == 0, "cleanup");
-    enum { NI = 64, PIX = 28 * 28 };
-    static float img[NI * PIX];
-    eb_rng r;
-    eb_rng_init(&r, 8);
-    for (int i = 0; i < NI * PIX; i++) img[i] = (float)(2 * eb_rng_uniform(&r) - 1);
     snprintf(data, sizeof data, "%s/images.npy", d);
-    int64_t ishape[4] = {NI, 1, 28, 28};
-    EB_CHECK_OK(eb_npy_write(data, EB_F32, 4, ishape, img));
+    EB_CHECK(write_random_images(data, 64, 1, 28, 8), "cannot write %s: %s", data, eb_error_message());
     snprintf(args, sizeof args, "%s --out %s", data, d);
     EB_CHECK(run("train --model mnist --dim 16 --batch 16 --iters 2 --plot-every 0 --ckpt-every 2 --dataset %s%s",
                  args, "") == 0, "train failed");
