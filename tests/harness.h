@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ebgan/ops.h"
+
 #define EB_TEST_PASS 0
 #define EB_TEST_FAIL 1
 #define EB_TEST_SKIP 77
@@ -52,6 +54,13 @@ double eb_test_rel_err_f(const float *a, const float *b, size_t n, double floor)
 void eb_test_fill_uniform_f(float *p, size_t n, uint64_t *state);
 /* A malloc'ed array of n such values (NULL when out of memory). */
 float *eb_test_rand_f(size_t n, uint64_t *state);
+/* The geometry of a square conv2d: n samples of c_in x h_in x h_in, c_out channels, k x k taps, stride s, pad p. */
+static inline eb_conv_geom eb_test_square_conv(int n, int c_in, int c_out, int h_in, int k, int s, int p) {
+    eb_conv_geom g = {.n = n, .c_in = c_in, .c_out = c_out, .h_in = h_in, .w_in = h_in, .k_h = k, .k_w = k,
+                      .stride = s, .pad = p};
+    g.h_out = g.w_out = (h_in + 2 * p - k) / s + 1;
+    return g;
+}
 /* 1 if any element is NaN or Inf. */
 int eb_test_has_nonfinite(const double *a, size_t n);
 

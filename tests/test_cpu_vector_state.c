@@ -55,12 +55,7 @@ static unsigned dirty_threads(void) {
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float *rnd_buf(size_t n) { return eb_test_rand_f(n, &rng_state); } /* in [-1, 1), never zeros */
 
-static eb_conv_geom geom(int n, int c_in, int c_out, int h_in, int k, int s, int p) {
-    eb_conv_geom g = {.n = n, .c_in = c_in, .c_out = c_out, .h_in = h_in, .w_in = h_in, .k_h = k, .k_w = k,
-                      .stride = s, .pad = p};
-    g.h_out = g.w_out = (h_in + 2 * p - k) / s + 1;
-    return g;
-}
+#define geom eb_test_square_conv
 
 EB_TEST(conv_ops_leave_the_upper_vector_state_clean_on_every_thread) {
 #if !HAVE_XINUSE

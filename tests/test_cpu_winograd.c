@@ -14,12 +14,7 @@
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static float *rnd_buf(size_t n) { return eb_test_rand_f(n, &rng_state); } /* in [-1, 1), never zeros */
 
-static eb_conv_geom geom(int n, int c_in, int c_out, int h_in, int k, int s, int p) {
-    eb_conv_geom g = {.n = n, .c_in = c_in, .c_out = c_out, .h_in = h_in, .w_in = h_in, .k_h = k, .k_w = k,
-                      .stride = s, .pad = p};
-    g.h_out = g.w_out = (h_in + 2 * p - k) / s + 1;
-    return g;
-}
+#define geom eb_test_square_conv
 
 /* The three ops' exact values (double sums of the float inputs) and, per element, the sum of the absolute
  * values of its terms (the scale a float32 sum's rounding is measured against). */
