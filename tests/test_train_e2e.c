@@ -25,6 +25,14 @@ static int run(const char *fmt, const char *a, const char *b) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* d = g_tmp/name, emptied (this test's run directory); 1 on success. */
+static int fresh_dir(char *d, size_t cap, const char *name) {
+    char cmd[4400];
+    snprintf(d, cap, "%s/%s", g_tmp, name);
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", d, d);
+    return system(cmd) == 0;
+}
+
 /* n images [c, hw, hw] uniform in [-1, 1) (eb_rng `seed`) as a float32 .npy dataset at path; 1 on success. */
 static int write_random_images(const char *path, int n, int c, int hw, uint64_t seed) {
     const size_t count = (size_t)n * c * hw * hw;
@@ -94,10 +102,8 @@ EB_TEST(prepared_conv_weights_train_bit_for_bit_as_per_call_transforms) {
      * the U steps, the critic loop's G and the MALA chains read prepared weights (net.h); with EBGAN_CPU_PREP=0
      * every convolution transforms its weights itself. Two iterations must give the same checkpoint. */
     if (!setup()) return EB_TEST_SKIP;
-    char d[2100], data[2200], args[4600], ca[2300], cb[2300], why[256], cmd[4400];
-    snprintf(d, sizeof d, "%s/prep", g_tmp);
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", d, d);
-    EB_CHECK(system(cmd) == 0, "cleanup");
+    char d[2100], data[2200], args[4600], ca[2300], cb[2300], why[256];
+    EB_CHECK(fresh_dir(d, sizeof d, "prep"), "cleanup");
     snprintf(data, sizeof data, "%s/images.npy", d);
     EB_CHECK(write_random_images(data, 32, 3, 32, 11), "cannot write %s: %s", data, eb_error_message());
     const char *flags = "--model cifar --dim 128 --batch 8 --n-critic 2 --train-mcmc 1 --iters 2 --plot-every 0 "
@@ -365,10 +371,8 @@ EB_TEST(sample_with_mala_reports_acceptance_and_writes_latents) {
  * depend on the chunking beyond float rounding (the random numbers are keyed by step and global chain). */
 EB_TEST(sample_mcmc_on_images_writes_trace_picture_and_ignores_chunking) {
     if (!setup()) return EB_TEST_SKIP;
-    char d[2100], data[2200], a[2200], b[2200], p[2300], cmd[9000], args[8000];
-    snprintf(d, sizeof d, "%s/mala-img", g_tmp);
-    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", d, d);
-    EB_CHECK(system(cmd) == 0, "cleanup");
+    char d[2100], data[2200], a[2200], b[2200], p[2300], args[8000];
+    EB_CHECK(fresh_dir(d, sizeof d, "mala-img"), "cleanup");
     snprintf(data, sizeof data, "%s/images.npy", d);
     EB_CHECK(write_random_images(data, 64, 1, 28, 8), "cannot write %s: %s", data, eb_error_message());
     snprintf(args, sizeof args, "%s --out %s", data, d);

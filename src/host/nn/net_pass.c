@@ -38,22 +38,18 @@ static eb_status layer_prep(const eb_backend *be, eb_net *net, int l, const eb_c
     return EB_OK;
 }
 
-/* out = conv(in) + beta out with layer l's weights (a conv's forward, a convt's backward data): prepared or plain. */
-static eb_status layer_conv_forward(const eb_backend *be, eb_net *net, int l, const eb_conv_geom *g, const eb_real *in,
-                                    eb_real *out, eb_real beta) {
-    const eb_real *prep;
-    EB_TRY(layer_prep(be, net, l, g, EB_CONV_PREP_FORWARD, &prep));
-    if (prep) return EB_OP(be, conv2d_forward_prep, g, in, prep, out, (eb_real)1, beta);
-    return EB_OP(be, conv2d_forward, g, in, net->params + net->layers[l].w_off, out, (eb_real)1, beta);
-}
-
-/* out = conv^T(in) + beta out with layer l's weights (a conv's backward data, a convt's forward). */
-static eb_status layer_conv_data(const eb_backend *be, eb_net *net, int l, const eb_conv_geom *g, const eb_real *in,
-                                 eb_real *out, eb_real beta) {
-    const eb_real *prep;
-    EB_TRY(layer_prep(be, net, l, g, EB_CONV_PREP_DATA, &prep));
-    if (prep) return EB_OP(be, conv2d_backward_data_prep, g, in, prep, out, (eb_real)1, beta);
-    return EB_OP(be, conv2d_backward_data, g, in, net->params + net->layers[l].w_off, out, (eb_real)1, beta);
+/* out = conv(in) + beta out (EB_CONV_PREP_FORWARD: a conv's forward, a convt's backward data) or conv^T(in) +
+ * beta out (EB_CONV_PREP_DATA: a conv's backward data, a convt's forward) with layer l's weights, prepared or
+ * plain. */
+static eb_status layer_conv(const eb_backend *be, eb_net *net, int l, const eb_conv_geom *g, eb_conv_prep_kind which,
+                            const eb_real *in, eb_real *out, eb_real beta) {
+    const eb_real *prep, *W = net->params + net->layers[l].w_off;
+    EB_TRY(layer_prep(be, net, l, g, which, &prep));
+    if (which == EB_CONV_PREP_FORWARD)
+        return prep ? EB_OP(be, conv2d_forward_prep, g, in, prep, out, (eb_real)1, beta)
+                    : EB_OP(be, conv2d_forward, g, in, W, out, (eb_real)1, beta);
+    return prep ? EB_OP(be, conv2d_backward_data_prep, g, in, prep, out, (eb_real)1, beta)
+                : EB_OP(be, conv2d_backward_data, g, in, W, out, (eb_real)1, beta);
 }
 
 /* The layer's forward; with_bias == 0 leaves the bias of linear / conv / convT layers to the caller
@@ -70,12 +66,12 @@ static eb_status layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws,
         return EB_OP(be, linear_forward, x, W, b, y, n, (int)eb_layer_in_numel(L), L->out.c);
     case EB_LAYER_CONV2D:
         eb_layer_conv_geom(L, n, &g);
-        EB_TRY(layer_conv_forward(be, net, l, &g, x, y, (eb_real)0));
+        EB_TRY(layer_conv(be, net, l, &g, EB_CONV_PREP_FORWARD, x, y, (eb_real)0));
         return b ? EB_OP(be, bias_add, y, b, n, L->out.c, shape_hw(L->out)) : EB_OK;
     case EB_LAYER_CONVT2D:
         /* y = C^T x for the adjoint conv2d C (output shape -> input shape): its backward-data. */
         eb_layer_conv_geom(L, n, &g);
-        EB_TRY(layer_conv_data(be, net, l, &g, x, y, (eb_real)0));
+        EB_TRY(layer_conv(be, net, l, &g, EB_CONV_PREP_DATA, x, y, (eb_real)0));
         return b ? EB_OP(be, bias_add, y, b, n, L->out.c, shape_hw(L->out)) : EB_OK;
     case EB_LAYER_ACT:
         return EB_OP(be, act_forward, L->act, L->slope, x, y, (size_t)n * eb_layer_in_numel(L));
@@ -155,7 +151,7 @@ eb_status eb_layer_backward(const eb_backend *be, eb_net *net, eb_net_ws *ws, in
             EB_TRY(EB_OP(be, conv2d_backward_filter, &g, x, dy, gW, param_alpha, (eb_real)1));
             if (L->b_len) EB_TRY(EB_OP(be, bias_backward, dy, gb, n, L->out.c, shape_hw(L->out), param_alpha, (eb_real)1));
         }
-        return dx ? layer_conv_data(be, net, l, &g, dy, dx, dx_beta) : EB_OK;
+        return dx ? layer_conv(be, net, l, &g, EB_CONV_PREP_DATA, dy, dx, dx_beta) : EB_OK;
     case EB_LAYER_CONVT2D:
         /* y = C^T x: dW is the adjoint conv's filter gradient with input dy and output-gradient x;
          * dx = C dy is that conv's forward. */
@@ -164,7 +160,7 @@ eb_status eb_layer_backward(const eb_backend *be, eb_net *net, eb_net_ws *ws, in
             EB_TRY(EB_OP(be, conv2d_backward_filter, &g, dy, x, gW, param_alpha, (eb_real)1));
             if (L->b_len) EB_TRY(EB_OP(be, bias_backward, dy, gb, n, L->out.c, shape_hw(L->out), param_alpha, (eb_real)1));
         }
-        return dx ? layer_conv_forward(be, net, l, &g, dy, dx, dx_beta) : EB_OK;
+        return dx ? layer_conv(be, net, l, &g, EB_CONV_PREP_FORWARD, dy, dx, dx_beta) : EB_OK;
     case EB_LAYER_ACT:
         return dx ? EB_OP(be, act_backward, L->act, L->slope, x, y, dy, dx, (size_t)n * eb_layer_in_numel(L), dx_beta)
                   : EB_OK;
@@ -192,10 +188,10 @@ eb_status eb_layer_tangent(const eb_backend *be, eb_net *net, eb_net_ws *ws, int
         return EB_OP(be, linear_forward, tx, W, NULL, ty, n, (int)eb_layer_in_numel(L), L->out.c);
     case EB_LAYER_CONV2D:
         eb_layer_conv_geom(L, n, &g);
-        return layer_conv_forward(be, net, l, &g, tx, ty, (eb_real)0);
+        return layer_conv(be, net, l, &g, EB_CONV_PREP_FORWARD, tx, ty, (eb_real)0);
     case EB_LAYER_CONVT2D:
         eb_layer_conv_geom(L, n, &g);
-        return layer_conv_data(be, net, l, &g, tx, ty, (eb_real)0);
+        return layer_conv(be, net, l, &g, EB_CONV_PREP_DATA, tx, ty, (eb_real)0);
     case EB_LAYER_ACT: /* sigma'(a) is diagonal: the backward kernel is the tangent */
         return EB_OP(be, act_backward, L->act, L->slope, x, y, tx, ty, (size_t)n * eb_layer_in_numel(L), (eb_real)0);
     case EB_LAYER_BATCHNORM: {

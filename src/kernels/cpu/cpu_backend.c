@@ -77,6 +77,16 @@ eb_real *eb_cpu_scratch(void *ctx, size_t elems) {
     return p;
 }
 
+int eb_cpu_env_switch(const char *name, int *cache) {
+    int m = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (m < 0) {
+        const char *e = getenv(name);
+        m = !(e && strcmp(e, "0") == 0);
+        __atomic_store_n(cache, m, __ATOMIC_RELAXED);
+    }
+    return m;
+}
+
 eb_status eb_cpu_backend_init(eb_backend *be) {
     eb_cpu_ctx *c = calloc(1, sizeof *c);
     if (!c) return EB_FAIL(EB_ERR_OOM, "CPU backend: cannot allocate its context");

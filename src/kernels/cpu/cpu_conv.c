@@ -715,14 +715,8 @@ static int prep_op(eb_conv_prep_kind which) { return which == EB_CONV_PREP_FORWA
 /* EBGAN_CPU_PREP=0 (read once per process) prepares nothing: every call transforms its weights (the reference
  * the prepared runs are tested against, test_train_e2e). */
 size_t eb_cpu_conv2d_prep_elems(const eb_conv_geom *g, eb_conv_prep_kind which) {
-    static int mode = -1; /* 0 off, 1 on */
-    int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
-    if (m < 0) {
-        const char *e = getenv("EBGAN_CPU_PREP");
-        m = !(e && strcmp(e, "0") == 0);
-        __atomic_store_n(&mode, m, __ATOMIC_RELAXED);
-    }
-    if (!m || !g || (which != EB_CONV_PREP_FORWARD && which != EB_CONV_PREP_DATA)) return 0;
+    static int mode = -1;
+    if (!eb_cpu_env_switch("EBGAN_CPU_PREP", &mode) || !g || (which != EB_CONV_PREP_FORWARD && which != EB_CONV_PREP_DATA)) return 0;
     return eb_cpu_wino_prep_elems(g, prep_op(which));
 }
 

@@ -72,4 +72,8 @@ eb_status eb_cpu_optim_hyper(void *ctx, eb_real *hyper, const eb_optim_sched *s)
 eb_status eb_cpu_adam_update(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n, const eb_real *hyper, eb_real b1, eb_real b2, eb_real eps);
 eb_status eb_cpu_sgd_update(void *ctx, eb_real *p, const eb_real *g, size_t n, const eb_real *hyper);
 
+/* A switch of the CPU kernels from the environment: 0 when variable `name` is "0", else 1; read on the first
+ * call for that `cache` (a static int initialised to -1), so a process never changes paths midway. */
+int eb_cpu_env_switch(const char *name, int *cache);
+
 #endif

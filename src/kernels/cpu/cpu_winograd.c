@@ -969,14 +969,8 @@ static double wino_macs(const eb_conv_geom *g, int op) {
 }
 
 int eb_cpu_wino_fits(const eb_conv_geom *g, int op) {
-    static int mode = -1; /* EBGAN_CPU_WINOGRAD, read on the first call: 0 off, 1 on */
-    int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
-    if (m < 0) {
-        const char *e = getenv("EBGAN_CPU_WINOGRAD");
-        m = !(e && strcmp(e, "0") == 0);
-        __atomic_store_n(&mode, m, __ATOMIC_RELAXED);
-    }
-    if (!m || !g || g->k_h != g->k_w || g->stride < 1 || g->stride > 2 || g->k_h % g->stride) return 0;
+    static int mode = -1;
+    if (!eb_cpu_env_switch("EBGAN_CPU_WINOGRAD", &mode) || !g || g->k_h != g->k_w || g->stride < 1 || g->stride > 2 || g->k_h % g->stride) return 0;
     const int r = g->k_h / g->stride;
     if (r != 2 && r != 3) return 0;
     if ((long long)g->c_in * g->stride * g->stride < 16 || g->c_out < 8 || g->h_out < 4 || g->w_out < 4) return 0;
