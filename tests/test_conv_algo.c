@@ -80,6 +80,91 @@ EB_TEST(empty_list_picks_nothing) {
     return EB_TEST_PASS;
 }
 
+EB_TEST(rank_lists_deterministic_candidates_first_then_the_rest) {
+    const eb_conv_algo_cand c[] = {C(6, 1, 0, 0, 0, 0), C(1, 1, 1, 0, 0, 0), C(7, 0, 1, 0, 0, 0), C(0, 1, 1, 0, 0, 0)};
+    int order[4];
+    const int m = eb_conv_algo_rank(c, 4, MiB, 0, EB_CONV_ALGO_HEURISTIC, 0u, order);
+    EB_CHECK(m == 3, "%d ranked, expected 3 (the failed entry never qualifies)", m);
+    EB_CHECK(order[0] == 1 && order[1] == 3 && order[2] == 0, "order %d %d %d, expected 1 3 0", order[0], order[1],
+             order[2]);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(rank_in_search_mode_follows_the_timings) {
+    const eb_conv_algo_cand c[] = {C(2, 1, 1, 0, 0, 3.0f), C(5, 1, 1, 0, 0, 1.0f), C(4, 1, 1, 0, 0, 2.0f)};
+    int order[3];
+    EB_CHECK(eb_conv_algo_rank(c, 3, MiB, 0, EB_CONV_ALGO_SEARCH, 0u, order) == 3, "all three qualify");
+    EB_CHECK(order[0] == 1 && order[1] == 2 && order[2] == 0, "order %d %d %d, expected fastest first: 1 2 0",
+             order[0], order[1], order[2]);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(rank_leaves_out_algorithms_refused_at_execution) {
+    const eb_conv_algo_cand c[] = {C(1, 1, 1, 0, 0, 0), C(0, 1, 1, 0, 0, 0), C(6, 1, 1, 0, 0, 0)};
+    int order[3];
+    const int m = eb_conv_algo_rank(c, 3, MiB, 1, EB_CONV_ALGO_HEURISTIC, 1u << 1 | 1u << 6, order);
+    EB_CHECK(m == 1 && order[0] == 1, "expected only algorithm 0 (index 1) left, got %d entries, first %d", m,
+             m ? order[0] : -1);
+    return EB_TEST_PASS;
+}
+
+/* A made-up library: the workspace query fails for the algorithms in `fail` and answers `ws[algo]` else. */
+typedef struct fake_lib {
+    unsigned fail;
+    size_t ws[8];
+    int asked[8];
+} fake_lib;
+
+static int fake_query(void *arg, int algo, size_t *ws_bytes) {
+    fake_lib *f = arg;
+    f->asked[algo]++;
+    if (f->fail >> algo & 1u) return 1;
+    *ws_bytes = f->ws[algo];
+    return 0;
+}
+
+EB_TEST(walk_passes_over_a_failing_workspace_query) {
+    const eb_conv_algo_cand c[] = {C(1, 1, 1, 0, 0, 0), C(0, 1, 1, 0, 0, 0), C(2, 1, 1, 0, 0, 0)};
+    fake_lib f = {.fail = 1u << 1, .ws = {4096, 0, 64}};
+    size_t ws = 0;
+    int tried = 0;
+    const int i = eb_conv_algo_walk(c, 3, MiB, 0, EB_CONV_ALGO_HEURISTIC, 0u, fake_query, &f, &ws, &tried);
+    EB_CHECK(i == 1 && ws == 4096, "picked index %d (ws %zu), expected the second candidate with 4096 bytes", i, ws);
+    EB_CHECK(tried == 2 && f.asked[1] == 1 && f.asked[2] == 0, "asked %d candidates, expected 2 in rank order", tried);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(walk_passes_over_a_workspace_that_does_not_fit) {
+    /* the list said 0 bytes, but the query for the math type set answers more than the cap */
+    const eb_conv_algo_cand c[] = {C(1, 1, 1, 0, 0, 0), C(0, 1, 1, 0, 0, 0)};
+    fake_lib f = {.ws = {512, 2 * MiB}};
+    size_t ws = 0;
+    const int i = eb_conv_algo_walk(c, 2, MiB, 0, EB_CONV_ALGO_HEURISTIC, 0u, fake_query, &f, &ws, NULL);
+    EB_CHECK(i == 1 && ws == 512, "picked index %d (ws %zu), expected algorithm 0 with 512 bytes", i, ws);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(walk_after_a_refusal_at_execution_takes_the_next) {
+    const eb_conv_algo_cand c[] = {C(1, 1, 1, 0, 0, 0), C(0, 1, 1, 0, 0, 0), C(2, 1, 0, 0, 0, 0)};
+    fake_lib f = {.ws = {0, 0, 0}};
+    size_t ws = 1;
+    int i = eb_conv_algo_walk(c, 3, MiB, 1, EB_CONV_ALGO_HEURISTIC, 1u << 1, fake_query, &f, &ws, NULL);
+    EB_CHECK(i == 1, "after algorithm 1 was refused: picked index %d, expected 1 (algorithm 0)", i);
+    i = eb_conv_algo_walk(c, 3, MiB, 1, EB_CONV_ALGO_HEURISTIC, 1u << 1 | 1u << 0, fake_query, &f, &ws, NULL);
+    EB_CHECK(i == 2, "after algorithms 1 and 0 were refused: picked %d, expected the non-deterministic 2", i);
+    return EB_TEST_PASS;
+}
+
+EB_TEST(walk_with_nothing_left_picks_nothing) {
+    const eb_conv_algo_cand c[] = {C(1, 1, 1, 0, 0, 0), C(0, 1, 1, 0, 0, 0)};
+    fake_lib f = {.fail = 1u << 0 | 1u << 1};
+    size_t ws = 0;
+    int tried = 0;
+    const int i = eb_conv_algo_walk(c, 2, MiB, 0, EB_CONV_ALGO_HEURISTIC, 0u, fake_query, &f, &ws, &tried);
+    EB_CHECK(i == -1 && tried == 2, "expected -1 after asking both, got %d after %d", i, tried);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(record_round_trips_and_finds_by_key) {
     const eb_conv_algo_choice c[] = {
         {{64, 1, 28, 28, 64, 14, 14, 5, 5, 2, 2}, 1, EB_CONV_DIR_FWD, 1, 0},

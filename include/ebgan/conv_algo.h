@@ -36,6 +36,27 @@ typedef struct eb_conv_algo_cand {
  * replays bit for bit). heuristic: the first in list order; search: the fastest, ties as above. */
 int eb_conv_algo_pick(const eb_conv_algo_cand *c, int n, size_t ws_cap, int strict_fp32, eb_conv_algo_mode mode);
 
+/* Most candidates a list may hold (cuDNN reports at most 8 algorithms per direction). */
+#define EB_CONV_ALGO_MAX_CANDS 32
+
+/* Every qualifying candidate in order of preference: eb_conv_algo_pick's choice first, then its choice among
+ * the rest, and so on (so deterministic ones before the others). Candidates whose algorithm number has its bit
+ * set in `rejected` (an algorithm cuDNN refused at execution) are left out. Writes the indices to order
+ * (room for n) and returns how many; n above EB_CONV_ALGO_MAX_CANDS counts only the first that many. */
+int eb_conv_algo_rank(const eb_conv_algo_cand *c, int n, size_t ws_cap, int strict_fp32, eb_conv_algo_mode mode,
+                      unsigned rejected, int *order);
+
+/* Asks the library for the workspace an algorithm needs with this geometry and math type: 0 and *ws_bytes on
+ * success, non-zero when the query fails (e.g. CUDNN_STATUS_NOT_SUPPORTED). */
+typedef int (*eb_conv_ws_query)(void *arg, int algo, size_t *ws_bytes);
+
+/* The choice with fallback: walks eb_conv_algo_rank's order and takes the first candidate whose workspace
+ * query succeeds and fits ws_cap (the list's own ws_bytes can differ from what the query answers for the
+ * math type actually set). Returns its index and *ws_bytes, or -1 when none passes; *tried (may be NULL)
+ * counts the candidates asked. */
+int eb_conv_algo_walk(const eb_conv_algo_cand *c, int n, size_t ws_cap, int strict_fp32, eb_conv_algo_mode mode,
+                      unsigned rejected, eb_conv_ws_query query, void *arg, size_t *ws_bytes, int *tried);
+
 /* One recorded choice: geometry, precision (eb_cuda_precision value), direction -> algorithm, math type. */
 typedef struct eb_conv_algo_choice {
     eb_conv_geom g;

@@ -43,6 +43,39 @@ int eb_conv_algo_pick(const eb_conv_algo_cand *c, int n, size_t ws_cap, int stri
     return pick;
 }
 
+int eb_conv_algo_rank(const eb_conv_algo_cand *c, int n, size_t ws_cap, int strict_fp32, eb_conv_algo_mode mode,
+                      unsigned rejected, int *order) {
+    if (n > EB_CONV_ALGO_MAX_CANDS) n = EB_CONV_ALGO_MAX_CANDS;
+    eb_conv_algo_cand left[EB_CONV_ALGO_MAX_CANDS];
+    for (int i = 0; i < n; i++) {
+        left[i] = c[i];
+        const int refused = c[i].algo >= 0 && c[i].algo < 32 && (rejected >> c[i].algo & 1u);
+        if (refused) left[i].ok = 0;
+    }
+    int count = 0;
+    for (;;) {
+        const int i = eb_conv_algo_pick(left, n, ws_cap, strict_fp32, mode);
+        if (i < 0) return count;
+        order[count++] = i;
+        left[i].ok = 0; /* taken: the next round chooses among the rest */
+    }
+}
+
+int eb_conv_algo_walk(const eb_conv_algo_cand *c, int n, size_t ws_cap, int strict_fp32, eb_conv_algo_mode mode,
+                      unsigned rejected, eb_conv_ws_query query, void *arg, size_t *ws_bytes, int *tried) {
+    int order[EB_CONV_ALGO_MAX_CANDS];
+    const int m = eb_conv_algo_rank(c, n, ws_cap, strict_fp32, mode, rejected, order);
+    if (tried) *tried = 0;
+    for (int k = 0; k < m; k++) {
+        size_t ws = 0;
+        if (tried) (*tried)++;
+        if (query(arg, c[order[k]].algo, &ws) != 0 || ws > ws_cap) continue;
+        *ws_bytes = ws;
+        return order[k];
+    }
+    return -1;
+}
+
 size_t eb_conv_algo_format(const char *comment, const eb_conv_algo_choice *c, int n, char *buf, size_t cap) {
     size_t len = 0;
 #define PUT(...)                                                                        \

@@ -218,12 +218,8 @@ extern "C" char *eb_cuda_conv_algos_export(const eb_backend *be) {
     int n = 0;
     for (int i = 0; i < c->conv_count; i++) {
         const eb_cuda_conv_entry *e = &c->conv_cache[i];
-        if (e->have_fwd) list[n++] = {e->g, (int)e->precision, EB_CONV_DIR_FWD, (int)e->fwd_algo, (int)e->fwd_math};
-        if (e->have_bwd_data)
-            list[n++] = {e->g, (int)e->precision, EB_CONV_DIR_BWD_DATA, (int)e->bwd_data_algo, (int)e->bwd_data_math};
-        if (e->have_bwd_filter)
-            list[n++] = {e->g, (int)e->precision, EB_CONV_DIR_BWD_FILTER, (int)e->bwd_filter_algo,
-                         (int)e->bwd_filter_math};
+        for (int d = EB_CONV_DIR_FWD; d <= EB_CONV_DIR_BWD_FILTER; d++)
+            if (e->dir[d].have) list[n++] = {e->g, (int)e->precision, (eb_conv_dir)d, e->dir[d].algo, (int)e->dir[d].math};
     }
     char env[320];
     eb_cuda_algo_env(c, env, sizeof env);
@@ -273,7 +269,7 @@ extern "C" eb_status eb_cuda_set_conv_workspace(eb_backend *be, size_t bytes) {
     c->conv_ws_bytes = bytes;
     /* The chosen algorithms depended on the old budget: choose again on next use. */
     for (int i = 0; i < c->conv_count; i++)
-        c->conv_cache[i].have_fwd = c->conv_cache[i].have_bwd_data = c->conv_cache[i].have_bwd_filter = 0;
+        for (int d = EB_CONV_DIR_FWD; d <= EB_CONV_DIR_BWD_FILTER; d++) c->conv_cache[i].dir[d].have = 0;
     return EB_OK;
 }
 

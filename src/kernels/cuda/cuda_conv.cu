@@ -140,29 +140,58 @@ static size_t eb_search_scratch(const eb_cuda_ctx *c, size_t out_bytes) {
     return r <= c->conv_ws_bytes / 2 ? r : 0;
 }
 
+/* The workspace query of conv_algo.h's walk: sets the math type the candidate would run with (FMA_MATH under
+ * strict fp32, else the one cuDNN listed) and asks cuDNN for its workspace. */
+template <typename Perf, typename Algo, typename WsSize>
+struct eb_ws_probe {
+    eb_cuda_conv_entry *e;
+    const Perf *perf;
+    int count, strict;
+    WsSize *ws_size;
+    cudnnStatus_t last; /* the last failing status, for the error when every candidate fails */
+};
+
+template <typename Perf, typename Algo, typename WsSize>
+static int eb_ws_probe_query(void *arg, int algo, size_t *ws) {
+    auto *p = (eb_ws_probe<Perf, Algo, WsSize> *)arg;
+    cudnnMathType_t m = CUDNN_FMA_MATH;
+    for (int i = 0; i < p->count && !p->strict; i++)
+        if ((int)p->perf[i].algo == algo) m = p->perf[i].mathType;
+    cudnnStatus_t s = cudnnSetConvolutionMathType(p->e->conv_desc, m);
+    if (s == CUDNN_STATUS_SUCCESS) s = (*p->ws_size)((Algo)algo, ws);
+    if (s != CUDNN_STATUS_SUCCESS) p->last = s;
+    return s != CUDNN_STATUS_SUCCESS;
+}
+
 /* One direction's algorithm choice, shared by forward, backward-data and backward-filter (they differ only in
  * which cuDNN calls search, suggest and size). In order: a pinned choice from a record (a resume) when cuDNN
- * still accepts it; a timed search (cudnnFind*Ex in the project's workspace) when the mode asks for it and the
- * stream is not capturing; else the heuristics' ranking. The pick itself is eb_conv_algo_pick. */
+ * still accepts it and it was not refused at execution; a timed search (cudnnFind*Ex in the project's
+ * workspace) when the mode asks for it and the stream is not capturing; else the heuristics' ranking. Each
+ * list is walked in conv_algo.h's order of preference until a candidate's workspace query succeeds and fits,
+ * so one failing candidate never makes the convolution fail while another one works. */
 template <typename Perf, typename Algo, typename FindEx, typename Heur, typename WsSize>
 static eb_status eb_choose_algo(eb_cuda_ctx *c, eb_cuda_conv_entry *e, eb_conv_dir dir, const char *what,
-                                size_t out_bytes, FindEx find_ex, Heur heur, WsSize ws_size, Algo *algo,
-                                cudnnMathType_t *math, size_t *ws) {
+                                size_t out_bytes, FindEx find_ex, Heur heur, WsSize ws_size) {
+    eb_cuda_conv_choice *ch = &e->dir[dir];
     const int strict = e->precision == EB_PRECISION_FP32;
     const int pin = eb_conv_algo_find(c->pinned, c->pinned_count, &e->g, (int)e->precision, dir);
-    if (pin >= 0) {
-        *algo = (Algo)c->pinned[pin].algo;
-        *math = (cudnnMathType_t)c->pinned[pin].math;
-        cudnnStatus_t ss = cudnnSetConvolutionMathType(e->conv_desc, *math);
-        if (ss == CUDNN_STATUS_SUCCESS) ss = ws_size(*algo, ws);
-        if (ss == CUDNN_STATUS_SUCCESS && *ws <= c->conv_ws_bytes) return EB_OK;
+    if (pin >= 0 && !(c->pinned[pin].algo < 32 && (ch->rejected >> c->pinned[pin].algo & 1u))) {
+        ch->algo = c->pinned[pin].algo;
+        ch->math = (cudnnMathType_t)c->pinned[pin].math;
+        cudnnStatus_t ss = cudnnSetConvolutionMathType(e->conv_desc, ch->math);
+        if (ss == CUDNN_STATUS_SUCCESS) ss = ws_size((Algo)ch->algo, &ch->ws);
+        if (ss == CUDNN_STATUS_SUCCESS && ch->ws <= c->conv_ws_bytes) {
+            ch->have = 1;
+            return EB_OK;
+        }
         fprintf(stderr, "warning: conv2d %s: the recorded cuDNN algorithm %d does not apply here (%s); choosing "
                 "anew, so rounding may differ from the recorded run\n", what, c->pinned[pin].algo,
                 ss != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(ss) : "workspace too small");
     }
     Perf perf[EB_ALGO_MAX];
     eb_conv_algo_cand cand[EB_ALGO_MAX];
-    int count = 0, pick = -1, capturing = 0;
+    int count = 0, pick = -1, capturing = 0, tried = 0, tried_all = 0;
+    eb_ws_probe<Perf, Algo, WsSize> probe = {e, perf, 0, strict, &ws_size, CUDNN_STATUS_SUCCESS};
     EB_TRY(eb_capturing(c, &capturing));
     EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
     const size_t scratch = eb_search_scratch(c, out_bytes);
@@ -171,41 +200,67 @@ static eb_status eb_choose_algo(eb_cuda_ctx *c, eb_cuda_conv_entry *e, eb_conv_d
         const size_t search_cap = c->conv_ws_bytes - scratch;
         if (find_ex(perf, &count, out, ws_ptr, search_cap) == CUDNN_STATUS_SUCCESS) {
             eb_to_cands(perf, count, cand);
-            pick = eb_conv_algo_pick(cand, count, search_cap, strict, EB_CONV_ALGO_SEARCH);
+            probe.count = count;
+            pick = eb_conv_algo_walk(cand, count, c->conv_ws_bytes, strict, EB_CONV_ALGO_SEARCH, ch->rejected,
+                                     eb_ws_probe_query<Perf, Algo, WsSize>, &probe, &ch->ws, &tried);
+            tried_all += tried;
         }
         (void)cudaGetLastError(); /* a failed search falls back to the heuristics */
     }
     if (pick < 0) {
+        EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, eb_conv_math(e->precision)));
         const cudnnStatus_t hs = heur(perf, &count);
         if (hs != CUDNN_STATUS_SUCCESS)
             return EB_FAIL(EB_ERR_DEVICE, "cudnnGetConvolution*Algorithm_v7 (conv2d %s) failed: %s (%s)", what,
                            cudnnGetErrorString(hs), eb_cudnn_hint(hs));
         eb_to_cands(perf, count, cand);
-        pick = eb_conv_algo_pick(cand, count, c->conv_ws_bytes, strict, EB_CONV_ALGO_HEURISTIC);
+        probe.count = count;
+        pick = eb_conv_algo_walk(cand, count, c->conv_ws_bytes, strict, EB_CONV_ALGO_HEURISTIC, ch->rejected,
+                                 eb_ws_probe_query<Perf, Algo, WsSize>, &probe, &ch->ws, &tried);
+        tried_all += tried;
     }
     if (pick < 0)
         return EB_FAIL(EB_ERR_UNSUPPORTED,
-                       "conv2d %s: cuDNN offers no algorithm for this geometry within the %zu-byte workspace "
-                       "(raise it with eb_cuda_set_conv_workspace)",
-                       what, c->conv_ws_bytes);
-    *algo = perf[pick].algo;
-    *math = strict ? CUDNN_FMA_MATH : perf[pick].mathType;
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, *math));
-    const cudnnStatus_t ss = ws_size(*algo, ws);
-    if (ss != CUDNN_STATUS_SUCCESS)
-        return EB_FAIL(EB_ERR_DEVICE, "cudnnGetConvolution*WorkspaceSize (conv2d %s) failed: %s (%s)", what,
-                       cudnnGetErrorString(ss), eb_cudnn_hint(ss));
-    if (*ws > c->conv_ws_bytes)
-        return EB_FAIL(EB_ERR_UNSUPPORTED, "conv2d %s: the chosen algorithm needs %zu workspace bytes, more than the "
-                       "%zu allocated (raise it with eb_cuda_set_conv_workspace)", what, *ws, c->conv_ws_bytes);
+                       "conv2d %s: no cuDNN algorithm usable for this geometry within the %zu-byte workspace (%d "
+                       "asked, last refusal: %s; raise the workspace with eb_cuda_set_conv_workspace)",
+                       what, c->conv_ws_bytes, tried_all,
+                       probe.last != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(probe.last) : "none fitted");
+    ch->algo = (int)perf[pick].algo;
+    ch->math = strict ? CUDNN_FMA_MATH : perf[pick].mathType;
+    ch->have = 1;
     return EB_OK;
+}
+
+/* Runs one direction: chooses on first use; when cuDNN answers NOT_SUPPORTED at the algorithm's first
+ * execution (nothing was written then, so running again is safe even with beta != 0), that algorithm is
+ * refused for this geometry, the next one is chosen, and the choice the record exports is the one that ran. */
+template <typename Choose, typename Exec>
+static eb_status eb_conv_run(eb_cuda_conv_entry *e, eb_conv_dir dir, const char *what, Choose choose, Exec exec) {
+    eb_cuda_conv_choice *ch = &e->dir[dir];
+    for (;;) {
+        if (!ch->have) EB_TRY(choose());
+        EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, ch->math));
+        const cudnnStatus_t s = exec(ch);
+        if (s == CUDNN_STATUS_NOT_SUPPORTED && !ch->ran && ch->algo >= 0 && ch->algo < 32) {
+            fprintf(stderr, "warning: conv2d %s: cuDNN refused algorithm %d at execution (%s); choosing the next\n",
+                    what, ch->algo, cudnnGetErrorString(s));
+            ch->rejected |= 1u << ch->algo;
+            ch->have = 0;
+            continue;
+        }
+        if (s != CUDNN_STATUS_SUCCESS)
+            return EB_FAIL(EB_ERR_DEVICE, "cuDNN conv2d %s with algorithm %d failed: %s (%s)", what, ch->algo,
+                           cudnnGetErrorString(s), eb_cudnn_hint(s));
+        ch->ran = 1;
+        return EB_OK;
+    }
 }
 
 static size_t eb_bytes4(size_t a, size_t b, size_t c, size_t d) { return a * b * c * d * sizeof(float); }
 
 static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const eb_real *x, const eb_real *w) {
     const eb_conv_geom *g = &e->g;
-    EB_TRY((eb_choose_algo<cudnnConvolutionFwdAlgoPerf_t>(
+    return eb_choose_algo<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
         c, e, EB_CONV_DIR_FWD, "forward", eb_bytes4(g->n, g->c_out, g->h_out, g->w_out),
         [&](cudnnConvolutionFwdAlgoPerf_t *p, int *n, void *y, void *ws, size_t ws_bytes) {
             return cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, e->x_desc, x, e->w_desc, w, e->conv_desc,
@@ -218,15 +273,12 @@ static eb_status eb_choose_fwd(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const eb_r
         [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
             return cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, e->x_desc, e->w_desc, e->conv_desc, e->y_desc,
                                                            a, b);
-        },
-        &e->fwd_algo, &e->fwd_math, &e->fwd_ws)));
-    e->have_fwd = 1;
-    return EB_OK;
+        });
 }
 
 static eb_status eb_choose_bwd_data(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const eb_real *dy, const eb_real *w) {
     const eb_conv_geom *g = &e->g;
-    EB_TRY((eb_choose_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
+    return eb_choose_algo<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
         c, e, EB_CONV_DIR_BWD_DATA, "backward-data", eb_bytes4(g->n, g->c_in, g->h_in, g->w_in),
         [&](cudnnConvolutionBwdDataAlgoPerf_t *p, int *n, void *dx, void *ws, size_t ws_bytes) {
             return cudnnFindConvolutionBackwardDataAlgorithmEx(c->cudnn, e->w_desc, w, e->y_desc, dy, e->conv_desc,
@@ -239,15 +291,12 @@ static eb_status eb_choose_bwd_data(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const
         [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
             return cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, e->w_desc, e->y_desc, e->conv_desc,
                                                                 e->x_desc, a, b);
-        },
-        &e->bwd_data_algo, &e->bwd_data_math, &e->bwd_data_ws)));
-    e->have_bwd_data = 1;
-    return EB_OK;
+        });
 }
 
 static eb_status eb_choose_bwd_filter(eb_cuda_ctx *c, eb_cuda_conv_entry *e, const eb_real *x, const eb_real *dy) {
     const eb_conv_geom *g = &e->g;
-    EB_TRY((eb_choose_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
+    return eb_choose_algo<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
         c, e, EB_CONV_DIR_BWD_FILTER, "backward-filter", eb_bytes4(g->c_out, g->c_in, g->k_h, g->k_w),
         [&](cudnnConvolutionBwdFilterAlgoPerf_t *p, int *n, void *dw, void *ws, size_t ws_bytes) {
             return cudnnFindConvolutionBackwardFilterAlgorithmEx(c->cudnn, e->x_desc, x, e->y_desc, dy,
@@ -261,10 +310,7 @@ static eb_status eb_choose_bwd_filter(eb_cuda_ctx *c, eb_cuda_conv_entry *e, con
         [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
             return cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, e->x_desc, e->y_desc, e->conv_desc,
                                                                   e->w_desc, a, b);
-        },
-        &e->bwd_filter_algo, &e->bwd_filter_math, &e->bwd_filter_ws)));
-    e->have_bwd_filter = 1;
-    return EB_OK;
+        });
 }
 
 /* alpha and beta are host floats (float tensors); beta == 0 makes cuDNN overwrite without reading. */
@@ -273,12 +319,13 @@ eb_status eb_cuda_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     eb_cuda_conv_entry *e;
     EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
-    if (!e->have_fwd) EB_TRY(eb_choose_fwd(c, e, x, w));
-    float a = alpha, b = beta;
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->fwd_math));
-    EB_CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &a, e->x_desc, x, e->w_desc, w, e->conv_desc, e->fwd_algo,
-                                           c->conv_ws, e->fwd_ws, &b, e->y_desc, y));
-    return EB_OK;
+    const float a = alpha, b = beta;
+    return eb_conv_run(
+        e, EB_CONV_DIR_FWD, "forward", [&] { return eb_choose_fwd(c, e, x, w); },
+        [&](const eb_cuda_conv_choice *ch) {
+            return cudnnConvolutionForward(c->cudnn, &a, e->x_desc, x, e->w_desc, w, e->conv_desc,
+                                           (cudnnConvolutionFwdAlgo_t)ch->algo, c->conv_ws, ch->ws, &b, e->y_desc, y);
+        });
 }
 
 /* dx [n, c_in, h_in, w_in] from dy [n, c_out, h_out, w_out]; a larger h_in than the minimum (conv-transpose
@@ -288,12 +335,14 @@ eb_status eb_cuda_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const e
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     eb_cuda_conv_entry *e;
     EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
-    if (!e->have_bwd_data) EB_TRY(eb_choose_bwd_data(c, e, dy, w));
-    float a = alpha, b = beta;
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_data_math));
-    EB_CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &a, e->w_desc, w, e->y_desc, dy, e->conv_desc,
-                                                e->bwd_data_algo, c->conv_ws, e->bwd_data_ws, &b, e->x_desc, dx));
-    return EB_OK;
+    const float a = alpha, b = beta;
+    return eb_conv_run(
+        e, EB_CONV_DIR_BWD_DATA, "backward-data", [&] { return eb_choose_bwd_data(c, e, dy, w); },
+        [&](const eb_cuda_conv_choice *ch) {
+            return cudnnConvolutionBackwardData(c->cudnn, &a, e->w_desc, w, e->y_desc, dy, e->conv_desc,
+                                                (cudnnConvolutionBwdDataAlgo_t)ch->algo, c->conv_ws, ch->ws, &b,
+                                                e->x_desc, dx);
+        });
 }
 
 eb_status eb_cuda_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
@@ -301,11 +350,12 @@ eb_status eb_cuda_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const
     eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
     eb_cuda_conv_entry *e;
     EB_TRY(eb_cuda_conv_entry_get(c, g, &e));
-    if (!e->have_bwd_filter) EB_TRY(eb_choose_bwd_filter(c, e, x, dy));
-    float a = alpha, b = beta;
-    EB_CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv_desc, e->bwd_filter_math));
-    EB_CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &a, e->x_desc, x, e->y_desc, dy, e->conv_desc,
-                                                  e->bwd_filter_algo, c->conv_ws, e->bwd_filter_ws, &b, e->w_desc,
-                                                  dw));
-    return EB_OK;
+    const float a = alpha, b = beta;
+    return eb_conv_run(
+        e, EB_CONV_DIR_BWD_FILTER, "backward-filter", [&] { return eb_choose_bwd_filter(c, e, x, dy); },
+        [&](const eb_cuda_conv_choice *ch) {
+            return cudnnConvolutionBackwardFilter(c->cudnn, &a, e->x_desc, x, e->y_desc, dy, e->conv_desc,
+                                                  (cudnnConvolutionBwdFilterAlgo_t)ch->algo, c->conv_ws, ch->ws, &b,
+                                                  e->w_desc, dw);
+        });
 }

@@ -34,18 +34,24 @@ static_assert(sizeof(eb_real) == sizeof(float), "the CUDA backend computes in fl
 
 /* One convolution geometry: its cuDNN descriptors (x = conv input, y = conv output, NCHW float) and the
  * algorithm chosen for each direction on first use, for one precision (the key is geometry + precision). */
+/* One direction's algorithm for one geometry: chosen on first use, re-chosen when cuDNN refuses it at its
+ * first execution (NOT_SUPPORTED), the refused ones remembered so the walk never returns to them. */
+typedef struct eb_cuda_conv_choice {
+    int have;          /* chosen (algo, math, ws valid) */
+    int ran;           /* executed successfully once: from then on an error is an error, not a re-choice */
+    int algo;          /* the cudnnConvolution*Algo_t value */
+    cudnnMathType_t math;
+    size_t ws;         /* workspace bytes it needs */
+    unsigned rejected; /* bit a set: algorithm a returned NOT_SUPPORTED at execution */
+} eb_cuda_conv_choice;
+
 typedef struct eb_cuda_conv_entry {
     eb_conv_geom g;
     eb_cuda_precision precision;
     cudnnTensorDescriptor_t x_desc, y_desc;
     cudnnFilterDescriptor_t w_desc;
     cudnnConvolutionDescriptor_t conv_desc;
-    int have_fwd, have_bwd_data, have_bwd_filter;
-    cudnnConvolutionFwdAlgo_t fwd_algo;
-    cudnnConvolutionBwdDataAlgo_t bwd_data_algo;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo;
-    cudnnMathType_t fwd_math, bwd_data_math, bwd_filter_math;
-    size_t fwd_ws, bwd_data_ws, bwd_filter_ws; /* bytes */
+    eb_cuda_conv_choice dir[3]; /* indexed by eb_conv_dir */
 } eb_cuda_conv_entry;
 
 typedef struct eb_cuda_ctx {
