@@ -107,20 +107,32 @@ int main(int argc, char **argv) {
     double budget = argc > 1 ? atof(argv[1]) : 10.0; /* seconds per measurement */
     const char *only = argc > 2 ? argv[2] : "all";   /* cpu | cuda | all */
     int counts[3] = {1000, 10000, 100000};
+    /* Exit 0 only when every measurement asked for was taken: a harness must not read "nothing measured"
+     * (no GPU, a failed run) as success. */
+    int rc = 0, measured = 0;
     for (int dev = 0; dev < 2; dev++) {
         eb_backend be;
         if (strcmp(only, "all") && strcmp(only, dev ? "cuda" : "cpu")) continue;
-        if (dev == 1 && eb_cuda_device_count() == 0) {
+        char why[512];
+        if (dev == 1 && eb_cuda_devices(why, sizeof why) == 0) {
             printf("{\"bench\":\"mala\",\"backend\":\"cuda\",\"skipped\":\"no usable CUDA GPU\"}\n");
+            fprintf(stderr, "bench_mala: no usable CUDA GPU: %s\n", why);
+            rc = 1;
             break;
         }
         if ((dev == 0 ? eb_cpu_backend_init(&be) : eb_cuda_backend_init(&be, 0)) != EB_OK) {
             fprintf(stderr, "bench_mala: %s\n", eb_error_message());
             return 1;
         }
-        for (int i = 0; i < 3; i++) bench(&be, "toy", (eb_shape){2, 1, 1}, counts[i], budget);
-        for (int i = 0; i < 3; i++) bench(&be, "cifar", (eb_shape){3, 32, 32}, counts[i], budget);
+        for (int m = 0; m < 2; m++)
+            for (int i = 0; i < 3; i++) {
+                const int bad = m == 0 ? bench(&be, "toy", (eb_shape){2, 1, 1}, counts[i], budget)
+                                       : bench(&be, "cifar", (eb_shape){3, 32, 32}, counts[i], budget);
+                rc |= bad;
+                measured += !bad;
+            }
         eb_backend_close(&be);
     }
-    return 0;
+    if (!measured) fprintf(stderr, "bench_mala: nothing was measured ('%s' is cpu, cuda or all)\n", only);
+    return rc || !measured;
 }

@@ -159,11 +159,12 @@ int main(int argc, char **argv) {
     }
     static const struct { const char *model; int c, hw, cpu_steps; } runs[] = {
         {"toy", 0, 0, 20}, {"mnist", 3, 28, 3}, {"cifar", 3, 32, 2}};
-    int rc = 0;
+    int rc = 0, n_wanted = 0;
     for (int i = 0; i < 3; i++) {
         int wanted = argc <= first;
         for (int a = first; a < argc; a++) wanted |= !strcmp(argv[a], runs[i].model);
         if (!wanted) continue;
+        n_wanted++;
         const char *data = "25gaussians";
         if (runs[i].c) {
             snprintf(path[i - 1], sizeof path[0], "%s/%s.npy", dir, runs[i].model);
@@ -179,5 +180,6 @@ int main(int argc, char **argv) {
         if (runs[i].c) unlink(path[i - 1]);
     }
     rmdir(dir);
-    return rc;
+    if (!n_wanted) fprintf(stderr, "bench_train: no preset named: nothing was measured (toy, mnist, cifar)\n");
+    return rc || !n_wanted;
 }

@@ -96,15 +96,17 @@ int main(int argc, char **argv) {
         {"mnist", {3, 28, 28}, 3},
         {"cifar", {3, 32, 32}, 3},
     };
-    int rc = 0;
+    int rc = 0, n_wanted = 0;
     for (int i = 0; i < 3; i++) {
         int wanted = argc <= first_model;
         for (int a = first_model; a < argc; a++) wanted |= strcmp(argv[a], runs[i].model) == 0;
         if (!wanted) continue;
+        n_wanted++;
         int steps = env ? atoi(env) : gpu ? 50 : runs[i].cpu_steps;
         if (steps < 1) steps = 1;
         rc |= bench_model(&be, runs[i].model, runs[i].data, steps);
     }
     eb_backend_close(&be);
-    return rc;
+    if (!n_wanted) fprintf(stderr, "bench_ustep: no preset named: nothing was measured (toy, mnist, cifar)\n");
+    return rc || !n_wanted;
 }

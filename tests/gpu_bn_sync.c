@@ -13,8 +13,9 @@
 enum { N = 6, C = 5, HW = 7, TOT = N * C * HW };
 
 static int skip_without_gpu(void) {
-    if (eb_cuda_device_count() > 0) return 0;
-    printf("no usable CUDA GPU: skipped\n");
+    char why[512];
+    if (eb_cuda_devices(why, sizeof why) > 0) return 0;
+    printf("no usable CUDA GPU (%s): skipped\n", why);
     return 1;
 }
 

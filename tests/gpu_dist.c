@@ -18,8 +18,13 @@
 static char g_exe[512], g_tmp[512];
 
 static int setup(void) {
-    if (eb_cuda_device_count() == 0 || !eb_comm_have_nccl()) {
-        printf("no usable CUDA GPU or no NCCL in this build: skipped\n");
+    char why[512];
+    if (eb_cuda_devices(why, sizeof why) == 0) {
+        printf("no usable CUDA GPU (%s): skipped\n", why);
+        return 0;
+    }
+    if (!eb_comm_have_nccl()) {
+        printf("no NCCL in this build: skipped\n");
         return 0;
     }
     char self[480] = "";

@@ -14,8 +14,9 @@
 enum { N = 4096, ZD = 3 };
 
 static int no_gpu(const char *name) {
-    if (eb_cuda_device_count() > 0) return 0;
-    printf("%s: no usable CUDA GPU: skipped\n", name);
+    char why[512];
+    if (eb_cuda_devices(why, sizeof why) > 0) return 0;
+    printf("%s: no usable CUDA GPU (%s): skipped\n", name, why);
     return 1;
 }
 

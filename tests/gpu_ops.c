@@ -70,8 +70,9 @@ static void fx_die(const char *what) {
 }
 
 static int fx_open(const char *name) {
-    if (eb_cuda_device_count() == 0) {
-        printf("%s: no usable CUDA GPU: skipped\n", name);
+    char why[512];
+    if (eb_cuda_devices(why, sizeof why) == 0) {
+        printf("%s: no usable CUDA GPU (%s): skipped\n", name, why);
         return EB_TEST_SKIP;
     }
     if (!g_fx.open) {

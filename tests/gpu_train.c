@@ -15,8 +15,9 @@
 
 #define NEED_GPU()                                                                                        \
     do {                                                                                                  \
-        if (eb_cuda_device_count() == 0) {                                                                \
-            printf("%s: no usable CUDA GPU: skipped\n", __func__);                                        \
+        char why_[512];                                                                                   \
+        if (eb_cuda_devices(why_, sizeof why_) == 0) {                                                    \
+            printf("%s: no usable CUDA GPU (%s): skipped\n", __func__, why_);                             \
             return EB_TEST_SKIP;                                                                          \
         }                                                                                                 \
     } while (0)

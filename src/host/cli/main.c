@@ -28,7 +28,8 @@ static void usage(FILE *f) {
                "  energy   U(x) and optionally grad_x U(x) of a run for the rows of a .npy\n"
                "  grads    the U-step loss gradient of every U parameter (and the penalty's part)\n"
                "  eval     mode coverage of a run (2-D mixtures; stacked Fashion-MNIST with the classifier)\n"
-               "  train-classifier  train the Fashion-MNIST classifier that eval uses on stacked runs\n");
+               "  train-classifier  train the Fashion-MNIST classifier that eval uses on stacked runs\n"
+               "  devices  the usable CUDA GPUs with driver and runtime versions, or why there is none\n");
 }
 
 /* The quick demo (also what no arguments run): it must show a result within minutes on a CPU. It is the
@@ -63,6 +64,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "grads")) return eb_cli_grads(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return eb_cli_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "train-classifier")) return eb_cli_train_classifier(argc - 1, argv + 1);
+    if (!strcmp(cmd, "devices")) return eb_cli_devices(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -2,10 +2,23 @@
  * In a build without CUDA the CUDA entry points report zero devices instead of failing to link. */
 #include "ebgan/backend.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #ifndef EB_HAVE_CUDA
 int eb_cuda_device_count(void) { return 0; }
+int eb_cuda_devices(char *why, size_t why_bytes) {
+    if (why && why_bytes) snprintf(why, why_bytes, "this build has no CUDA backend");
+    return 0;
+}
+void eb_cuda_versions(int *driver, int *runtime) { *driver = *runtime = 0; }
+eb_status eb_cuda_device_info(int d, char *name, size_t name_bytes, int *cc_major, int *cc_minor, size_t *mem_bytes) {
+    (void)d;
+    if (name && name_bytes) name[0] = '\0';
+    *cc_major = *cc_minor = 0;
+    *mem_bytes = 0;
+    return EB_FAIL(EB_ERR_UNSUPPORTED, "this build has no CUDA backend");
+}
 eb_status eb_cuda_backend_init(eb_backend *be, int device) {
     (void)device;
     memset(be, 0, sizeof *be);
@@ -21,13 +34,15 @@ eb_status eb_backend_open(eb_backend *be, eb_backend_kind kind, const char **not
 eb_status eb_backend_open_device(eb_backend *be, eb_backend_kind kind, int device, const char **notice) {
     if (notice) *notice = NULL;
     if (kind == EB_BACKEND_CPU) return eb_cpu_backend_init(be);
-    const int n_dev = eb_cuda_device_count();
+    /* the reason stays readable after the call: the auto notice points at it */
+    static _Thread_local char why[512];
+    const int n_dev = eb_cuda_devices(why, sizeof why);
     if (device < 0) device = 0;
     if (n_dev > 0) device %= n_dev;
     if (kind == EB_BACKEND_CUDA) {
         if (n_dev <= 0)
 #ifdef EB_HAVE_CUDA
-            return EB_FAIL(EB_ERR_DEVICE, "--device cuda: no usable CUDA GPU found (driver missing or no device)");
+            return EB_FAIL(EB_ERR_DEVICE, "--device cuda: no usable CUDA GPU: %s", why);
 #else
             return EB_FAIL(EB_ERR_UNSUPPORTED, "--device cuda: this build has no CUDA backend");
 #endif
@@ -41,7 +56,11 @@ eb_status eb_backend_open_device(eb_backend *be, eb_backend_kind kind, int devic
     }
     if (notice)
 #ifdef EB_HAVE_CUDA
-        *notice = "no usable CUDA GPU found; running on the CPU";
+    {
+        static _Thread_local char msg[600];
+        snprintf(msg, sizeof msg, "no usable CUDA GPU (%s); running on the CPU", why);
+        *notice = msg;
+    }
 #else
         *notice = "built without CUDA; running on the CPU";
 #endif

@@ -65,25 +65,76 @@ static const eb_ops g_cuda_ops = {
 /* Oldest GPU this build targets (CUDA 13 supports compute capability >= 7.5, DESIGN.md §4). */
 #define EB_CUDA_MIN_CC 75
 
-/* Devices of compute capability >= 7.5. Any failure (no driver, no device, a driver older than the
- * runtime) means zero usable devices, not an error: the caller falls back to the CPU. */
-extern "C" int eb_cuda_device_count(void) {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+/* "13.0" from a CUDA version number (1000 * major + 10 * minor); "none" for 0 (no driver). */
+static void eb_cuda_version_str(int v, char *buf, size_t cap) {
+    if (v <= 0) snprintf(buf, cap, "none");
+    else snprintf(buf, cap, "%d.%d", v / 1000, v % 1000 / 10);
+}
+
+/* Counts the devices of compute capability >= 7.5 and, when there are none, says why in `why` (the runtime's
+ * own error name and string, with the driver's and the runtime's CUDA versions, or the devices found and
+ * their compute capabilities). A failure is never an error here: zero devices, and the caller says why. */
+static int eb_cuda_probe(char *why, size_t cap) {
+    int n = 0, drv = 0, rt = 0;
+    (void)cudaDriverGetVersion(&drv);
+    (void)cudaRuntimeGetVersion(&rt);
+    char dv[16], rv[16];
+    eb_cuda_version_str(drv, dv, sizeof dv);
+    eb_cuda_version_str(rt, rv, sizeof rv);
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
         (void)cudaGetLastError();
+        snprintf(why, cap, "cudaGetDeviceCount: %s (%s); driver supports CUDA %s, runtime is CUDA %s: %s",
+                 cudaGetErrorString(e), cudaGetErrorName(e), dv, rv, eb_cuda_hint(e));
         return 0;
     }
     int usable = 0;
+    size_t len = (size_t)snprintf(why, cap, "%d CUDA device%s, none of compute capability 7.5 or above:", n,
+                                  n == 1 ? "" : "s");
     for (int d = 0; d < n; d++) {
         int major = 0, minor = 0;
         if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d) != cudaSuccess ||
             cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d) != cudaSuccess) {
-            (void)cudaGetLastError();
+            const cudaError_t ae = cudaGetLastError();
+            if (len < cap) len += (size_t)snprintf(why + len, cap - len, " device %d unreadable (%s)", d, cudaGetErrorString(ae));
             continue;
         }
         if (major * 10 + minor >= EB_CUDA_MIN_CC) usable++;
+        else if (len < cap) len += (size_t)snprintf(why + len, cap - len, " device %d is %d.%d", d, major, minor);
     }
+    if (n == 0) snprintf(why, cap, "the CUDA runtime sees no device (driver supports CUDA %s, runtime is CUDA %s; "
+                         "check CUDA_VISIBLE_DEVICES)", dv, rv);
+    if (usable) why[0] = '\0';
     return usable;
+}
+
+extern "C" int eb_cuda_device_count(void) {
+    char why[512];
+    return eb_cuda_probe(why, sizeof why);
+}
+
+extern "C" int eb_cuda_devices(char *why, size_t why_bytes) {
+    char local[8];
+    return why && why_bytes ? eb_cuda_probe(why, why_bytes) : eb_cuda_probe(local, sizeof local);
+}
+
+extern "C" void eb_cuda_versions(int *driver, int *runtime) {
+    *driver = *runtime = 0;
+    (void)cudaDriverGetVersion(driver);
+    (void)cudaRuntimeGetVersion(runtime);
+}
+
+extern "C" eb_status eb_cuda_device_info(int d, char *name, size_t name_bytes, int *cc_major, int *cc_minor,
+                                        size_t *mem_bytes) {
+    cudaDeviceProp p;
+    *cc_major = *cc_minor = 0;
+    *mem_bytes = 0;
+    EB_CUDA_CHECK(cudaGetDeviceProperties(&p, d));
+    if (name && name_bytes) snprintf(name, name_bytes, "%s", p.name);
+    *cc_major = p.major;
+    *cc_minor = p.minor;
+    *mem_bytes = p.totalGlobalMem;
+    return EB_OK;
 }
 
 /* Frees whatever eb_cuda_ctx_setup managed to create (every field NULL-checked). */
@@ -132,8 +183,9 @@ static eb_status eb_cuda_ctx_setup(eb_cuda_ctx *c, int device) {
 
 extern "C" eb_status eb_cuda_backend_init(eb_backend *be, int device) {
     memset(be, 0, sizeof *be);
-    const int n = eb_cuda_device_count();
-    if (n <= 0) return EB_FAIL(EB_ERR_DEVICE, "CUDA backend: no usable CUDA GPU (driver missing, no device, or compute capability below 7.5)");
+    char why[512];
+    const int n = eb_cuda_devices(why, sizeof why);
+    if (n <= 0) return EB_FAIL(EB_ERR_DEVICE, "CUDA backend: no usable CUDA GPU: %s", why);
     if (device < 0 || device >= n)
         return EB_FAIL(EB_ERR_ARG, "CUDA backend: no device %d (%d usable device%s)", device, n, n == 1 ? "" : "s");
     eb_cuda_ctx *c = (eb_cuda_ctx *)calloc(1, sizeof *c);
