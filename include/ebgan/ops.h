@@ -203,7 +203,7 @@ typedef struct eb_ops {
                                    eb_real *dx, eb_real *dgamma, eb_real *dbeta, eb_real beta_acc,
                                    int n, int c, int hw);
 
-    /* ---- batch norm over a batch split across ranks (synchronised batch norm, src/host/nn/net_sync.c): the
+    /* ---- batch norm over a batch split across ranks (synchronised batch norm, src/host/nn/bn_sync.c): the
      * per-channel sums each rank computes are all-reduced between these ops, so every rank normalises with
      * the statistics of the whole batch (count = values per channel over all ranks) ---- */
     /* out[ch] = sum_{i,p} x (center == NULL) or sum_{i,p} (x - center[ch])^2; summed in double on the CPU */

@@ -1,5 +1,5 @@
 /* Where this process sits in a data-parallel job: its rank, the world size and its rank on the node (which
- * picks its GPU), resolved from options first, then the variables a launcher exports (SCALE-OUT.md). */
+ * picks its GPU), resolved from options first, then the variables a launcher exports (DESIGN.md §4.7). */
 #ifndef EBGAN_RANKS_H
 #define EBGAN_RANKS_H
 

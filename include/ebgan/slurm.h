@@ -1,5 +1,5 @@
 /* What the engine asks of SLURM itself: requeueing the job (or the array task) it runs in, the way
- * Lightning and submitit do on the requeue signal (SCALE-OUT.md "Preemption and requeue"). */
+ * Lightning and submitit do on the requeue signal (DESIGN.md §4.7). */
 #ifndef EBGAN_SLURM_H
 #define EBGAN_SLURM_H
 

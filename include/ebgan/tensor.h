@@ -1,5 +1,5 @@
 /* A tensor is a view: a pointer into memory owned elsewhere (an arena), its shape, dtype and device.
- * Tensors never own memory; arenas do (see arena.h). Layout is row-major, images NCHW. */
+ * Tensors never own memory; arenas do (DESIGN.md §4.3). Layout is row-major, images NCHW. */
 #ifndef EBGAN_TENSOR_H
 #define EBGAN_TENSOR_H
 

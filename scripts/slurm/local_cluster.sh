@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node SLURM on loopback for tests (SCALE-OUT.md "Running the real thing"): Debian's munge,
+# A real single-node SLURM on loopback for tests (DESIGN.md §4.7): Debian's munge,
 # slurmctld and slurmd with a config of our own in DIR; `start DIR CPUS` waits until the node is idle and
 # prints the SLURM_CONF to export; `stop DIR` stops what start started (by pid files). Needs root.
 set -euo pipefail

@@ -9,7 +9,7 @@
 #include "cli.h"
 
 /* The CPU kernels and OpenBLAS run on OpenMP threads. OpenMP's default is to spin at every join; on a machine
- * shared with other jobs the spinning thread burns the core its partner needs and an iteration takes ~10x
+ * shared with other jobs the spinning thread burns the core its partner needs and an iteration takes many times
  * longer (bench/PROFILE.md). libgomp reads OMP_WAIT_POLICY once, as it loads, before main: when the user has
  * not chosen, run this program again with passive waiting (same pid and arguments; on failure, carry on). */
 static void threads_wait_passive(char **argv) {

@@ -1,5 +1,5 @@
 /* The NCCL communicator: collectives on device buffers on the backend's stream, so they are captured into
- * the training iteration's CUDA graph. Bootstrap (SCALE-OUT.md, as llm.c): rank 0's unique id by MPI_Bcast
+ * the training iteration's CUDA graph. Bootstrap (DESIGN.md §4.7, as llm.c): rank 0's unique id by MPI_Bcast
  * under an MPI launcher, else NCCL_COMM_ID (or MASTER_ADDR:MASTER_PORT) makes every rank derive the same id. */
 #include "comm_internal.h"
 
@@ -118,7 +118,7 @@ static eb_status bootstrap_id(const eb_ranks *r, ncclUniqueId *id, int *used_mpi
         NCCL_TRY(ncclGetUniqueId(id));
         return EB_OK;
     }
-    /* NCCL_COMM_ID=host:port makes ncclGetUniqueId return the same id on every rank (SCALE-OUT.md) */
+    /* NCCL_COMM_ID=host:port makes ncclGetUniqueId return the same id on every rank (DESIGN.md §4.7) */
     if (!getenv("NCCL_COMM_ID")) {
         const char *addr = getenv("MASTER_ADDR"), *port = getenv("MASTER_PORT");
         if (!addr || !port)

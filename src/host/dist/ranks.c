@@ -1,5 +1,5 @@
 /* Rank discovery: options, then torchrun's, srun's and mpirun's environment variables, in that order
- * (SCALE-OUT.md "Rank discovery"). Nothing here talks to another process. */
+ * (DESIGN.md §4.7). Nothing here talks to another process. */
 #include "ebgan/ranks.h"
 
 #include <errno.h>

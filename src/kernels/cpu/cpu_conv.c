@@ -13,7 +13,7 @@
 
 /* Why not im2col + one BLAS GEMM (the formulation before, bench/PROFILE.md): the column matrix [K, n * pixels] is
  * 4x (k4 s2) to 9x (k3 s1) the input; writing it, then packing it again inside the GEMM, then (backward data)
- * scattering a second one back with col2im took ~40% of a CIFAR iteration, the GEMM kernels ~50%. Here each op
+ * scattering a second one back with col2im took nearly as long as the GEMM itself. Here each op
  * is a GEMM on cpu_tile.c's 8 x 48 tile: A (the weights, or dy) is read in place through offsets, B panels are
  * copied (or gathered) straight from a zero-bordered copy of the input into a buffer that stays in cache, and C
  * tiles go straight to the NCHW output:
@@ -210,7 +210,7 @@ __attribute__((always_inline)) static inline void conv_plane_merge(const eb_conv
 /* One (sample sm, channel c) of conv_col2im: its taps summed into `plane` (zeroed first), merged into dx.
  * GCC 12 can leave the upper vector state dirty (no vzeroupper) on leaving the OpenMP child of a target_clones
  * function and on a clone's tail call into a baseline function; every legacy-SSE instruction after that runs
- * up to ~20x slower (libm's tanh: 8 -> 160 ns; bench/PROFILE.md). So no clone holds a parallel region, no clone
+ * many times slower (AVX/SSE transitions, docs/CPU_KERNELS.md §3). So no clone holds a parallel region, no clone
  * ends in a call; tests/py/test_vector_state.py reads every exit of the built code. */
 CONV_CLONES static void conv_col2im_plane(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, size_t ld,
                                           int sm, int c, eb_real *plane, eb_real *dxp, eb_real beta) {
@@ -397,7 +397,7 @@ static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
                         memset(last + (size_t)kk * EB_TILE_NR, 0, (size_t)(EB_TILE_NR - tail) * sizeof *last);
                 }
                 /* strips outer: one B strip [KC][NR] (24 KiB) stays in L1 while the A rows of every group of MR
-                 * channels stream past it from L2 (BLIS's loop order; ~8% over the other way round, with KC 128) */
+                 * channels stream past it from L2 (BLIS's loop order: each B strip is loaded into L1 once) */
                 for (int t = 0; t < strips; t++) {
                     for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
                         ptrdiff_t rows[EB_TILE_MR]; /* rows past m repeat the last one: their C rows are not stored */

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Why (bench/PROFILE.md, fourth pass): the direct implicit GEMMs of cpu_conv.c run at ~60% of the machine's FMA
- * peak on the cifar trunk; the arithmetic itself is the lever left. A stride-s layer with k = s r taps is, per
+/* Why: the direct implicit GEMMs of cpu_conv.c keep the FMA units busy already, so fewer multiply-adds is the
+ * lever left (bench/PROFILE.md). A stride-s layer with k = s r taps is, per
  * input phase (py, px) (the rows s R + py - pad and columns s Q + px - pad of x), a stride-1 correlation with the
  * r x r taps w[s i + py][s j + px]; phases and channels together are the reduction channels c' = c s^2 + phase.
  * Each 2x2 tile of outputs reads an alpha x alpha tile d (alpha = r + 1) of every phase plane, and
@@ -44,8 +44,8 @@ enum { WINO_KC = 128, WINO_KCF = 64 };
 /* The filter gradient transforms x and dy for as many samples at a time as keep their V and dM within 4M
  * elements (16 MiB of floats, L3 while the GEMMs read them back), at least one. Each chunk is two fork / joins
  * of the threads, and a join where the waiting thread sleeps (OMP_WAIT_POLICY=passive, as the benchmarks and
- * tests run) costs 50-80 us on the machines we measure: 1M-element chunks made the 64->64 k4 s2 filter gradient
- * 16.6 ms, 4M 13.4 ms (2 threads, passive; 13.0 and 12.0 with spinning joins); 32M was slower again. */
+ * tests run) costs tens of microseconds: larger chunks mean fewer joins, up to where V and dM no longer stay in
+ * L3 (the timings behind 4M: bench/PROFILE.md). */
 static const size_t wino_chunk_elems = (size_t)1 << 22;
 
 static size_t wino_round(size_t v, size_t m) { return (v + m - 1) / m * m; }
@@ -974,11 +974,10 @@ int eb_cpu_wino_fits(const eb_conv_geom *g, int op) {
     const int r = g->k_h / g->stride;
     if (r != 2 && r != 3) return 0;
     if ((long long)g->c_in * g->stride * g->stride < 16 || g->c_out < 8 || g->h_out < 4 || g->w_out < 4) return 0;
-    /* Thresholds measured per op on the cifar layers (bench_cpu_conv, one thread, bench/PROFILE.md): the
-     * forward wins from 1.15x fewer multiply-adds (64 -> 64 k4 s2 on 32x32, 1.19x: 1.28x faster, the direct
-     * path's phase split and packing being dear there); the data gradient, whose c_out reduction channels are
-     * transformed per phase, from 1.4x (1.18x: 10% slower); the filter gradient from 1.15x when its B side has at
-     * least 128 reduction channels (64 on 16x16 maps, 1.5x: 17% slower; its transforms weigh 1 / c' per tile). */
+    /* Thresholds from per-op timings of the cifar layers (bench_cpu_conv, bench/PROFILE.md): the forward pays off
+     * from 1.15x fewer multiply-adds (the direct path's phase split and packing are dear); the data gradient, whose
+     * c_out reduction channels are transformed per phase, from 1.4x; the filter gradient from 1.15x when its B
+     * side has at least 128 reduction channels (its transforms weigh 1 / c' per tile). */
     const double direct = (double)g->n * g->h_out * g->w_out * g->c_out * g->c_in * g->k_h * g->k_w;
     if (op == EB_WINO_FILTER && (long long)g->c_in * g->stride * g->stride < 128) return 0;
     return direct >= (op == EB_WINO_DATA ? 1.4 : 1.15) * wino_macs(g, op);
