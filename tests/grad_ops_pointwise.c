@@ -721,6 +721,29 @@ EB_TEST(adam_matches_pytorch_reference) {
     return EB_TEST_PASS;
 }
 
+/* mem_copy's ranges must not overlap (the GPU's copy leaves overlap undefined): the CPU reference refuses an
+ * overlapping copy with EB_ERR_ARG and leaves the memory as it was; adjacent ranges are fine. */
+EB_TEST(mem_copy_refuses_overlapping_ranges) {
+    tctx t;
+    if (!t_open(&t, 702)) return EB_TEST_FAIL;
+    const eb_ops *o = t.be.ops;
+    const size_t n = 64;
+    double *d = NULL, before[64], after[64];
+    EB_CHECK_OK(o->mem_alloc(t.be.ctx, (void **)&d, 2 * n * sizeof(double)));
+    for (size_t i = 0; i < 2 * n; i++) d[i] = t_normal(&t);
+    memcpy(before, d, sizeof before);
+    eb_status st = o->mem_copy(t.be.ctx, d + 1, d, n * sizeof(double));
+    EB_CHECK(st == EB_ERR_ARG, "an overlapping copy returned status %d, expected EB_ERR_ARG", (int)st);
+    EB_CHECK(strstr(eb_error_message(), "overlap") != NULL, "message does not say overlap: %s", eb_error_message());
+    memcpy(after, d, sizeof after);
+    EB_CHECK(memcmp(before, after, sizeof before) == 0, "a refused copy wrote memory");
+    EB_CHECK_OK(o->mem_copy(t.be.ctx, d + n, d, n * sizeof(double)));
+    EB_CHECK(memcmp(d, d + n, n * sizeof(double)) == 0, "adjacent ranges copy");
+    o->mem_free(t.be.ctx, d);
+    t_close(&t);
+    return EB_TEST_PASS;
+}
+
 /* mem_alloc: 64-byte aligned, round trips through upload / copy / download, and an impossible size fails
  * with EB_ERR_OOM and a message that names the bytes asked. */
 EB_TEST(mem_alloc_roundtrip_and_oom_message) {

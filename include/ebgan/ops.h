@@ -83,6 +83,8 @@ typedef struct eb_ops {
     void      (*mem_free)(void *ctx, void *ptr);
     eb_status (*mem_upload)(void *ctx, void *dst, const void *src_host, size_t bytes);
     eb_status (*mem_download)(void *ctx, void *dst_host, const void *src, size_t bytes);
+    /* device to device; the two ranges must not overlap (CUDA's cudaMemcpyAsync does not define overlapping
+     * copies, so the CPU refuses them with EB_ERR_ARG instead of hiding the bug behind memmove) */
     eb_status (*mem_copy)(void *ctx, void *dst, const void *src, size_t bytes);
     eb_status (*sync)(void *ctx);
 
@@ -104,7 +106,8 @@ typedef struct eb_ops {
     /* out[r, :] = t[r] * x[r, :] + (1 - t[r]) * y[r, :] (wgan-gp interpolates) */
     eb_status (*lerp_rows)(void *ctx, eb_real *out, const eb_real *t, const eb_real *x, const eb_real *y,
                            size_t rows, size_t cols);
-    /* out_dev = alpha * sum(x) + beta * out_dev; summed in double on the CPU, float pairs on CUDA */
+    /* out_dev = alpha * sum(x) + beta * out_dev; summed in double on both backends (CUDA: per-thread double
+     * partial sums, then per-block and across blocks in double; the order differs from the CPU's) */
     eb_status (*reduce_sum)(void *ctx, const eb_real *x, size_t n, eb_real *out_dev, eb_real alpha, eb_real beta);
     /* out[r] = sum_c x[r, c]^2 */
     eb_status (*row_sqnorm)(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out);
