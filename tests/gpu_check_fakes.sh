@@ -81,3 +81,10 @@ check() {
         exit 1
     fi
 }
+
+# fake_setup: a fresh fake machine in a temporary folder $d, removed when the test exits
+fake_setup() {
+    d=$(mktemp -d)
+    trap 'rm -rf "$d"' EXIT
+    fake_machine "$d"
+}

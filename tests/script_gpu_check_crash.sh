@@ -5,9 +5,7 @@
 set -uo pipefail
 src=${EBGAN_SOURCE_DIR:?}
 . "$src/tests/gpu_check_fakes.sh"
-d=$(mktemp -d)
-trap 'rm -rf "$d"' EXIT
-fake_machine "$d"
+fake_setup
 msg=$(cd "$src" && PATH="$d/path:$PATH" GPU_CARRY="$d/carry" OUT="$d/out" GPU_CHECK_STEPS="gpu_ops" \
       bash scripts/gpu_check.sh 2>&1)
 rc=$?
