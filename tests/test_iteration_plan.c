@@ -45,27 +45,37 @@ static void cfg_toy(eb_train_cfg *c, const method *m) {
     c->keep = 1;
 }
 
+/* A trainer for method m on the CPU, at step 0. */
+static eb_status start(eb_trainer *t, const method *m) {
+    eb_train_cfg c;
+    cfg_toy(&c, m);
+    const char *notice = NULL;
+    return eb_trainer_init(t, &c, &notice);
+}
+
+/* Iterations 1 and 2 (each launch checks its draws against the plan's stride). */
+static eb_status two_iterations(eb_trainer *t) {
+    EB_TRY(eb_trainer_iteration(t));
+    return eb_trainer_iteration(t);
+}
+
 /* Two iterations of each method run (a launch whose draws missed the stride fails), each moving the stream
  * by the stride, which is the layout existing checkpoints' rng_counter follows: B (permutation) + B z (G's
  * latents) + n_critic times [3 B (toy points) + B z (latents) + train_mcmc B (z + 1) (MALA) + B (wgan-gp's t)]. */
 EB_TEST(every_method_draws_exactly_its_plans_stride) {
     for (size_t i = 0; i < sizeof k_methods / sizeof k_methods[0]; i++) {
         const method *m = &k_methods[i];
-        eb_train_cfg c;
-        cfg_toy(&c, m);
         eb_trainer t;
-        const char *notice = NULL;
-        EB_CHECK_OK(eb_trainer_init(&t, &c, &notice));
+        EB_CHECK_OK(start(&t, m));
         const uint64_t B = (uint64_t)t.cfg.batch, z = (uint64_t)t.cfg.z_dim;
         const uint64_t per_u = 3 * B + B * z + (uint64_t)m->train_mcmc * B * (z + 1) + B;
         const uint64_t want = B + B * z + (uint64_t)m->n_critic * per_u;
         EB_CHECK(t.plan.stride == want, "%s: the plan's stride is %llu, the layout %llu", m->entropy,
                  (unsigned long long)t.plan.stride, (unsigned long long)want);
-        const uint64_t start = t.rng.counter;
-        EB_CHECK_OK(eb_trainer_iteration(&t));
-        EB_CHECK_OK(eb_trainer_iteration(&t));
-        EB_CHECK(t.rng.counter == start + 2 * want, "%s: two iterations moved the stream by %llu, not 2 x %llu",
-                 m->entropy, (unsigned long long)(t.rng.counter - start), (unsigned long long)want);
+        const uint64_t at = t.rng.counter;
+        EB_CHECK_OK(two_iterations(&t));
+        EB_CHECK(t.rng.counter == at + 2 * want, "%s: two iterations moved the stream by %llu, not 2 x %llu",
+                 m->entropy, (unsigned long long)(t.rng.counter - at), (unsigned long long)want);
         eb_trainer_free(&t);
     }
     return EB_TEST_PASS;
@@ -76,15 +86,11 @@ EB_TEST(every_method_draws_exactly_its_plans_stride) {
 EB_TEST(every_optimiser_moves_by_the_plans_updates) {
     for (size_t i = 0; i < sizeof k_methods / sizeof k_methods[0]; i++) {
         const method *m = &k_methods[i];
-        eb_train_cfg c;
-        cfg_toy(&c, m);
         eb_trainer t;
-        const char *notice = NULL;
-        EB_CHECK_OK(eb_trainer_init(&t, &c, &notice));
+        EB_CHECK_OK(start(&t, m));
         EB_CHECK(t.plan.n_g_nets == 1 + t.gan.n_aux, "%s: the G step updates %d nets, G and %d surrogate nets exist",
                  m->entropy, t.plan.n_g_nets, t.gan.n_aux);
-        EB_CHECK_OK(eb_trainer_iteration(&t));
-        EB_CHECK_OK(eb_trainer_iteration(&t));
+        EB_CHECK_OK(two_iterations(&t));
         eb_net *nets[EB_GAN_NETS_MAX];
         eb_optim *opts[EB_GAN_NETS_MAX];
         const int k = eb_gan_nets(&t.gan, nets, opts);
