@@ -421,7 +421,11 @@ static int conv_threads(size_t work) { return eb_cpu_threads(work, (size_t)1 << 
 eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
                                 eb_real *y, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_forward", g, x, w, y));
-    if (eb_cpu_wino_fits(g, EB_WINO_FORWARD)) return eb_cpu_wino_forward(ctx, g, x, w, y, alpha, beta);
+    if (eb_cpu_wino_fits(g, EB_WINO_FORWARD)) { /* frozen weights: their transform made once (frozen_weights.h) */
+        const eb_real *U;
+        EB_TRY(eb_cpu_frozen_form_get(ctx, g, EB_WINO_FORWARD, w, &U));
+        return U ? eb_cpu_wino_forward_prep(ctx, g, x, U, y, alpha, beta) : eb_cpu_wino_forward(ctx, g, x, w, y, alpha, beta);
+    }
     const conv_phases f = conv_phases_of(g);
     const int direct = g->pad == 0 && g->stride == 1; /* the input itself is the (only) phase plane */
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out;
@@ -508,7 +512,12 @@ static eb_status conv_backward_data_cols(void *ctx, const eb_conv_geom *g, const
 eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                       eb_real *dx, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_backward_data", g, dy, w, dx));
-    if (eb_cpu_wino_fits(g, EB_WINO_DATA)) return eb_cpu_wino_backward_data(ctx, g, dy, w, dx, alpha, beta);
+    if (eb_cpu_wino_fits(g, EB_WINO_DATA)) {
+        const eb_real *U;
+        EB_TRY(eb_cpu_frozen_form_get(ctx, g, EB_WINO_DATA, w, &U));
+        return U ? eb_cpu_wino_backward_data_prep(ctx, g, dy, U, dx, alpha, beta)
+                 : eb_cpu_wino_backward_data(ctx, g, dy, w, dx, alpha, beta);
+    }
     if (g->c_in < EB_TILE_MR) return conv_backward_data_cols(ctx, g, dy, w, dx, alpha, beta);
     const int s = g->stride, kh = g->k_h, kw = g->k_w, ci_n = g->c_in, co_n = g->c_out;
     const int pt = (kh + s - 1) / s - 1, pl = (kw + s - 1) / s - 1; /* top / left border of the dy copy */
@@ -706,45 +715,4 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
         }
     }
     return EB_OK;
-}
-
-/* ---- prepared weights (ops.h): the Winograd layers' transformed weights, made once per training step ---- */
-
-static int prep_op(eb_conv_prep_kind which) { return which == EB_CONV_PREP_FORWARD ? EB_WINO_FORWARD : EB_WINO_DATA; }
-
-/* EBGAN_CPU_PREP=0 (read once per process) prepares nothing: every call transforms its weights (the reference
- * the prepared runs are tested against, test_train_e2e). */
-size_t eb_cpu_conv2d_prep_elems(const eb_conv_geom *g, eb_conv_prep_kind which) {
-    static int mode = -1;
-    if (!eb_cpu_env_switch("EBGAN_CPU_PREP", &mode) || !g || (which != EB_CONV_PREP_FORWARD && which != EB_CONV_PREP_DATA)) return 0;
-    return eb_cpu_wino_prep_elems(g, prep_op(which));
-}
-
-/* The checks of a prepared call: the geometry, the buffers, and a prepared form for it (a caller that prepared
- * a layer for other weights' geometry, or for none, is told so, never handed the direct path's result). */
-static eb_status prep_check(const char *op, const eb_conv_geom *g, eb_conv_prep_kind which, const void *a,
-                            const void *prep, const void *c) {
-    EB_TRY(conv_check(op, g, a, prep, c));
-    if (eb_cpu_conv2d_prep_elems(g, which) == 0)
-        return EB_FAIL(EB_ERR_ARG, "%s: %d->%d k%d s%d on %dx%d has no prepared weights (conv2d_prep_elems is 0)",
-                       op, g->c_in, g->c_out, g->k_h, g->stride, g->h_in, g->w_in);
-    return EB_OK;
-}
-
-eb_status eb_cpu_conv2d_prepare(void *ctx, const eb_conv_geom *g, eb_conv_prep_kind which, const eb_real *w,
-                                eb_real *prep) {
-    EB_TRY(prep_check("conv2d_prepare", g, which, w, prep, w));
-    return eb_cpu_wino_prepare(ctx, g, prep_op(which), w, prep);
-}
-
-eb_status eb_cpu_conv2d_forward_prep(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *prep,
-                                     eb_real *y, eb_real alpha, eb_real beta) {
-    EB_TRY(prep_check("conv2d_forward_prep", g, EB_CONV_PREP_FORWARD, x, prep, y));
-    return eb_cpu_wino_forward_prep(ctx, g, x, prep, y, alpha, beta);
-}
-
-eb_status eb_cpu_conv2d_backward_data_prep(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *prep,
-                                           eb_real *dx, eb_real alpha, eb_real beta) {
-    EB_TRY(prep_check("conv2d_backward_data_prep", g, EB_CONV_PREP_DATA, dy, prep, dx));
-    return eb_cpu_wino_backward_data_prep(ctx, g, dy, prep, dx, alpha, beta);
 }

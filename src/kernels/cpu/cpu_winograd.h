@@ -23,10 +23,10 @@ eb_status eb_cpu_wino_backward_data(void *ctx, const eb_conv_geom *g, const eb_r
 eb_status eb_cpu_wino_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                       eb_real *dw, eb_real alpha, eb_real beta);
 
-/* The transformed weights of the forward (EB_WINO_FORWARD) or of the data gradient (EB_WINO_DATA), made once for
- * the many calls of a training step (cpu_conv.c's prepared ops): their eb_reals (0 where the layer does not
- * take Winograd for that op), their transform from w, and the two ops reading them in place of w (the same
- * bits: each op transforms w with the same function before it reads it). */
+/* The transformed weights of the forward (EB_WINO_FORWARD) or of the data gradient (EB_WINO_DATA), made once while
+ * the weights are frozen (conv/frozen_weights.h): their eb_reals (0 where the layer does not take Winograd for
+ * that op; the same for every batch size), their transform from w, and the two ops reading them in place of w (the
+ * same bits: each op transforms w with the same function before it reads it). */
 size_t eb_cpu_wino_prep_elems(const eb_conv_geom *g, int op);
 eb_status eb_cpu_wino_prepare(void *ctx, const eb_conv_geom *g, int op, const eb_real *w, eb_real *prep);
 eb_status eb_cpu_wino_forward_prep(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *prep, eb_real *y,
