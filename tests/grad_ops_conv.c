@@ -6,7 +6,7 @@
 #include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
-#include "kernels/cpu/cpu_winograd.h"
+#include "kernels/cpu/conv/wino.h"
 
 #include <stdint.h>
 #include <stdlib.h>

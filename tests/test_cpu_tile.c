@@ -8,7 +8,7 @@
 
 #include "ebgan/backend.h"
 #include "harness.h"
-#include "kernels/cpu/cpu_tile.h"
+#include "kernels/cpu/conv/tile.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static eb_real rnd(void) { /* in [-1, 1): the values only have to be fixed and not special */

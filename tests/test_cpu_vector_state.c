@@ -9,7 +9,7 @@
 
 #include "ebgan/backend.h"
 #include "harness.h"
-#include "kernels/cpu/cpu_winograd.h"
+#include "kernels/cpu/conv/wino.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>

@@ -10,7 +10,7 @@
 #include "ebgan/backend.h"
 #include "harness.h"
 #include "kernels/cpu/conv/frozen_weights.h"
-#include "kernels/cpu/cpu_winograd.h"
+#include "kernels/cpu/conv/wino.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static float *rnd_buf(size_t n) { return eb_test_rand_f(n, &rng_state); } /* in [-1, 1), never zeros */

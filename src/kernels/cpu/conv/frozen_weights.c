@@ -3,7 +3,7 @@
 #include "frozen_weights.h"
 
 #include "../cpu_ops.h"
-#include "../cpu_winograd.h"
+#include "wino.h"
 
 #include <string.h>
 

@@ -1,10 +1,10 @@
 /* Winograd F(2x2, r x r) convolutions (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016)
  * for the CPU backend: the three conv ops of layers with k = stride * r taps, r in {2, 3}, as GEMMs on cpu_tile.c. */
-#include "cpu_winograd.h"
+#include "wino.h"
 
-#include "cpu_ops.h"
-#include "cpu_parallel.h"
-#include "cpu_tile.h"
+#include "../cpu_ops.h"
+#include "../cpu_parallel.h"
+#include "tile.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /* CPU reference of conv2d (NCHW, OIHW weights, square stride / pad) as implicit GEMMs on the backend's own
  * register tile (cpu_tile.h): the column matrix of im2col is never stored, its panels are packed in cache. */
-#include "cpu_ops.h"
+#include "../cpu_ops.h"
 
-#include "cpu_parallel.h"
-#include "cpu_tile.h"
-#include "cpu_winograd.h"
+#include "../cpu_parallel.h"
+#include "tile.h"
+#include "wino.h"
 #include <limits.h>
 #include <stdint.h>
 #include <stddef.h>
