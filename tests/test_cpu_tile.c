@@ -1,4 +1,4 @@
-/* The CPU GEMM tile (src/kernels/cpu/cpu_tile.c) on each instruction set this CPU has (AVX-512, AVX2 + FMA, the
+/* The CPU GEMM tile (src/kernels/cpu/conv/tile.c) on each instruction set this CPU has (AVX-512, AVX2 + FMA, the
  * scalar fma chain): the same bits, for the tile itself and for whole conv layers through the op table. */
 #include <stdint.h>
 #include <stdio.h>

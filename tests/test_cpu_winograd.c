@@ -1,4 +1,4 @@
-/* The Winograd path of the CPU convolutions (src/kernels/cpu/cpu_winograd.c) in float32, against sums in double
+/* The Winograd path of the CPU convolutions (src/kernels/cpu/conv/wino_*.c) in float32, against sums in double
  * of the same float inputs: which layers take it, and its rounding error on the presets' layer kinds. */
 #include <math.h>
 #include <stdint.h>
@@ -105,7 +105,7 @@ EB_TEST(winograd_float32_error_stays_within_its_bound) {
      * Measured here: 7e-8 to 4e-7; the direct path on the same layers (EBGAN_CPU_WINOGRAD=0 through the op
      * table): 2e-8 to 2e-7. A wrong transform coefficient or tile offset is an O(1) error (checked: one sign
      * of B^T flipped fails every op). The layers: the cifar trunk's kinds (k3 s1 and k4 s2, reduced batch and
-     * width), an odd map, and k6 s2 (r = 3 per phase), each op of cpu_winograd.c called directly (whether the
+     * width), an odd map, and k6 s2 (r = 3 per phase), each op of conv/wino_ops.c called directly (whether the
      * op table would pick it is the test above). */
     const eb_conv_geom layers[5] = {geom(4, 64, 32, 16, 3, 1, 1), geom(4, 32, 64, 32, 4, 2, 1), geom(3, 16, 24, 13, 3, 1, 1),
                                     geom(2, 128, 64, 8, 4, 2, 1), geom(2, 16, 16, 12, 6, 2, 2)};

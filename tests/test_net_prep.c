@@ -15,7 +15,7 @@
 #define SHAPE(c, h, w) ((eb_shape){(c), (h), (w)})
 
 /* cifar's trunk at 3/4 of its width on 16x16: the RGB layer (direct), then k4 s2 and k3 s1 layers that take
- * Winograd for their forward and data gradient (cpu_winograd.c), a linear head */
+ * Winograd for their forward and data gradient (conv/wino_ops.c), a linear head */
 static const char u_spec[] = "conv:48:3:1:1,lrelu:0.1,conv:48:4:2:1,lrelu:0.1,conv:96:3:1:1,lrelu:0.1,"
                              "conv:96:4:2:1,lrelu:0.1,linear:1";
 enum { N = 6, D = 3 * 16 * 16 };

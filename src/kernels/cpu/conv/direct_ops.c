@@ -1,20 +1,17 @@
-/* CPU reference of conv2d (NCHW, OIHW weights, square stride / pad) as implicit GEMMs on the backend's own
- * register tile (cpu_tile.h): the column matrix of im2col is never stored, its panels are packed in cache. */
-#include "../cpu_ops.h"
+/* The direct convolutions of the CPU backend (NCHW, OIHW weights, square stride / pad) as implicit GEMMs on the
+ * backend's own register tile (tile.h): the column matrix of im2col is never stored, its panels are packed in cache. */
+#include "direct.h"
 
+#include "../cpu_ops.h"
 #include "../cpu_parallel.h"
-#include "tile.h"
-#include "wino.h"
-#include <limits.h>
+
 #include <stdint.h>
-#include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Why not im2col + one BLAS GEMM (the formulation before, bench/PROFILE.md): the column matrix [K, n * pixels] is
  * 4x (k4 s2) to 9x (k3 s1) the input; writing it, then packing it again inside the GEMM, then (backward data)
  * scattering a second one back with col2im took ~40% of a CIFAR iteration, the GEMM kernels ~50%. Here each op
- * is a GEMM on cpu_tile.c's 8 x 48 tile: A (the weights, or dy) is read in place through offsets, B panels are
+ * is a GEMM on tile.c's 8 x 48 tile: A (the weights, or dy) is read in place through offsets, B panels are
  * copied (or gathered) straight from a zero-bordered copy of the input into a buffer that stays in cache, and C
  * tiles go straight to the NCHW output:
  *   forward          y[co, (s, oh, ow)]  = sum over taps (c, i, j)       w * x      (M = c_out, N = pixels)
@@ -25,407 +22,11 @@
  * Every sum runs over its reduction index in one fixed order with one rounding per step, whatever the thread
  * count (threads split the columns of C, never a sum). */
 
-/* The data movement around the GEMM (phase split, panel packing, stores: copies, no arithmetic but alpha / beta)
- * is compiled for AVX-512 and AVX2 as well as the baseline, picked at load time; the values do not change. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CONV_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CONV_CLONES
-#endif
-
-/* Blocking (bench_cpu_conv on the presets' layers chose them): KC steps of the reduction per packed panel of the
- * forward / data-gradient GEMMs, KCF pixels per panel of the filter gradient's, NC columns of C per block (a
- * multiple of NR; 288 = 6 x 48 floats = 12 x 24 doubles). A B strip [KC, NR] is 24 KiB of floats (L1), the B
- * panel [KC, NC] 144 KiB and a C block of 512 rows 576 KiB (L2: 2 MiB per core on the machines we measure). */
-enum { CONV_KC = 128, CONV_KCF = 256, CONV_NC = 288 };
-
-/* The zero-bordered copies of an op's input (or dy) are made for as many samples at a time as fit 8M elements
- * (32 MiB of floats), at least one: a MALA batch of 4096 chains does not need GiBs of scratch. */
-static const size_t conv_copy_elems = (size_t)8 << 20;
-
-static int conv_samples_per_copy(size_t sample_elems, int n) {
-    size_t nb = sample_elems ? conv_copy_elems / sample_elems : (size_t)n;
-    if (nb < 1) nb = 1;
-    return nb > (size_t)n ? n : (int)nb;
-}
-
-static size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
-
-/* Elements of eb_real that hold `count` objects of `bytes` each, rounded up to 64 elements (256 bytes of floats:
- * the regions of the scratch keep its base's alignment, and the int / pointer-size tables theirs). */
-static size_t region_elems(size_t count, size_t bytes) {
-    return round_up((count * bytes + sizeof(eb_real) - 1) / sizeof(eb_real), 64);
-}
-
-/* ---- geometry ---- */
-
-/* Checks the geometry (positive sizes, h_out / w_out consistent with the floor formula of ops.h, sizes within
- * int range) and the buffers. */
-static eb_status conv_check(const char *op, const eb_conv_geom *g, const void *a, const void *b, const void *c) {
-    if (!g) return EB_FAIL(EB_ERR_ARG, "%s: NULL geometry", op);
-    if (g->n < 1 || g->c_in < 1 || g->h_in < 1 || g->w_in < 1 || g->c_out < 1 || g->h_out < 1 ||
-        g->w_out < 1 || g->k_h < 1 || g->k_w < 1)
-        return EB_FAIL(EB_ERR_ARG,
-                       "%s: sizes must be positive (n=%d c_in=%d h_in=%d w_in=%d c_out=%d h_out=%d w_out=%d "
-                       "k=%dx%d)", op, g->n, g->c_in, g->h_in, g->w_in, g->c_out, g->h_out, g->w_out,
-                       g->k_h, g->k_w);
-    if (g->stride < 1) return EB_FAIL(EB_ERR_ARG, "%s: stride %d must be >= 1", op, g->stride);
-    if (g->pad < 0) return EB_FAIL(EB_ERR_ARG, "%s: pad %d must be >= 0", op, g->pad);
-    if ((long long)g->h_in + 2LL * g->pad < g->k_h || (long long)g->w_in + 2LL * g->pad < g->k_w)
-        return EB_FAIL(EB_ERR_ARG, "%s: input %dx%d with pad %d too small for kernel %dx%d", op, g->h_in,
-                       g->w_in, g->pad, g->k_h, g->k_w);
-    const long long ho = ((long long)g->h_in + 2LL * g->pad - g->k_h) / g->stride + 1;
-    const long long wo = ((long long)g->w_in + 2LL * g->pad - g->k_w) / g->stride + 1;
-    if (ho != g->h_out || wo != g->w_out)
-        return EB_FAIL(EB_ERR_ARG,
-                       "%s: output %dx%d inconsistent with input %dx%d, kernel %dx%d, stride %d, pad %d "
-                       "(expected %lldx%lld)", op, g->h_out, g->w_out, g->h_in, g->w_in, g->k_h, g->k_w,
-                       g->stride, g->pad, ho, wo);
-    const long long kk = (long long)g->c_in * g->k_h * g->k_w, ko = (long long)g->c_out * g->k_h * g->k_w;
-    const long long pix_in = (long long)g->n * g->h_in * g->w_in, pix_out = (long long)g->n * ho * wo;
-    if (kk > INT_MAX || ko > INT_MAX || pix_in > INT_MAX || pix_out > INT_MAX)
-        return EB_FAIL(EB_ERR_ARG, "%s: layer too large (taps %lld / %lld, pixels %lld / %lld over INT_MAX)", op,
-                       kk, ko, pix_in, pix_out);
-    if (!a || !b || !c) return EB_FAIL(EB_ERR_ARG, "%s: NULL buffer", op);
-    return EB_OK;
-}
-
-/* The zero-bordered input plane [h_in + 2 pad, w_in + 2 pad] is kept split into its stride x stride phases:
- * element (r, q) of the padded plane lives in phase (r % stride, q % stride) at (r / stride, q / stride), each
- * phase [hq, wq]. A window tap (i, j) then reads, for output row oh, the contiguous run
- * phase(i % stride, j % stride)[oh + i / stride][j / stride ..][w_out]: every row of the implicit column
- * matrix is a unit-stride copy. Stride 1 is the plain bordered plane. */
-typedef struct conv_phases {
-    int s, hq, wq; /* stride; rows / columns of one phase: ceil((h_in + 2 pad) / s), ceil((w_in + 2 pad) / s) */
-    size_t plane;  /* elements of one (sample, channel) plane: s * s * hq * wq */
-} conv_phases;
-
-static conv_phases conv_phases_of(const eb_conv_geom *g) {
-    conv_phases f = {.s = g->stride};
-    f.hq = (g->h_in + 2 * g->pad + f.s - 1) / f.s;
-    f.wq = (g->w_in + 2 * g->pad + f.s - 1) / f.s;
-    f.plane = (size_t)f.s * f.s * f.hq * f.wq;
-    return f;
-}
-
-/* Offset of tap (i, j) of channel c in a sample's phase-split planes. */
-static ptrdiff_t conv_tap_offset(const conv_phases *f, int c, int i, int j) {
-    const int s = f->s;
-    return (ptrdiff_t)c * (ptrdiff_t)f->plane + (ptrdiff_t)((i % s) * s + j % s) * f->hq * f->wq +
-           (ptrdiff_t)(i / s) * f->wq + j / s;
-}
-
-/* Input plane src [h_in, w_in] -> the interior of the phase-split bordered plane (its border must be zero). */
-CONV_CLONES static void conv_plane_split(const eb_conv_geom *g, const conv_phases *f, const eb_real *src, eb_real *plane) {
-    const int s = f->s;
-    for (int ih = 0; ih < g->h_in; ih++) {
-        const int r = ih + g->pad;
-        const eb_real *row = src + (size_t)ih * g->w_in;
-        if (s == 1) {
-            memcpy(plane + (size_t)r * f->wq + g->pad, row, (size_t)g->w_in * sizeof *row);
-            continue;
-        }
-        for (int b = 0; b < s; b++) { /* the columns q = iw + pad with q % s == b */
-            eb_real *dst = plane + (size_t)((r % s) * s + b) * f->hq * f->wq + (size_t)(r / s) * f->wq;
-            const int iw0 = ((b - g->pad) % s + s) % s; /* (iw + pad) / s rises by one per step: no division */
-            const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
-            eb_real *d = dst + (iw0 + g->pad) / s;
-            const eb_real *r0 = row + iw0;
-            if (s == 2) { /* a constant stride: the even / odd deinterleave vectorises */
-                for (int k = 0; k < n; k++) d[k] = r0[(size_t)k * 2];
-            } else {
-                for (int k = 0; k < n; k++) d[k] = r0[(size_t)k * s];
-            }
-        }
-    }
-}
-
-/* Zeroes the border of a phase-split plane (the padded rows / columns every tap may read); the interior is
- * left to conv_plane_split, and the phase elements past the padded extent, which no tap reads, are left alone.
- * (A memset of the whole plane cost as much again as the copy: the planes of the first layers are MBs.) */
-CONV_CLONES static void conv_plane_border(const eb_conv_geom *g, const conv_phases *f, eb_real *plane) {
-    const int s = f->s, p = g->pad, hp = g->h_in + 2 * p;
-    for (int a = 0; a < s; a++) {
-        for (int b = 0; b < s; b++) {
-            eb_real *ph = plane + (size_t)(a * s + b) * f->hq * f->wq;
-            /* interior columns of phase b: q = cq * s + b in [p, p + w_in) */
-            const int c_lo = p > b ? (p - b + s - 1) / s : 0;
-            const int c_hi = p + g->w_in - 1 - b >= 0 ? (p + g->w_in - 1 - b) / s + 1 : 0; /* exclusive */
-            for (int rq = 0; rq < f->hq; rq++) {
-                const int r = rq * s + a;
-                if (r >= hp) break;
-                eb_real *row = ph + (size_t)rq * f->wq;
-                if (r < p || r >= p + g->h_in || c_hi <= c_lo) {
-                    memset(row, 0, (size_t)f->wq * sizeof *row);
-                } else {
-                    for (int cq = 0; cq < c_lo; cq++) row[cq] = 0;
-                    for (int cq = c_hi; cq < f->wq; cq++) row[cq] = 0;
-                }
-            }
-        }
-    }
-}
-
-/* The [c] planes of samples [s0, s0 + cnt) of x into their phase-split bordered copies dst [cnt, c, plane] (one
- * plane per task). */
-static void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, int s0, int cnt,
-                           eb_real *dst) {
-    const size_t planes = (size_t)cnt * (size_t)c, hwi = (size_t)g->h_in * g->w_in;
-    x += (size_t)s0 * c * hwi;
-#pragma omp parallel num_threads(eb_cpu_threads(planes * f->plane, EB_CPU_PAR_CHEAP))
-    {
-        size_t lo, hi;
-        eb_cpu_split(planes, &lo, &hi);
-        for (size_t p = lo; p < hi; p++) {
-            eb_real *plane = dst + p * f->plane;
-            conv_plane_border(g, f, plane);
-            conv_plane_split(g, f, x + p * hwi, plane);
-        }
-    }
-}
-
-/* The adjoint of conv_plane_split with the beta of the output: dst = interior + beta * dst (beta == 0
- * overwrites without reading). Inlined into its clone caller, whose tail call it was (below). */
-__attribute__((always_inline)) static inline void conv_plane_merge(const eb_conv_geom *g, const conv_phases *f, const eb_real *plane, eb_real *dst,
-                             eb_real beta) {
-    const int s = f->s;
-    for (int ih = 0; ih < g->h_in; ih++) {
-        const int r = ih + g->pad;
-        eb_real *row = dst + (size_t)ih * g->w_in;
-        for (int b = 0; b < s; b++) {
-            const eb_real *v = plane + (size_t)((r % s) * s + b) * f->hq * f->wq + (size_t)(r / s) * f->wq;
-            const int iw0 = ((b - g->pad) % s + s) % s;
-            const int n = iw0 < g->w_in ? (g->w_in - iw0 + s - 1) / s : 0;
-            const eb_real *v0 = v + (iw0 + g->pad) / s;
-            eb_real *r0 = row + iw0;
-            if (beta == 0) {
-                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k];
-            } else {
-                for (int k = 0; k < n; k++) r0[(size_t)k * s] = v0[k] + beta * r0[(size_t)k * s];
-            }
-        }
-    }
-}
-
-/* One (sample sm, channel c) of conv_col2im: its taps summed into `plane` (zeroed first), merged into dx.
- * GCC 12 can leave the upper vector state dirty (no vzeroupper) on leaving the OpenMP child of a target_clones
- * function and on a clone's tail call into a baseline function; every legacy-SSE instruction after that runs
- * up to ~20x slower (libm's tanh: 8 -> 160 ns; bench/PROFILE.md). So no clone holds a parallel region, no clone
- * ends in a call; tests/py/test_vector_state.py reads every exit of the built code. */
-CONV_CLONES static void conv_col2im_plane(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, size_t ld,
-                                          int sm, int c, eb_real *plane, eb_real *dxp, eb_real beta) {
-    const size_t hwo = (size_t)g->h_out * g->w_out;
-    memset(plane, 0, f->plane * sizeof *plane);
-    for (int i = 0; i < g->k_h; i++) {
-        for (int j = 0; j < g->k_w; j++) {
-            const eb_real *d = col + ((size_t)(c * g->k_h + i) * g->k_w + j) * ld + (size_t)sm * hwo;
-            eb_real *ph = plane + conv_tap_offset(f, 0, i, j);
-            for (int oh = 0; oh < g->h_out; oh++) {
-                eb_real *v = ph + (size_t)oh * f->wq;
-                const eb_real *src = d + (size_t)oh * g->w_out;
-                for (int ow = 0; ow < g->w_out; ow++) v[ow] += src[ow];
-            }
-        }
-    }
-    conv_plane_merge(g, f, plane, dxp, beta);
-}
-
-/* col2im of samples [s0, s0 + nb): col [(c, i, j)][(s, oh, ow)] (row length nb * hwo) summed into each input
- * plane's phase-split copy (taps in the order (i, j, oh, ow)), then dx = that + beta * dx. One plane of
- * f->plane elements per thread in `planes`. */
-static void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb,
-                        eb_real *planes, eb_real *dx, eb_real beta) {
-    const size_t hwo = (size_t)g->h_out * g->w_out, ld = (size_t)nb * hwo, hwi = (size_t)g->h_in * g->w_in;
-    const size_t tasks = (size_t)nb * (size_t)g->c_in;
-#pragma omp parallel num_threads(eb_cpu_threads(tasks * hwi * g->k_h * g->k_w, EB_CPU_PAR_CHEAP))
-    {
-        eb_real *plane = planes + (size_t)eb_cpu_thread() * f->plane;
-        size_t lo, hi;
-        eb_cpu_split(tasks, &lo, &hi);
-        for (size_t sc = lo; sc < hi; sc++) {
-            const int sm = (int)(sc / (size_t)g->c_in), c = (int)(sc % (size_t)g->c_in);
-            conv_col2im_plane(g, f, col, ld, sm, c, plane, dx + ((size_t)(s0 + sm) * g->c_in + c) * hwi, beta);
-        }
-    }
-}
-
-/* ---- the implicit GEMM over pixel columns (forward, backward data) ---- */
-
-/* A run: columns [j, j + len) of a block whose B entries are contiguous in the source (one sample, one grid
- * row) and whose C entries go to dst offsets + v * dst_v; a run never crosses a strip of NR columns. */
-typedef struct conv_run {
-    int j, len;
-    ptrdiff_t src, dst;
-} conv_run;
-
-/* C[m, col] = alpha * sum_kk A[m, kk] * B[kk, col] + beta * C, with
- *   A[m, kk]         = a[a_row[m] + a_k[kk]]
- *   B[kk, (s, u, v)] = src[s * src_n + u * src_u + v + k_off[kk]]   over the grid s < n, u < hc, v < wc
- *   C[m,  (s, u, v)] lives at dst[s * dst_n + m * dst_m + u * dst_u + v * dst_v]. */
-typedef struct conv_igemm {
-    int m, k;
-    const eb_real *a; /* A[i, kk] = a[a_row[i] + a_k[kk]] (the weights in place) */
-    const ptrdiff_t *a_row, *a_k;
-    const eb_real *src;
-    const ptrdiff_t *k_off;
-    int n, hc, wc;
-    ptrdiff_t src_n, src_u;
-    eb_real *dst;
-    ptrdiff_t dst_n, dst_m, dst_u, dst_v;
-    eb_real alpha, beta;
-} conv_igemm;
-
-/* Per-thread workspace of conv_igemm_run for m rows: B panel, C block, runs, column offsets. */
-static size_t igemm_thread_elems(int m) {
-    return region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real)) +
-           region_elems(round_up((size_t)m, EB_TILE_MR) * CONV_NC, sizeof(eb_real)) +
-           region_elems(CONV_NC, sizeof(conv_run)) + region_elems(CONV_NC, sizeof(int32_t));
-}
-
-/* dst[kk * NR + v] = src[k_off[kk] + v], kk < kc, v < len: one run of every row of a B strip. The common run
- * lengths get loops of constant length (whole vector moves); the maps are 2x2 to 32x32. */
-CONV_CLONES static void igemm_pack_run(eb_real *restrict dst, const eb_real *restrict src, const ptrdiff_t *restrict k_off,
-                           int kc, int len) {
-#define PACK_LEN(L) \
-    for (int kk = 0; kk < kc; kk++) { \
-        const eb_real *s = src + k_off[kk]; \
-        eb_real *d = dst + (size_t)kk * EB_TILE_NR; \
-        for (int v = 0; v < (L); v++) d[v] = s[v]; \
-    }
-    switch (len) {
-    case 2: PACK_LEN(2) break;
-    case 4: PACK_LEN(4) break;
-    case 7: PACK_LEN(7) break;
-    case 8: PACK_LEN(8) break;
-    case 14: PACK_LEN(14) break;
-    case 16: PACK_LEN(16) break;
-    case 32: PACK_LEN(32) break;
-    default: PACK_LEN(len) break;
-    }
-#undef PACK_LEN
-}
-
-/* The runs of columns [c0, c0 + ncb) of the grid; returns their count. */
-static int igemm_runs(const conv_igemm *q, size_t c0, int ncb, conv_run *runs) {
-    const size_t per_sample = (size_t)q->hc * q->wc;
-    int nr = 0;
-    for (int j = 0; j < ncb;) {
-        const size_t c = c0 + (size_t)j;
-        const size_t s = c / per_sample, rest = c % per_sample;
-        const int u = (int)(rest / (size_t)q->wc), v = (int)(rest % (size_t)q->wc);
-        int len = q->wc - v;
-        if (len > ncb - j) len = ncb - j;
-        if (len > EB_TILE_NR - j % EB_TILE_NR) len = EB_TILE_NR - j % EB_TILE_NR;
-        runs[nr].j = j;
-        runs[nr].len = len;
-        runs[nr].src = (ptrdiff_t)s * q->src_n + (ptrdiff_t)u * q->src_u + v;
-        runs[nr].dst = (ptrdiff_t)s * q->dst_n + (ptrdiff_t)u * q->dst_u + (ptrdiff_t)v * q->dst_v;
-        nr++;
-        j += len;
-    }
-    return nr;
-}
-
-/* Writes a C block [m, ldc] to its destination: dst = alpha * C + beta * dst (beta == 0: dst is not read). */
-CONV_CLONES static void igemm_store(const conv_igemm *q, const conv_run *runs, int nr, const eb_real *cb, int ldc) {
-    for (int i = 0; i < q->m; i++) {
-        const eb_real *crow = cb + (size_t)i * ldc;
-        eb_real *drow = q->dst + (ptrdiff_t)i * q->dst_m;
-        for (int r = 0; r < nr; r++) {
-            const eb_real *cs = crow + runs[r].j;
-            eb_real *d = drow + runs[r].dst;
-            const ptrdiff_t dv = q->dst_v;
-            const int len = runs[r].len;
-            if (dv == 1 && q->beta == 0) {
-                for (int v = 0; v < len; v++) d[v] = q->alpha * cs[v];
-            } else if (dv == 1) {
-                for (int v = 0; v < len; v++) d[v] = q->alpha * cs[v] + q->beta * d[v];
-            } else if (q->beta == 0) {
-                for (int v = 0; v < len; v++) d[v * dv] = q->alpha * cs[v];
-            } else {
-                for (int v = 0; v < len; v++) d[v * dv] = q->alpha * cs[v] + q->beta * d[v * dv];
-            }
-        }
-    }
-}
-
-/* Runs the GEMM with `threads` threads, each with igemm_thread_elems(q->m) elements of ws. The strips of NR
- * columns are spread statically over the threads (an even share each: the 1024 columns of a 4x4 layer are
- * 11 + 11 strips, not blocks of 6 + 6 + 6 + 4), and each thread takes its share in blocks of <= NC columns. */
-static void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
-    const size_t cols = (size_t)q->n * q->hc * q->wc;
-    if (cols == 0) return;
-    const size_t all_strips = (cols + EB_TILE_NR - 1) / EB_TILE_NR, block_strips = CONV_NC / EB_TILE_NR;
-    if ((size_t)threads > all_strips) threads = (int)all_strips;
-    const int mp = (int)round_up((size_t)q->m, EB_TILE_MR), ldc = CONV_NC;
-    const size_t per_thread = igemm_thread_elems(q->m);
-    /* Runs of fewer than 8 columns (maps of 2x2 to 7x7) cost more to copy one by one than the tiles that use
-     * them: those panels are gathered a row of NR at a time instead (32-bit column offsets) */
-    const long long span = (long long)(q->n - 1) * q->src_n + (long long)(q->hc - 1) * q->src_u + q->wc;
-    const int gather = q->wc < 8 && span <= INT32_MAX;
-#pragma omp parallel num_threads(threads)
-    {
-        eb_real *bp = ws + (size_t)eb_cpu_thread() * per_thread;
-        eb_real *cb = bp + region_elems((size_t)CONV_KC * CONV_NC, sizeof(eb_real));
-        conv_run *runs = (conv_run *)(cb + region_elems((size_t)mp * CONV_NC, sizeof(eb_real)));
-        int32_t *col32 = (int32_t *)((eb_real *)runs + region_elems(CONV_NC, sizeof(conv_run)));
-        size_t lo, hi;
-        eb_cpu_split(all_strips, &lo, &hi);
-        for (size_t sb = lo; sb < hi; sb += block_strips) {
-            const size_t c0 = sb * EB_TILE_NR, c1 = (sb + block_strips < hi ? sb + block_strips : hi) * EB_TILE_NR;
-            const int ncb = (int)((c1 < cols ? c1 : cols) - c0);
-            const int strips = (ncb + EB_TILE_NR - 1) / EB_TILE_NR, tail = ncb % EB_TILE_NR;
-            const int nr = igemm_runs(q, c0, ncb, runs);
-            if (gather) { /* the tail columns read src[k_off]: finite, and never stored */
-                for (int r = 0; r < nr; r++)
-                    for (int v = 0; v < runs[r].len; v++) col32[runs[r].j + v] = (int32_t)(runs[r].src + v);
-                for (int j = ncb; j < strips * EB_TILE_NR; j++) col32[j] = 0;
-            }
-            if (q->k == 0) memset(cb, 0, (size_t)mp * ldc * sizeof *cb);
-            for (int k0 = 0; k0 < q->k; k0 += CONV_KC) {
-                const int kc = q->k - k0 < CONV_KC ? q->k - k0 : CONV_KC;
-                for (int t = 0; gather && t < strips; t++)
-                    eb_cpu_tile_gather(kc, q->src, q->k_off + k0, col32 + t * EB_TILE_NR, bp + (size_t)t * kc * EB_TILE_NR);
-                for (int r = 0; !gather && r < nr; r++) {
-                    const int t = runs[r].j / EB_TILE_NR;
-                    igemm_pack_run(bp + (size_t)t * kc * EB_TILE_NR + runs[r].j % EB_TILE_NR, q->src + runs[r].src,
-                                   q->k_off + k0, kc, runs[r].len);
-                }
-                if (tail && !gather) { /* the columns past the block's end: zero (not left-over bits) */
-                    eb_real *last = bp + (size_t)(strips - 1) * kc * EB_TILE_NR + tail;
-                    for (int kk = 0; kk < kc; kk++)
-                        memset(last + (size_t)kk * EB_TILE_NR, 0, (size_t)(EB_TILE_NR - tail) * sizeof *last);
-                }
-                /* strips outer: one B strip [KC][NR] (24 KiB) stays in L1 while the A rows of every group of MR
-                 * channels stream past it from L2 (BLIS's loop order; ~8% over the other way round, with KC 128) */
-                for (int t = 0; t < strips; t++) {
-                    for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
-                        ptrdiff_t rows[EB_TILE_MR]; /* rows past m repeat the last one: their C rows are not stored */
-                        for (int i = 0; i < EB_TILE_MR; i++) rows[i] = q->a_row[mb + i < q->m ? mb + i : q->m - 1];
-                        eb_cpu_tile_gemm(kc, q->a, rows, q->a_k + k0, bp + (size_t)t * kc * EB_TILE_NR,
-                                         cb + (size_t)mb * ldc + t * EB_TILE_NR, ldc, k0 > 0);
-                    }
-                }
-            }
-            igemm_store(q, runs, nr, cb, ldc);
-        }
-    }
-}
-
-/* Threads for a GEMM of m * k * cols multiply-adds (one below ~1M: a fork / join costs more). */
-static int conv_threads(size_t work) { return eb_cpu_threads(work, (size_t)1 << 20); }
-
 /* ---- forward ---- */
 
 /* y = alpha * conv(x, w) + beta * y. */
-eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
+eb_status eb_cpu_direct_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
                                 eb_real *y, eb_real alpha, eb_real beta) {
-    EB_TRY(conv_check("conv2d_forward", g, x, w, y));
-    if (eb_cpu_wino_fits(g, EB_WINO_FORWARD)) { /* frozen weights: their transform made once (frozen_weights.h) */
-        const eb_real *U;
-        EB_TRY(eb_cpu_frozen_form_get(ctx, g, EB_WINO_FORWARD, w, &U));
-        return U ? eb_cpu_wino_forward_prep(ctx, g, x, U, y, alpha, beta) : eb_cpu_wino_forward(ctx, g, x, w, y, alpha, beta);
-    }
     const conv_phases f = conv_phases_of(g);
     const int direct = g->pad == 0 && g->stride == 1; /* the input itself is the (only) phase plane */
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out;
@@ -476,7 +77,7 @@ static eb_status conv_backward_data_cols(void *ctx, const eb_conv_geom *g, const
     const conv_phases f = conv_phases_of(g);
     const int M = g->c_in * g->k_h * g->k_w, K = g->c_out;
     const size_t hwo = (size_t)g->h_out * g->w_out;
-    size_t nb = ((size_t)4 << 20) / ((size_t)M * hwo);
+    size_t nb = CONV_COLS_ELEMS / ((size_t)M * hwo);
     if (nb < 1) nb = 1;
     if (nb > (size_t)g->n) nb = (size_t)g->n;
     const int threads = conv_threads((size_t)M * K * nb * hwo);
@@ -509,15 +110,8 @@ static eb_status conv_backward_data_cols(void *ctx, const eb_conv_geom *g, const
  * i = a + stride * t (t < ceil((k_h - a) / stride)) and oh = r / stride - t: the phase's pixels are a stride-1
  * correlation of dy, zero-bordered by ceil(k / stride) - 1, with those taps flipped. Each phase is one GEMM
  * (M = c_in, K = c_out * taps) writing its pixels of dx; a phase without taps (stride > kernel) gets beta * dx. */
-eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
+eb_status eb_cpu_direct_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                       eb_real *dx, eb_real alpha, eb_real beta) {
-    EB_TRY(conv_check("conv2d_backward_data", g, dy, w, dx));
-    if (eb_cpu_wino_fits(g, EB_WINO_DATA)) {
-        const eb_real *U;
-        EB_TRY(eb_cpu_frozen_form_get(ctx, g, EB_WINO_DATA, w, &U));
-        return U ? eb_cpu_wino_backward_data_prep(ctx, g, dy, U, dx, alpha, beta)
-                 : eb_cpu_wino_backward_data(ctx, g, dy, w, dx, alpha, beta);
-    }
     if (g->c_in < EB_TILE_MR) return conv_backward_data_cols(ctx, g, dy, w, dx, alpha, beta);
     const int s = g->stride, kh = g->k_h, kw = g->k_w, ci_n = g->c_in, co_n = g->c_out;
     const int pt = (kh + s - 1) / s - 1, pl = (kw + s - 1) / s - 1; /* top / left border of the dy copy */
@@ -601,10 +195,8 @@ eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb
  * the total adds them in chunk order. Groups of chunks (as many as threads, memory permitting) share one copy of
  * their samples; their work items (chunk, strip of NR taps) are spread statically over the threads, so a layer
  * with few taps (27 for an RGB input) still uses them all. */
-eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
+eb_status eb_cpu_direct_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                         eb_real *dw, eb_real alpha, eb_real beta) {
-    EB_TRY(conv_check("conv2d_backward_filter", g, x, dy, dw));
-    if (eb_cpu_wino_fits(g, EB_WINO_FILTER)) return eb_cpu_wino_backward_filter(ctx, g, x, dy, dw, alpha, beta);
     const conv_phases f = conv_phases_of(g);
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
     const int kp = (int)round_up((size_t)K, EB_TILE_NR), strips = kp / EB_TILE_NR;
@@ -614,8 +206,8 @@ eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const 
         return EB_FAIL(EB_ERR_ARG, "conv2d_backward_filter: one sample's bordered input has %zu elements (> 2^31)",
                        sample_elems);
     /* a chunk of p pixels touches at most p / hwo + 2 samples */
-    size_t chunk = (size_t)16 << 10;
-    const size_t fit = conv_copy_elems / sample_elems; /* samples whose copies fit the budget */
+    size_t chunk = CONV_FILTER_CHUNK;
+    const size_t fit = CONV_COPY_ELEMS / sample_elems; /* samples whose copies fit the budget */
     if (fit < 3) chunk = CONV_KCF;
     else if ((chunk / hwo + 2) > fit) chunk = (fit - 2) * hwo;
     chunk = chunk < CONV_KCF ? CONV_KCF : chunk / CONV_KCF * CONV_KCF;

@@ -1,4 +1,4 @@
-/* The register tile of the CPU backend's GEMM (cpu_tile.h). Built with -ffp-contract=fast (CMakeLists.txt): the
+/* The register tile of the CPU backend's GEMM (tile.h). Built with -ffp-contract=fast (CMakeLists.txt): the
  * product and sum of each step fuse into one rounding, as in OpenBLAS; no other file of the backend contracts. */
 #include "tile.h"
 
