@@ -7,8 +7,10 @@
  *    conv2d weight [c_out, c_in, k_h, k_w] (OIHW, as PyTorch); conv_transpose weight [c_in, c_out, k_h, k_w].
  *  - Accumulating outputs take (alpha, beta): out = alpha * result + beta * out. beta == 0 means
  *    `out` is overwritten and may hold garbage (even NaN) beforehand.
- *  - Ops never allocate in the step except a backend scratch that grows on first use of a shape.
- *  - `ctx` is the backend's context (handles, stream, scratch); ops keep no other state.
+ *  - Ops never allocate in the step except a backend scratch (and the CPU's forms of frozen weights) that grows on
+ *    first use of a shape.
+ *  - `ctx` is the backend's context (handles, stream, scratch, what it keeps of frozen weights: weights_freeze);
+ *    ops keep no other state.
  *  - Scalars that a reduction produces stay on the device (`*_dev` outputs, one eb_real each);
  *    host code reads them with mem_download only when it logs (no sync inside an iteration). */
 #ifndef EBGAN_OPS_H

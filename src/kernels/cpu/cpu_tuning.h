@@ -1,9 +1,12 @@
 /* Every tuning threshold and blocking constant of the CPU kernels, each with the reason for its value (the
- * measurements behind them: bench/PROFILE.md). None changes a result: they pick threads, blocks and paths only. */
+ * measurements behind them: bench/PROFILE.md). Fixed numbers: results never depend on the machine or threads. */
 #ifndef EBGAN_CPU_TUNING_H
 #define EBGAN_CPU_TUNING_H
 
 #include <stddef.h>
+
+/* Some pick a path (Winograd or direct) or cut a sum into chunks (the filter gradients): a new value there gives
+ * other bits, which the tests then see; the others pick threads and blocks only. */
 
 /* ---- threads (cpu_parallel.h) ----
  * Below these many elements a loop stays on one thread: a fork / join of the pool costs a few microseconds,

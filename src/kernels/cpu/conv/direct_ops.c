@@ -1,5 +1,5 @@
-/* The direct convolutions of the CPU backend (NCHW, OIHW weights, square stride / pad) as implicit GEMMs on the
- * backend's own register tile (tile.h): the column matrix of im2col is never stored, its panels are packed in cache. */
+/* The direct convolutions of the CPU backend (NCHW, OIHW weights, square stride / pad) as implicit GEMMs on its
+ * own register tile (tile.h): the column matrix of im2col is never stored, its panels are packed in cache. */
 #include "direct.h"
 
 #include "../cpu_ops.h"
