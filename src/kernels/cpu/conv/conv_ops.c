@@ -39,26 +39,33 @@ static eb_status conv_check(const char *op, const eb_conv_geom *g, const void *a
     return EB_OK;
 }
 
+/* Op EB_WINO_FORWARD (out = conv(in)) or EB_WINO_DATA (out = conv^T(in)) on the Winograd path, from the frozen
+ * weights' transform where there is one (frozen_weights.h), else transforming w in the call. */
+static eb_status conv_wino(void *ctx, const eb_conv_geom *g, int op, const eb_real *in, const eb_real *w, eb_real *out,
+                           eb_real alpha, eb_real beta) {
+    const eb_real *U;
+    EB_TRY(eb_cpu_frozen_form_get(ctx, g, op, w, &U));
+    if (op == EB_WINO_FORWARD)
+        return U ? eb_cpu_wino_forward_prep(ctx, g, in, U, out, alpha, beta)
+                 : eb_cpu_wino_forward(ctx, g, in, w, out, alpha, beta);
+    return U ? eb_cpu_wino_backward_data_prep(ctx, g, in, U, out, alpha, beta)
+             : eb_cpu_wino_backward_data(ctx, g, in, w, out, alpha, beta);
+}
+
 /* y = alpha * conv(x, w) + beta * y. */
 eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
                                 eb_real *y, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_forward", g, x, w, y));
-    if (!eb_cpu_wino_fits(g, EB_WINO_FORWARD)) return eb_cpu_direct_forward(ctx, g, x, w, y, alpha, beta);
-    const eb_real *U; /* frozen weights: their transform made once (frozen_weights.h) */
-    EB_TRY(eb_cpu_frozen_form_get(ctx, g, EB_WINO_FORWARD, w, &U));
-    return U ? eb_cpu_wino_forward_prep(ctx, g, x, U, y, alpha, beta)
-             : eb_cpu_wino_forward(ctx, g, x, w, y, alpha, beta);
+    if (eb_cpu_wino_fits(g, EB_WINO_FORWARD)) return conv_wino(ctx, g, EB_WINO_FORWARD, x, w, y, alpha, beta);
+    return eb_cpu_direct_forward(ctx, g, x, w, y, alpha, beta);
 }
 
 /* dx = alpha * conv^T(dy, w) + beta * dx. */
 eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w,
                                       eb_real *dx, eb_real alpha, eb_real beta) {
     EB_TRY(conv_check("conv2d_backward_data", g, dy, w, dx));
-    if (!eb_cpu_wino_fits(g, EB_WINO_DATA)) return eb_cpu_direct_backward_data(ctx, g, dy, w, dx, alpha, beta);
-    const eb_real *U;
-    EB_TRY(eb_cpu_frozen_form_get(ctx, g, EB_WINO_DATA, w, &U));
-    return U ? eb_cpu_wino_backward_data_prep(ctx, g, dy, U, dx, alpha, beta)
-             : eb_cpu_wino_backward_data(ctx, g, dy, w, dx, alpha, beta);
+    if (eb_cpu_wino_fits(g, EB_WINO_DATA)) return conv_wino(ctx, g, EB_WINO_DATA, dy, w, dx, alpha, beta);
+    return eb_cpu_direct_backward_data(ctx, g, dy, w, dx, alpha, beta);
 }
 
 /* dw = alpha * (the correlation of x with dy) + beta * dw. */

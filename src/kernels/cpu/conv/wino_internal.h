@@ -43,7 +43,7 @@ static inline wino wino_of(const eb_conv_geom *g) {
     return p;
 }
 
-/* The transforms of F(2, r): B^T, B, A^T, A, G, G^T (wino_2d's kind). */
+/* The kinds of wino_2d: the transforms of F(2, r). */
 enum { W_IN, W_IN_T, W_OUT, W_OUT_T, W_FILT, W_FILT_T }; /* B^T, B, A^T, A, G, G^T */
 
 /* ---- layouts ----
