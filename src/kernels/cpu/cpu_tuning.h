@@ -42,8 +42,8 @@ enum { CONV_GATHER_BELOW = 8 };
 enum { WINO_KC = 128, WINO_KCF = 64, WINO_MB = 32 };
 /* The filter gradient transforms x and dy for as many samples at a time as keep their V and dM within 4M
  * elements (16 MiB of floats, L3 while the GEMMs read them back), at least one. Each chunk is two fork / joins of
- * the threads, and a join where the waiting thread sleeps (OMP_WAIT_POLICY=passive) costs 50-80 us: smaller
- * chunks pay that too often, much larger ones lose L3. */
+ * the threads, and a join where the waiting thread sleeps (OMP_WAIT_POLICY=passive) costs tens of microseconds:
+ * smaller chunks pay that too often, much larger ones fall out of L3. */
 #define WINO_CHUNK_ELEMS ((size_t)1 << 22)
 /* A job's block of tiles: when U fits L2 (<= 1 MiB), as many tiles as keep the block's V and M in ~768 KiB too;
  * a larger U streams from L3 once per block, whose size then pays for it (192 tiles: 4 bytes of U per 192
@@ -52,12 +52,12 @@ enum { WINO_KC = 128, WINO_KCF = 64, WINO_MB = 32 };
 #define WINO_BLOCK_BYTES ((size_t)768 << 10)
 enum { WINO_BLOCK_TILES = 192 };
 /* Which layers take Winograd (eb_cpu_wino_fits), from its gain in multiply-adds over the direct sum, the GEMMs'
- * padding counted; measured per op on the cifar layers (bench_cpu_conv, one thread): the forward wins from 1.15x
- * fewer multiply-adds (the direct path's phase split and packing being dear there); the data gradient, whose
- * c_out reduction channels are transformed per phase, from 1.4x (at 1.18x it was 10% slower); the filter
- * gradient from 1.15x when its B side has at least 128 reduction channels (with 64 on 16x16 maps it was 17%
- * slower at 1.5x: its transforms weigh 1 / c' per tile). Below 16 reduction channels, 8 output channels or 4x4
- * outputs the transforms cannot pay. */
+ * padding counted; set per op on the cifar layers (bench_cpu_conv, one thread; bench/PROFILE.md). The forward
+ * wins from 1.15x fewer multiply-adds (the direct path's phase split and packing are dear); the data gradient,
+ * whose c_out reduction channels are transformed per phase, only from 1.4x; the filter gradient from 1.15x when
+ * its B side has at least 128 reduction channels (its transforms weigh 1 / c' per tile: with fewer they cost more
+ * than the multiply-adds saved). Below 16 reduction channels, 8 output channels or 4x4 outputs the transforms
+ * cannot pay. */
 #define WINO_GAIN 1.15
 #define WINO_GAIN_DATA 1.4
 enum { WINO_FILTER_MIN_REDUCTION = 128, WINO_MIN_REDUCTION = 16, WINO_MIN_C_OUT = 8, WINO_MIN_MAP = 4 };
