@@ -1,4 +1,4 @@
-/* The CPU GEMM tile (src/kernels/cpu/cpu_tile.c) on each instruction set this CPU has (AVX-512, AVX2 + FMA, the
+/* The CPU GEMM tile (src/kernels/cpu/conv/tile.c) on each instruction set this CPU has (AVX-512, AVX2 + FMA, the
  * scalar fma chain): the same bits, for the tile itself and for whole conv layers through the op table. */
 #include <stdint.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 
 #include "ebgan/backend.h"
 #include "harness.h"
-#include "kernels/cpu/cpu_tile.h"
+#include "kernels/cpu/conv/tile.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static eb_real rnd(void) { /* in [-1, 1): the values only have to be fixed and not special */

@@ -133,14 +133,14 @@ static eb_status ustep_run(const eb_backend *be, eb_net *U, eb_ustep *us, const 
     return EB_OK;
 }
 
-/* ustep_run inside U's prepared window: its weights stay fixed for the step, and each conv layer's forward and
- * data gradient run up to three times on them (net.h). */
+/* ustep_run with U's weights frozen: they stay fixed for the step, and each conv layer's forward and data
+ * gradient run up to three times on them (net.h). */
 static eb_status ustep_prepared(const eb_backend *be, eb_net *U, eb_ustep *us, const eb_real *x_real,
                                 const eb_real *x_fake, const eb_real *interp_t, int n, const eb_ustep_cfg *cfg,
                                 int with_grads) {
-    eb_net_prep_open(U);
+    eb_net_freeze(U, be);
     const eb_status st = ustep_run(be, U, us, x_real, x_fake, interp_t, n, cfg, with_grads);
-    eb_net_prep_close(U);
+    eb_net_thaw(U, be);
     return st;
 }
 

@@ -294,11 +294,10 @@ static eb_status iteration_launch(eb_trainer *t) {
     eb_nvtx_pop();
     eb_nvtx_pop();
     /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code) made in the
-     * U step's own buffers. G stays fixed through them: its convolutions read prepared weights (net.h), closed on
-     * every way out. */
+     * U step's own buffers. G stays fixed through them: frozen (net.h), thawed on every way out. */
 #define CRITIC_TRY(x) do { if ((st = (x)) != EB_OK) goto critic_done; } while (0)
     eb_status st = EB_OK;
-    eb_net_prep_open(&m->G);
+    eb_net_freeze(&m->G, be);
     const eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
     const uint64_t per_row = eb_batch_source_counters(t->src, 1);
     for (int k = 0; k < p->n_critic; k++) {
@@ -334,7 +333,7 @@ static eb_status iteration_launch(eb_trainer *t) {
         eb_nvtx_pop();
     }
 critic_done:
-    eb_net_prep_close(&m->G);
+    eb_net_thaw(&m->G, be);
 #undef CRITIC_TRY
     EB_TRY(st);
     /* the draws above and the plan's stride are one layout: resume and the graph replay depend on it */

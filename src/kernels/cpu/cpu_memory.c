@@ -23,7 +23,7 @@ eb_status eb_cpu_mem_alloc(void *ctx, void **ptr, size_t bytes) {
 }
 
 void eb_cpu_mem_free(void *ctx, void *ptr) {
-    (void)ctx;
+    if (ctx && ptr) eb_cpu_frozen_release(ctx, ptr);
     free(ptr);
 }
 
