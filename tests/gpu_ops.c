@@ -903,8 +903,11 @@ EB_TEST(bn_forward_infer) {
     return EB_TEST_PASS;
 }
 
-EB_TEST(bn_backward_train) {
-    FX_OPEN();
+/* bn_backward_train (batch statistics) or, with infer, bn_backward_infer (running statistics), in the NCHW and
+ * dense layouts: dx, and dgamma / dbeta accumulated onto what they held (beta_acc). */
+static int bn_backward_check(int infer) {
+    static const char *const names[2] = {"bn_backward_train", "bn_backward_infer"};
+    char what[64];
     for (int dense = 0; dense < 2; dense++) {
         bn_case B;
         if (bn_draw(&B, dense)) return EB_TEST_FAIL;
@@ -913,14 +916,31 @@ EB_TEST(bn_backward_train) {
         float *gdg = FX_UPF(dg, c), *gdbt = FX_UPF(dbt, c);
         const float beta_acc = (float)(fx_u() + 0.1);
         float *dx = fx_hnan(B.nx), *gdx = fx_nan(B.nx);
-        EB_CHECK_OK(CPU(bn_backward_train, B.x, dy, B.gamma, B.mean, B.invstd, dx, dg, dbt, beta_acc, B.n, B.c, B.hw));
-        EB_CHECK_OK(GPU(bn_backward_train, FX_UPF(B.x, B.nx), FX_UPF(dy, B.nx), FX_UPF(B.gamma, c), FX_UPF(B.mean, c),
-                        FX_UPF(B.invstd, c), gdx, gdg, gdbt, beta_acc, B.n, B.c, B.hw));
-        FX_CMP(dense ? "bn_backward_train dx dense" : "bn_backward_train dx NCHW", gdx, dx, B.nx, TOL_ELEM);
-        FX_CMP("bn_backward_train dgamma (accumulated)", gdg, dg, c, TOL_ELEM);
-        FX_CMP("bn_backward_train dbeta (accumulated)", gdbt, dbt, c, TOL_ELEM);
+        float *gx = FX_UPF(B.x, B.nx), *gdy = FX_UPF(dy, B.nx), *ggamma = FX_UPF(B.gamma, c);
+        if (infer) {
+            EB_CHECK_OK(CPU(bn_backward_infer, B.x, dy, B.gamma, B.rm, B.rv, 1e-5f, dx, dg, dbt, beta_acc, B.n, B.c,
+                            B.hw));
+            EB_CHECK_OK(GPU(bn_backward_infer, gx, gdy, ggamma, FX_UPF(B.rm, c), FX_UPF(B.rv, c), 1e-5f, gdx, gdg, gdbt,
+                            beta_acc, B.n, B.c, B.hw));
+        } else {
+            EB_CHECK_OK(CPU(bn_backward_train, B.x, dy, B.gamma, B.mean, B.invstd, dx, dg, dbt, beta_acc, B.n, B.c,
+                            B.hw));
+            EB_CHECK_OK(GPU(bn_backward_train, gx, gdy, ggamma, FX_UPF(B.mean, c), FX_UPF(B.invstd, c), gdx, gdg, gdbt,
+                            beta_acc, B.n, B.c, B.hw));
+        }
+        snprintf(what, sizeof what, "%s dx %s", names[infer], dense ? "dense" : "NCHW");
+        FX_CMP(what, gdx, dx, B.nx, TOL_ELEM);
+        snprintf(what, sizeof what, "%s dgamma (accumulated)", names[infer]);
+        FX_CMP(what, gdg, dg, c, TOL_ELEM);
+        snprintf(what, sizeof what, "%s dbeta (accumulated)", names[infer]);
+        FX_CMP(what, gdbt, dbt, c, TOL_ELEM);
     }
     return EB_TEST_PASS;
+}
+
+EB_TEST(bn_backward_train) {
+    FX_OPEN();
+    return bn_backward_check(0);
 }
 
 EB_TEST(bn_tangent_train) {
@@ -940,22 +960,7 @@ EB_TEST(bn_tangent_train) {
 
 EB_TEST(bn_backward_infer) {
     FX_OPEN();
-    for (int dense = 0; dense < 2; dense++) {
-        bn_case B;
-        if (bn_draw(&B, dense)) return EB_TEST_FAIL;
-        const size_t c = (size_t)B.c;
-        float *dy = fx_rand(B.nx, -1, 1), *dg = fx_rand(c, -1, 1), *dbt = fx_rand(c, -1, 1);
-        float *gdg = FX_UPF(dg, c), *gdbt = FX_UPF(dbt, c);
-        const float beta_acc = (float)(fx_u() + 0.1);
-        float *dx = fx_hnan(B.nx), *gdx = fx_nan(B.nx);
-        EB_CHECK_OK(CPU(bn_backward_infer, B.x, dy, B.gamma, B.rm, B.rv, 1e-5f, dx, dg, dbt, beta_acc, B.n, B.c, B.hw));
-        EB_CHECK_OK(GPU(bn_backward_infer, FX_UPF(B.x, B.nx), FX_UPF(dy, B.nx), FX_UPF(B.gamma, c), FX_UPF(B.rm, c),
-                        FX_UPF(B.rv, c), 1e-5f, gdx, gdg, gdbt, beta_acc, B.n, B.c, B.hw));
-        FX_CMP(dense ? "bn_backward_infer dx dense" : "bn_backward_infer dx NCHW", gdx, dx, B.nx, TOL_ELEM);
-        FX_CMP("bn_backward_infer dgamma (accumulated)", gdg, dg, c, TOL_ELEM);
-        FX_CMP("bn_backward_infer dbeta (accumulated)", gdbt, dbt, c, TOL_ELEM);
-    }
-    return EB_TEST_PASS;
+    return bn_backward_check(1);
 }
 
 /* ---- losses ---- */

@@ -1,6 +1,7 @@
 /* Gradient checks of every layer kind and of small whole nets (float64 oracle): input gradient, parameter
  * gradients and tangent (JVP) against central finite differences of the forward pass. */
 #include "harness.h"
+#include "net_random.h"
 
 #include "ebgan/backend.h"
 #include "ebgan/net.h"
@@ -17,28 +18,6 @@
 #define FD_BOUND 1e-6
 
 typedef char eb_assert_f64[sizeof(eb_real) == sizeof(double) ? 1 : -1]; /* grad_* tests link the f64 oracle */
-
-/* Random parameters of a size that keeps activations O(1): weights U(-a, a), a = 1.5/sqrt(fan_in) (fan_in =
- * len / shape[0] for every PyTorch weight layout), biases and bn beta U(-0.5, 0.5), bn gamma U(0.5, 1.5),
- * bn running mean U(-0.5, 0.5) and var U(0.5, 1.5). On the CPU backend device memory is host memory. */
-static void randomize_net(eb_net *net, uint64_t *r) {
-    eb_param_info info[64];
-    int count = eb_net_param_list(net, info, 64);
-    for (int i = 0; i < count && i < 64; i++) {
-        eb_real *base = info[i].is_buffer ? net->buffers : net->params;
-        double *p = base + info[i].offset;
-        const char *what = strrchr(info[i].name, '.') + 1;
-        int is_bn = strstr(info[i].name, "running") != NULL || (info[i].ndim == 1 && strcmp(what, "weight") == 0);
-        if (strcmp(what, "weight") == 0 && !is_bn) {
-            double a = 1.5 / sqrt((double)info[i].len / (double)info[i].shape[0]);
-            eb_test_fill_range(p, info[i].len, -a, a, r);
-        } else if (strcmp(what, "weight") == 0 || strcmp(what, "running_var") == 0) {
-            eb_test_fill_range(p, info[i].len, 0.5, 1.5, r);
-        } else {
-            eb_test_fill_range(p, info[i].len, -0.5, 0.5, r);
-        }
-    }
-}
 
 /* L(x) = <wout, net(x)>. */
 static eb_status objective(const eb_backend *be, eb_net *net, eb_net_ws *ws, const double *x, const double *wout,
@@ -62,7 +41,7 @@ static int check_net(const char *label, const char *spec, eb_shape in, int n, eb
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     EB_CHECK_OK(eb_net_init(&net, &be, "L", in, spec));
     EB_CHECK_OK(eb_net_ws_init(&ws, &be, &net, n, 1));
-    randomize_net(&net, &rng);
+    eb_test_net_randomize(&net, &rng);
     const size_t nx = (size_t)n * (size_t)eb_shape_numel(in), ny = (size_t)n * (size_t)eb_shape_numel(net.out_shape);
     const size_t np = net.n_params;
     double *x = malloc(nx * sizeof *x), *tx = malloc(nx * sizeof *tx), *dx = malloc(nx * sizeof *dx);
@@ -168,7 +147,7 @@ EB_TEST(backward_accumulates) {
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     EB_CHECK_OK(eb_net_init(&net, &be, "L", in, "linear:4,bn,tanh,linear:2"));
     EB_CHECK_OK(eb_net_ws_init(&ws, &be, &net, n, 0));
-    randomize_net(&net, &rng);
+    eb_test_net_randomize(&net, &rng);
     const size_t np = net.n_params, nx = (size_t)n * 3, ny = (size_t)n * 2;
     double x[12], dy[8], dx0[12], dx1[12], dxe[12], g0[512], g1[512], base[512];
     EB_CHECK(np <= 512, "net too large for the test buffers");

@@ -1,6 +1,7 @@
 /* The whole U-step gradient (E U(real) - E U(fake) + lambda-penalty, DESIGN.md §1-2) against central finite
  * differences of eb_ustep_loss over every parameter, in float64: the double backprop must be exact. */
 #include "harness.h"
+#include "net_random.h"
 
 #include "ebgan/backend.h"
 #include "ebgan/ustep.h"
@@ -19,22 +20,6 @@
 
 typedef char eb_assert_f64[sizeof(eb_real) == sizeof(double) ? 1 : -1]; /* grad_* tests link the f64 oracle */
 
-/* Weights U(-a, a), a = 1.5 / sqrt(fan_in) (fan_in = len / shape[0]), biases U(-0.5, 0.5): activations O(1)
- * so every activation is exercised away from its linear regime. CPU backend: device memory is host memory. */
-static void randomize_net(eb_net *net, uint64_t *r) {
-    eb_param_info info[64];
-    int count = eb_net_param_list(net, info, 64);
-    for (int i = 0; i < count && i < 64; i++) {
-        double *p = net->params + info[i].offset;
-        if (strstr(info[i].name, ".weight")) {
-            double a = 1.5 / sqrt((double)info[i].len / (double)info[i].shape[0]);
-            eb_test_fill_range(p, info[i].len, -a, a, r);
-        } else {
-            eb_test_fill_range(p, info[i].len, -0.5, 0.5, r);
-        }
-    }
-}
-
 typedef struct fixture {
     eb_backend be;
     eb_net U;
@@ -50,7 +35,7 @@ static int fixture_init(fixture *f, const char *spec, eb_shape in, int n, uint64
     EB_CHECK_OK(eb_cpu_backend_init(&f->be));
     EB_CHECK_OK(eb_net_init(&f->U, &f->be, "U", in, spec));
     EB_CHECK_OK(eb_ustep_init(&f->us, &f->be, &f->U, n));
-    randomize_net(&f->U, &rng);
+    eb_test_net_randomize(&f->U, &rng);
     f->n = n;
     f->d = (size_t)eb_shape_numel(in);
     f->x_real = malloc((size_t)n * f->d * sizeof(double));
