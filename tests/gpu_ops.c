@@ -488,36 +488,34 @@ EB_TEST(linear_forward) {
     return EB_TEST_PASS;
 }
 
+/* Backward direction dir of L's layer alone over a batch of n (L->n, or 0: an empty batch leaves beta * out) onto
+ * fresh random out, against the CPU's with bound tol. */
+static int lin_backward_cmp(const char *what, int dir, const lin_case *L, int n, float alpha, float beta, double tol) {
+    const size_t nx = (size_t)L->n * L->in, nw = (size_t)L->out * L->in, ny = (size_t)L->n * L->out;
+    const size_t nout = dir == 0 ? nx : nw;
+    lin_case B = *L;
+    B.n = n;
+    float *out = fx_rand(nout, -1, 1), *gout = FX_UPF(out, nout);
+    EB_CHECK_OK(lin_backward(&g_fx.cpu, dir, &B, L->x, L->w, L->dy, out, alpha, beta));
+    EB_CHECK_OK(lin_backward(&g_fx.gpu, dir, &B, FX_UPF(L->x, nx), FX_UPF(L->w, nw), FX_UPF(L->dy, ny), gout, alpha,
+                             beta));
+    FX_CMP(what, gout, out, nout, tol);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(linear_backward_data) {
     FX_OPEN();
     lin_case L = lin_draw();
-    const size_t nx = (size_t)L.n * L.in;
     const float alpha = (float)(0.5 + fx_u()), beta = (float)(fx_u() - 0.5);
-    float *gx = fx_rand(nx, -1, 1), *dgx = FX_UPF(gx, nx);
-    EB_CHECK_OK(CPU(linear_backward_data, L.dy, L.w, gx, L.n, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_data, FX_UPF(L.dy, (size_t)L.n * L.out), FX_UPF(L.w, (size_t)L.out * L.in), dgx,
-                    L.n, L.in, L.out, alpha, beta));
-    FX_CMP("fp32 linear_backward_data", dgx, gx, nx, TOL_FP32);
-    return EB_TEST_PASS;
+    return lin_backward_cmp("fp32 linear_backward_data", 0, &L, L.n, alpha, beta, TOL_FP32);
 }
 
 EB_TEST(linear_backward_weight) {
     FX_OPEN();
     lin_case L = lin_draw();
-    const size_t nw = (size_t)L.out * L.in;
     const float alpha = (float)(0.5 + fx_u()), beta = (float)(fx_u() - 0.5);
-    float *gw = fx_rand(nw, -1, 1), *dgw = FX_UPF(gw, nw);
-    EB_CHECK_OK(CPU(linear_backward_weight, L.x, L.dy, gw, L.n, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_weight, FX_UPF(L.x, (size_t)L.n * L.in), FX_UPF(L.dy, (size_t)L.n * L.out), dgw,
-                    L.n, L.in, L.out, alpha, beta));
-    FX_CMP("fp32 linear_backward_weight", dgw, gw, nw, TOL_FP32);
-    /* an empty batch leaves beta * dw */
-    float *gw0 = fx_rand(nw, -1, 1), *dgw0 = FX_UPF(gw0, nw);
-    EB_CHECK_OK(CPU(linear_backward_weight, L.x, L.dy, gw0, 0, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_weight, FX_UPF(L.x, (size_t)L.n * L.in), FX_UPF(L.dy, (size_t)L.n * L.out), dgw0,
-                    0, L.in, L.out, alpha, beta));
-    FX_CMP("fp32 linear_backward_weight n = 0", dgw0, gw0, nw, TOL_ELEM);
-    return EB_TEST_PASS;
+    if (lin_backward_cmp("fp32 linear_backward_weight", 1, &L, L.n, alpha, beta, TOL_FP32)) return EB_TEST_FAIL;
+    return lin_backward_cmp("fp32 linear_backward_weight n = 0", 1, &L, 0, alpha, beta, TOL_ELEM);
 }
 
 EB_TEST(linear_all_fp32) {
