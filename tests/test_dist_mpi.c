@@ -42,7 +42,6 @@ static int run_ranks(int R, const char *args, const char *log) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-
 /* The toy settings: narrow nets, few iterations (2 cores on CI). */
 #define TOY "train --dim 32 --batch 16 --n-critic 2 --log-every 2 --plot-every 0 --seed 5 --device cpu --progress 0"
 /* mnist geometry with batch norm in G and the dim entropy (T's trunk and head) at a tiny width */
