@@ -3,7 +3,6 @@
 #include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
-#include "ebgan/rng.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -643,8 +642,8 @@ EB_TEST(gather_rows_exact) {
     uint8_t *u8 = NULL;
     EB_CHECK_OK(o->mem_alloc(t.be.ctx, (void **)&idx, rows * sizeof *idx));
     EB_CHECK_OK(o->mem_alloc(t.be.ctx, (void **)&u8, src_rows * cols));
-    for (size_t r = 0; r < rows; r++) idx[r] = (int32_t)eb_rng_below(&t.rng, (uint32_t)src_rows);
-    for (size_t i = 0; i < src_rows * cols; i++) u8[i] = (uint8_t)eb_rng_below(&t.rng, 256);
+    for (size_t r = 0; r < rows; r++) idx[r] = (int32_t)t_int(&t, 0, (int)src_rows - 1);
+    for (size_t i = 0; i < src_rows * cols; i++) u8[i] = (uint8_t)t_int(&t, 0, 255);
     EB_CHECK_OK(o->gather_rows(t.be.ctx, dst, src, idx, rows, cols));
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
