@@ -5,7 +5,7 @@
 
 /* The rule every clone keeps: GCC 12 can leave the upper vector state dirty (no vzeroupper) on leaving the OpenMP
  * child of a target_clones function and on a clone's tail call into a baseline function; every legacy-SSE
- * instruction after that runs up to ~20x slower (libm's tanh: 8 -> 160 ns; bench/PROFILE.md). So no clone holds
+ * instruction after that runs many times slower (AVX/SSE transitions, docs/CPU_KERNELS.md). So no clone holds
  * a parallel region and no clone ends in a call (a helper it ends with is always_inline);
  * tests/py/test_vector_state.py reads every exit of the built code. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)

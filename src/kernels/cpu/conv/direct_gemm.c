@@ -130,7 +130,7 @@ void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
                         memset(last + (size_t)kk * EB_TILE_NR, 0, (size_t)(EB_TILE_NR - tail) * sizeof *last);
                 }
                 /* strips outer: one B strip [KC][NR] (24 KiB) stays in L1 while the A rows of every group of MR
-                 * channels stream past it from L2 (BLIS's loop order; ~8% over the other way round, with KC 128) */
+                 * channels stream past it from L2 (BLIS's loop order: each B strip is loaded into L1 once) */
                 for (int t = 0; t < strips; t++) {
                     for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
                         ptrdiff_t rows[EB_TILE_MR]; /* rows past m repeat the last one: their C rows are not stored */

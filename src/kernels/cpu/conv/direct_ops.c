@@ -10,7 +10,7 @@
 
 /* Why not im2col + one BLAS GEMM (the formulation before, bench/PROFILE.md): the column matrix [K, n * pixels] is
  * 4x (k4 s2) to 9x (k3 s1) the input; writing it, then packing it again inside the GEMM, then (backward data)
- * scattering a second one back with col2im took ~40% of a CIFAR iteration, the GEMM kernels ~50%. Here each op
+ * scattering a second one back with col2im took nearly as long as the GEMM itself. Here each op
  * is a GEMM on tile.c's 8 x 48 tile: A (the weights, or dy) is read in place through offsets, B panels are
  * copied (or gathered) straight from a zero-bordered copy of the input into a buffer that stays in cache, and C
  * tiles go straight to the NCHW output:

@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Why (bench/PROFILE.md, fourth pass): the direct implicit GEMMs (direct_ops.c) run at ~60% of the machine's FMA
- * peak on the cifar trunk; the arithmetic itself is the lever left. A stride-s layer with k = s r taps is, per
+/* Why: the direct implicit GEMMs (direct_ops.c) keep the FMA units busy already, so fewer multiply-adds is the
+ * lever left (bench/PROFILE.md). A stride-s layer with k = s r taps is, per
  * input phase (py, px) (the rows s R + py - pad and columns s Q + px - pad of x), a stride-1 correlation with the
  * r x r taps w[s i + py][s j + px]; phases and channels together are the reduction channels c' = c s^2 + phase.
  * Each 2x2 tile of outputs reads an alpha x alpha tile d (alpha = r + 1) of every phase plane, and
