@@ -114,21 +114,19 @@ eb_status eb_layer_backward(const eb_backend *be, eb_net *net, eb_net_ws *ws, in
         return dx ? EB_OP(be, linear_backward_data, dy, W, dx, n, in, out, (eb_real)1, dx_beta) : EB_OK;
     }
     case EB_LAYER_CONV2D:
+    case EB_LAYER_CONVT2D: {
+        /* conv-transpose, y = C^T x: dW is the adjoint conv's filter gradient with input dy and output-gradient
+         * x; dx = C dy is that conv's forward. */
+        const int tr = L->kind == EB_LAYER_CONVT2D;
         eb_layer_conv_geom(L, n, &g);
         if (want_params) {
-            EB_TRY(EB_OP(be, conv2d_backward_filter, &g, x, dy, gW, param_alpha, (eb_real)1));
+            EB_TRY(EB_OP(be, conv2d_backward_filter, &g, tr ? dy : x, tr ? x : dy, gW, param_alpha, (eb_real)1));
             if (L->b_len) EB_TRY(EB_OP(be, bias_backward, dy, gb, n, L->out.c, shape_hw(L->out), param_alpha, (eb_real)1));
         }
-        return dx ? EB_OP(be, conv2d_backward_data, &g, dy, W, dx, (eb_real)1, dx_beta) : EB_OK;
-    case EB_LAYER_CONVT2D:
-        /* y = C^T x: dW is the adjoint conv's filter gradient with input dy and output-gradient x;
-         * dx = C dy is that conv's forward. */
-        eb_layer_conv_geom(L, n, &g);
-        if (want_params) {
-            EB_TRY(EB_OP(be, conv2d_backward_filter, &g, dy, x, gW, param_alpha, (eb_real)1));
-            if (L->b_len) EB_TRY(EB_OP(be, bias_backward, dy, gb, n, L->out.c, shape_hw(L->out), param_alpha, (eb_real)1));
-        }
-        return dx ? EB_OP(be, conv2d_forward, &g, dy, W, dx, (eb_real)1, dx_beta) : EB_OK;
+        if (!dx) return EB_OK;
+        return tr ? EB_OP(be, conv2d_forward, &g, dy, W, dx, (eb_real)1, dx_beta)
+                  : EB_OP(be, conv2d_backward_data, &g, dy, W, dx, (eb_real)1, dx_beta);
+    }
     case EB_LAYER_ACT:
         return dx ? EB_OP(be, act_backward, L->act, L->slope, x, y, dy, dx, (size_t)n * eb_layer_in_numel(L), dx_beta)
                   : EB_OK;
