@@ -2,6 +2,7 @@
  * DESIGN.md §1 / §2 step 3 and softmax cross-entropy (the classifier of the stacked-image evaluation).
  * Each adds its scalar to a device-resident accumulator (sum in double). */
 #include "cpu_ops.h"
+#include "kernels/penalty_row.h"
 
 #include <math.h>
 
@@ -53,16 +54,7 @@ eb_status eb_cpu_penalty_seed(void *ctx, eb_penalty_kind k, const eb_real *g, si
         eb_real *br = gbar + r * cols;
         double sq = 0.0;
         for (size_t c = 0; c < cols; c++) sq += (double)gr[c] * (double)gr[c];
-        double coef; /* gbar_r = coef * g_r */
-        if (k == EB_PENALTY_SCORE) {
-            p += sq;
-            coef = 2.0 * lam_b;
-        } else {
-            const double norm = sqrt(sq);
-            p += (norm - 1.0) * (norm - 1.0);
-            /* at g_r = 0 the norm is not differentiable; the documented choice is gbar_r = 0 */
-            coef = norm > 0 ? 2.0 * lam_b * (norm - 1.0) / norm : 0.0;
-        }
+        const double coef = eb_penalty_row(k == EB_PENALTY_SCORE, sq, lam_b, &p); /* gbar_r = coef * g_r */
         for (size_t c = 0; c < cols; c++) br[c] = (eb_real)(coef * (double)gr[c]);
     }
     if (loss_dev) *loss_dev = (eb_real)((double)*loss_dev + lam_b * p);

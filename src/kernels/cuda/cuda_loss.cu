@@ -3,6 +3,7 @@
  * cross-entropy (a warp per row; the evaluation classifier has k = 10 classes). Losses add
  * to a device scalar through the deterministic grid finish of cuda_reduce.cuh (no float atomics). */
 #include "cuda_reduce.cuh"
+#include "kernels/penalty_row.h"
 
 __device__ __forceinline__ float eb_loss_sigmoid(float a) {
     if (a >= 0.0f) return 1.0f / (1.0f + expf(-a));
@@ -50,15 +51,7 @@ static __global__ void eb_k_penalty_seed(eb_penalty_kind k, const eb_real *g, si
         double sq = 0.0;
         for (size_t j = threadIdx.x; j < cols; j += blockDim.x) sq += (double)gr[j] * (double)gr[j];
         sq = eb_block_sum_all(sq);
-        double coef;
-        if (k == EB_PENALTY_SCORE) {
-            p += sq;
-            coef = 2.0 * lam_b;
-        } else {
-            const double norm = sqrt(sq);
-            p += (norm - 1.0) * (norm - 1.0);
-            coef = norm > 0.0 ? 2.0 * lam_b * (norm - 1.0) / norm : 0.0; /* g_r = 0: gbar_r = 0 (ops.h) */
-        }
+        const double coef = eb_penalty_row(k == EB_PENALTY_SCORE, sq, lam_b, &p);
         const float cf = (float)coef;
         for (size_t j = threadIdx.x; j < cols; j += blockDim.x) br[j] = cf * gr[j];
     }
