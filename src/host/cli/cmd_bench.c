@@ -158,7 +158,7 @@ static void bench_print(const eb_trainer *t, const bench_cfg *b, const eb_train_
     size_t free_b = 0, total_b = 0;
     if (cuda && eb_cuda_mem_info(be, &free_b, &total_b) == EB_OK) /* no allocation in the step: after = peak */
         eb_json_line_num(&l, "gpu_mem_used_mb", (double)(total_b - free_b) / (1024.0 * 1024.0));
-    eb_json_line_int(&l, "threads", cuda ? 1 : omp_get_max_threads());
+    eb_json_line_int(&l, "threads", omp_get_max_threads());
     eb_json_line_str(&l, "blas_core", eb_blas_core_name());
     eb_json_line_str(&l, "blas", eb_blas_config());
     eb_json_line_str(&l, "cpu", cpu);
