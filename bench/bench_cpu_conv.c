@@ -1,4 +1,4 @@
-/* Benchmark of the CPU conv2d ops (implicit GEMMs on cpu_tile.c) on the layers of the cifar and mnist presets'
+/* Benchmark of the CPU conv2d ops (implicit GEMMs on conv/tile.c) on the layers of the cifar and mnist presets'
  * trunks at batch 64. Prints one JSON line per shape: ms per call and GFLOP/s of forward, backward data, filter.
  * Usage: bench_cpu_conv [seconds per measurement (1)] [cifar|mnist|all (all)] */
 #include "ebgan/backend.h"

@@ -94,7 +94,7 @@ static int bench_model(const char *model, const char *dataset, const char *devic
         double e_total = 0, e_best = 1e30;
         for (int s = 0; s < reps; s++) {
             double t0 = now_s();
-            BENCH_TRY(eb_mala_energy(be, &t.mala, &t.gan.G, &t.gan.U, t.gs.z, t.cfg.batch, &mc, t.mala.e, t.mala.g));
+            BENCH_TRY(eb_mala_energy(be, &t.mala, &t.gan.G, &t.gan.U, t.us.z, t.cfg.batch, &mc, t.mala.e, t.mala.g));
             BENCH_TRY(be->ops->sync(be->ctx));
             const double d = now_s() - t0;
             e_total += d;

@@ -19,15 +19,19 @@ static int skip_without_gpu(void) {
     return 1;
 }
 
+/* A device copy of h (NULL when allocation or upload fails). */
 static void *up(const eb_backend *g, const float *h, size_t n) {
     void *d = NULL;
     if (g->ops->mem_alloc(g->ctx, &d, n * sizeof(float) + 4) != EB_OK) return NULL;
-    g->ops->mem_upload(g->ctx, d, h, n * sizeof(float));
+    if (g->ops->mem_upload(g->ctx, d, h, n * sizeof(float)) != EB_OK) {
+        g->ops->mem_free(g->ctx, d);
+        return NULL;
+    }
     return d;
 }
 
-static void down(const eb_backend *g, float *h, const void *d, size_t n) {
-    g->ops->mem_download(g->ctx, h, d, n * sizeof(float));
+static eb_status down(const eb_backend *g, float *h, const void *d, size_t n) {
+    return g->ops->mem_download(g->ctx, h, d, n * sizeof(float));
 }
 
 EB_TEST(global_batch_norm_ops_match_the_cpu) {
@@ -53,16 +57,21 @@ EB_TEST(global_batch_norm_ops_match_the_cpu) {
     float *dx_ = up(&gpu, x, TOT), *ddy = up(&gpu, dy, TOT), *dg = up(&gpu, gamma, C), *db = up(&gpu, beta, C),
           *dm = up(&gpu, mean, C), *dss = up(&gpu, sumsq, C), *dsums = up(&gpu, sums, 2 * C), *drm = up(&gpu, rm, C),
           *drv = up(&gpu, rv, C), *dout = up(&gpu, x, TOT), *dis = up(&gpu, rm, C), *dsum = up(&gpu, rm, C);
+    float *bufs[] = {dx_, ddy, dg, db, dm, dss, dsums, drm, drv, dout, dis, dsum};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) EB_CHECK(bufs[i], "device buffer %zu", i);
     float m_g[C], ss_g[C], y_g[TOT], is_g[C], rm_g[C], rv_g[C], dx_g[TOT];
     EB_CHECK_OK(gpu.ops->bn_channel_sums(gpu.ctx, dx_, NULL, dsum, N, C, HW));
-    down(&gpu, m_g, dsum, C);
+    EB_CHECK_OK(down(&gpu, m_g, dsum, C));
     EB_CHECK_OK(gpu.ops->bn_channel_sums(gpu.ctx, dx_, dm, dsum, N, C, HW));
-    down(&gpu, ss_g, dsum, C);
+    EB_CHECK_OK(down(&gpu, ss_g, dsum, C));
     EB_CHECK_OK(gpu.ops->bn_forward_global(gpu.ctx, dx_, dg, db, dout, dm, dss, count, dis, drm, drv, 0.1f, 1e-5f, N, C,
                                            HW));
-    down(&gpu, y_g, dout, TOT), down(&gpu, is_g, dis, C), down(&gpu, rm_g, drm, C), down(&gpu, rv_g, drv, C);
+    EB_CHECK_OK(down(&gpu, y_g, dout, TOT));
+    EB_CHECK_OK(down(&gpu, is_g, dis, C));
+    EB_CHECK_OK(down(&gpu, rm_g, drm, C));
+    EB_CHECK_OK(down(&gpu, rv_g, drv, C));
     EB_CHECK_OK(gpu.ops->bn_backward_global(gpu.ctx, dx_, ddy, dg, dm, dis, dsums, count, dout, N, C, HW));
-    down(&gpu, dx_g, dout, TOT);
+    EB_CHECK_OK(down(&gpu, dx_g, dout, TOT));
     EB_CHECK(eb_test_rel_err_f(m_g, m_c, C, 1e-6) < TOL_ELEM, "sums");
     EB_CHECK(eb_test_rel_err_f(ss_g, ss_c, C, 1e-6) < TOL_ELEM, "centred sums of squares");
     EB_CHECK(eb_test_rel_err_f(y_g, y_c, TOT, 1e-6) < TOL_ELEM, "forward: %g", eb_test_rel_err_f(y_g, y_c, TOT, 1e-6));
@@ -70,7 +79,6 @@ EB_TEST(global_batch_norm_ops_match_the_cpu) {
     EB_CHECK(eb_test_rel_err_f(rm_g, rm_c, C, 1e-6) < TOL_ELEM && eb_test_rel_err_f(rv_g, rv_c, C, 1e-6) < TOL_ELEM,
              "running statistics");
     EB_CHECK(eb_test_rel_err_f(dx_g, dx_c, TOT, 1e-6) < TOL_ELEM, "backward: %g", eb_test_rel_err_f(dx_g, dx_c, TOT, 1e-6));
-    float *bufs[] = {dx_, ddy, dg, db, dm, dss, dsums, drm, drv, dout, dis, dsum};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu.ops->mem_free(gpu.ctx, bufs[i]);
     eb_cuda_backend_free(&gpu);
     eb_cpu_backend_free(&cpu);

@@ -1,6 +1,7 @@
 /* The CUDA trainer through the NCCL communicator on one GPU (`--comm nccl`, one rank: every all-reduce,
  * the z all-gather and the synchronised batch norm run for real, captured in the CUDA graph) gives the run
  * without a communicator, within a stated bound. Exit 77 without a usable GPU or an NCCL build. */
+#include "ckpt_same.h"
 #include "harness.h"
 
 #include <libgen.h>
@@ -36,33 +37,6 @@ static int setup(void) {
     return access(g_exe, X_OK) == 0;
 }
 
-/* max over tensors of max|a - b| / max(max|a|, 1e-3); -1 when they do not pair up */
-static double rel_diff(const char *pa, const char *pb, char *worst, size_t cap) {
-    eb_safetensors a, b;
-    if (eb_safetensors_open(&a, pa) != EB_OK) return -1;
-    if (eb_safetensors_open(&b, pb) != EB_OK) return eb_safetensors_close(&a), -1;
-    double m = eb_safetensors_count(&a) == eb_safetensors_count(&b) ? 0 : -1;
-    for (int i = 0; m >= 0 && i < eb_safetensors_count(&a); i++) {
-        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
-        size_t n = ia->end - ia->begin;
-        if (!ib || ib->end - ib->begin != n || ia->dtype != EB_ST_F32) {
-            m = -1;
-            break;
-        }
-        float *x = malloc(n + 4), *y = malloc(n + 4);
-        eb_safetensors_read(&a, ia, x, n), eb_safetensors_read(&b, ib, y, n);
-        double d = 0, s = 1e-3;
-        for (size_t k = 0; k < n / 4; k++) {
-            d = fmax(d, fabs((double)x[k] - y[k]));
-            s = fmax(s, fabs(x[k]));
-        }
-        if (d / s > m) m = d / s, snprintf(worst, cap, "%s", ia->name);
-        free(x), free(y);
-    }
-    eb_safetensors_close(&a), eb_safetensors_close(&b);
-    return m;
-}
-
 /* fp32 so that the two runs differ only where cuDNN may pick another algorithm and NCCL sums (one rank:
  * identity); after 5 iterations of Adam that stays below 1e-3 of each tensor's largest entry. */
 #define BOUND 1e-3
@@ -88,7 +62,7 @@ EB_TEST(nccl_one_rank_training_equals_no_communicator) {
     EB_CHECK(system(cmd) == 0, "--comm none run failed (%s/none1.log)", g_tmp);
     snprintf(pa, sizeof pa, "%s/none1/ckpt-00000005.safetensors", g_tmp);
     snprintf(pb, sizeof pb, "%s/nccl1/ckpt-00000005.safetensors", g_tmp);
-    double d = rel_diff(pa, pb, worst, sizeof worst);
+    double d = eb_test_ckpt_rel_diff(pa, pb, 0, NULL, worst, sizeof worst);
     EB_CHECK(d >= 0 && d <= BOUND, "NCCL one rank differs from no communicator by %g in %s (bound %g)", d, worst, BOUND);
     printf("nccl 1 rank vs none: max rel diff %g (%s)\n", d, worst);
     return EB_TEST_PASS;

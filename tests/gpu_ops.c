@@ -44,7 +44,7 @@ typedef struct fx {
     int ndev;
     void *host[FX_MAX_BUFS];
     int nhost;
-    eb_rng rng;
+    uint64_t rng; /* the harness's stream: every random input and geometry */
 } fx;
 
 static fx g_fx;
@@ -84,9 +84,8 @@ static int fx_open(const char *name) {
     fx_release();
     /* Strict fp32 unless a case asks for tf32 / bf16. */
     if (eb_cuda_set_precision(&g_fx.gpu, EB_PRECISION_FP32) != EB_OK) fx_die("set precision");
-    const char *env = getenv("EBGAN_TEST_SEED");
-    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)clock();
-    eb_rng_init(&g_fx.rng, seed);
+    const uint64_t seed = eb_test_seed((uint64_t)time(NULL) * 2654435761u ^ (uint64_t)clock());
+    g_fx.rng = eb_test_rand_init(seed);
     printf("%s: seed %llu\n", name, (unsigned long long)seed);
     return EB_TEST_PASS;
 }
@@ -100,8 +99,8 @@ static int fx_open(const char *name) {
 #define GPU(fn, ...) g_fx.gpu.ops->fn(g_fx.gpu.ctx, __VA_ARGS__)
 #define CPU(fn, ...) g_fx.cpu.ops->fn(g_fx.cpu.ctx, __VA_ARGS__)
 
-static double fx_u(void) { return eb_rng_uniform(&g_fx.rng); }
-static int fx_int(int lo, int hi) { return lo + (int)eb_rng_below(&g_fx.rng, (uint32_t)(hi - lo + 1)); }
+static double fx_u(void) { return eb_test_rand_unit(&g_fx.rng); }
+static int fx_int(int lo, int hi) { return eb_test_rand_int(lo, hi, &g_fx.rng); } /* [lo, hi] */
 
 static void *fx_hmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
@@ -365,8 +364,8 @@ EB_TEST(row_sqnorm) {
 EB_TEST(rng_uniform) {
     FX_OPEN();
     size_t n = (size_t)fx_int(1000, 500000);
-    uint64_t seed = ((uint64_t)eb_rng_u32(&g_fx.rng) << 32) | eb_rng_u32(&g_fx.rng);
-    uint64_t offset = ((uint64_t)eb_rng_u32(&g_fx.rng) << 20) + eb_rng_u32(&g_fx.rng); /* crosses 2^32 at times */
+    uint64_t seed = eb_test_rand_u64(&g_fx.rng);
+    uint64_t offset = eb_test_rand_u64(&g_fx.rng) >> 12; /* below 2^52: crosses 2^32 at times */
     float *ref = fx_hnan(n), *d = fx_nan(n);
     EB_CHECK_OK(CPU(rng_uniform, ref, n, eb_rng_at(seed, offset)));
     EB_CHECK_OK(GPU(rng_uniform, d, n, eb_rng_at(seed, offset)));
@@ -392,8 +391,8 @@ EB_TEST(rng_uniform) {
 EB_TEST(rng_normal) {
     FX_OPEN();
     size_t n = (size_t)fx_int(1000, 500000);
-    uint64_t seed = ((uint64_t)eb_rng_u32(&g_fx.rng) << 32) | eb_rng_u32(&g_fx.rng);
-    uint64_t offset = eb_rng_u32(&g_fx.rng);
+    uint64_t seed = eb_test_rand_u64(&g_fx.rng);
+    uint64_t offset = eb_test_rand_u64(&g_fx.rng) >> 32;
     float *ref = fx_hnan(n), *d = fx_nan(n);
     EB_CHECK_OK(CPU(rng_normal, ref, n, eb_rng_at(seed, offset)));
     EB_CHECK_OK(GPU(rng_normal, d, n, eb_rng_at(seed, offset)));
@@ -432,6 +431,14 @@ static lin_case lin_draw(void) {
     return L;
 }
 
+/* Backward direction dir of L's linear layer on backend be (0 data: dy, w -> dx; 1 weight: x, dy -> dw),
+ * out = alpha * result + beta * out. */
+static eb_status lin_backward(const eb_backend *be, int dir, const lin_case *L, const float *x, const float *w,
+                              const float *dy, float *out, float alpha, float beta) {
+    if (dir == 0) return be->ops->linear_backward_data(be->ctx, dy, w, out, L->n, L->in, L->out, alpha, beta);
+    return be->ops->linear_backward_weight(be->ctx, x, dy, out, L->n, L->in, L->out, alpha, beta);
+}
+
 /* forward (with and without bias), backward-data and backward-weight (alpha, beta != 0, and beta == 0 over
  * NaN) at the precision already set, against the CPU's float results with bound tol. */
 static int lin_check(const char *tag, double tol) {
@@ -451,27 +458,21 @@ static int lin_check(const char *tag, double tol) {
     if (fx_cmp(what, gy2, y2, ny, tol)) return EB_TEST_FAIL;
 
     const float alpha = (float)(0.5 + fx_u()), beta = (float)(fx_u() - 0.5);
-    float *gx = fx_rand(nx, -1, 1), *dgx = FX_UPF(gx, nx);
-    EB_CHECK_OK(CPU(linear_backward_data, L.dy, L.w, gx, L.n, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_data, ddy, dw, dgx, L.n, L.in, L.out, alpha, beta));
-    snprintf(what, sizeof what, "%s linear_backward_data", tag);
-    if (fx_cmp(what, dgx, gx, nx, tol)) return EB_TEST_FAIL;
-    float *gx0 = fx_hnan(nx), *dgx0 = fx_nan(nx);
-    EB_CHECK_OK(CPU(linear_backward_data, L.dy, L.w, gx0, L.n, L.in, L.out, 1.0f, 0.0f));
-    EB_CHECK_OK(GPU(linear_backward_data, ddy, dw, dgx0, L.n, L.in, L.out, 1.0f, 0.0f));
-    snprintf(what, sizeof what, "%s linear_backward_data beta 0", tag);
-    if (fx_cmp(what, dgx0, gx0, nx, tol)) return EB_TEST_FAIL;
-
-    float *gw = fx_rand(nw, -1, 1), *dgw = FX_UPF(gw, nw);
-    EB_CHECK_OK(CPU(linear_backward_weight, L.x, L.dy, gw, L.n, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_weight, dx, ddy, dgw, L.n, L.in, L.out, alpha, beta));
-    snprintf(what, sizeof what, "%s linear_backward_weight", tag);
-    if (fx_cmp(what, dgw, gw, nw, tol)) return EB_TEST_FAIL;
-    float *gw0 = fx_hnan(nw), *dgw0 = fx_nan(nw);
-    EB_CHECK_OK(CPU(linear_backward_weight, L.x, L.dy, gw0, L.n, L.in, L.out, 1.0f, 0.0f));
-    EB_CHECK_OK(GPU(linear_backward_weight, dx, ddy, dgw0, L.n, L.in, L.out, 1.0f, 0.0f));
-    snprintf(what, sizeof what, "%s linear_backward_weight beta 0", tag);
-    if (fx_cmp(what, dgw0, gw0, nw, tol)) return EB_TEST_FAIL;
+    static const char *const names[2] = {"linear_backward_data", "linear_backward_weight"};
+    const size_t nout[2] = {nx, nw};
+    for (int dir = 0; dir < 2; dir++) {
+        const size_t n = nout[dir];
+        float *g = fx_rand(n, -1, 1), *dg = FX_UPF(g, n);
+        EB_CHECK_OK(lin_backward(&g_fx.cpu, dir, &L, L.x, L.w, L.dy, g, alpha, beta));
+        EB_CHECK_OK(lin_backward(&g_fx.gpu, dir, &L, dx, dw, ddy, dg, alpha, beta));
+        snprintf(what, sizeof what, "%s %s", tag, names[dir]);
+        if (fx_cmp(what, dg, g, n, tol)) return EB_TEST_FAIL;
+        float *g0 = fx_hnan(n), *dg0 = fx_nan(n);
+        EB_CHECK_OK(lin_backward(&g_fx.cpu, dir, &L, L.x, L.w, L.dy, g0, 1.0f, 0.0f));
+        EB_CHECK_OK(lin_backward(&g_fx.gpu, dir, &L, dx, dw, ddy, dg0, 1.0f, 0.0f));
+        snprintf(what, sizeof what, "%s %s beta 0", tag, names[dir]);
+        if (fx_cmp(what, dg0, g0, n, tol)) return EB_TEST_FAIL;
+    }
     return EB_TEST_PASS;
 }
 
@@ -487,36 +488,34 @@ EB_TEST(linear_forward) {
     return EB_TEST_PASS;
 }
 
+/* Backward direction dir of L's layer alone over a batch of n (L->n, or 0: an empty batch leaves beta * out) onto
+ * fresh random out, against the CPU's with bound tol. */
+static int lin_backward_cmp(const char *what, int dir, const lin_case *L, int n, float alpha, float beta, double tol) {
+    const size_t nx = (size_t)L->n * L->in, nw = (size_t)L->out * L->in, ny = (size_t)L->n * L->out;
+    const size_t nout = dir == 0 ? nx : nw;
+    lin_case B = *L;
+    B.n = n;
+    float *out = fx_rand(nout, -1, 1), *gout = FX_UPF(out, nout);
+    EB_CHECK_OK(lin_backward(&g_fx.cpu, dir, &B, L->x, L->w, L->dy, out, alpha, beta));
+    EB_CHECK_OK(lin_backward(&g_fx.gpu, dir, &B, FX_UPF(L->x, nx), FX_UPF(L->w, nw), FX_UPF(L->dy, ny), gout, alpha,
+                             beta));
+    FX_CMP(what, gout, out, nout, tol);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(linear_backward_data) {
     FX_OPEN();
     lin_case L = lin_draw();
-    const size_t nx = (size_t)L.n * L.in;
     const float alpha = (float)(0.5 + fx_u()), beta = (float)(fx_u() - 0.5);
-    float *gx = fx_rand(nx, -1, 1), *dgx = FX_UPF(gx, nx);
-    EB_CHECK_OK(CPU(linear_backward_data, L.dy, L.w, gx, L.n, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_data, FX_UPF(L.dy, (size_t)L.n * L.out), FX_UPF(L.w, (size_t)L.out * L.in), dgx,
-                    L.n, L.in, L.out, alpha, beta));
-    FX_CMP("fp32 linear_backward_data", dgx, gx, nx, TOL_FP32);
-    return EB_TEST_PASS;
+    return lin_backward_cmp("fp32 linear_backward_data", 0, &L, L.n, alpha, beta, TOL_FP32);
 }
 
 EB_TEST(linear_backward_weight) {
     FX_OPEN();
     lin_case L = lin_draw();
-    const size_t nw = (size_t)L.out * L.in;
     const float alpha = (float)(0.5 + fx_u()), beta = (float)(fx_u() - 0.5);
-    float *gw = fx_rand(nw, -1, 1), *dgw = FX_UPF(gw, nw);
-    EB_CHECK_OK(CPU(linear_backward_weight, L.x, L.dy, gw, L.n, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_weight, FX_UPF(L.x, (size_t)L.n * L.in), FX_UPF(L.dy, (size_t)L.n * L.out), dgw,
-                    L.n, L.in, L.out, alpha, beta));
-    FX_CMP("fp32 linear_backward_weight", dgw, gw, nw, TOL_FP32);
-    /* an empty batch leaves beta * dw */
-    float *gw0 = fx_rand(nw, -1, 1), *dgw0 = FX_UPF(gw0, nw);
-    EB_CHECK_OK(CPU(linear_backward_weight, L.x, L.dy, gw0, 0, L.in, L.out, alpha, beta));
-    EB_CHECK_OK(GPU(linear_backward_weight, FX_UPF(L.x, (size_t)L.n * L.in), FX_UPF(L.dy, (size_t)L.n * L.out), dgw0,
-                    0, L.in, L.out, alpha, beta));
-    FX_CMP("fp32 linear_backward_weight n = 0", dgw0, gw0, nw, TOL_ELEM);
-    return EB_TEST_PASS;
+    if (lin_backward_cmp("fp32 linear_backward_weight", 1, &L, L.n, alpha, beta, TOL_FP32)) return EB_TEST_FAIL;
+    return lin_backward_cmp("fp32 linear_backward_weight n = 0", 1, &L, 0, alpha, beta, TOL_ELEM);
 }
 
 EB_TEST(linear_all_fp32) {
@@ -604,8 +603,21 @@ static void conv_print(const char *tag, const eb_conv_geom *g) {
            g->c_out, g->h_out, g->w_out, g->k_h, g->stride, g->pad);
 }
 
-/* The three directions with alpha / beta != 0 and beta == 0 over NaN, at the precision already set. */
+/* Direction dir of conv2d on backend be (0 forward: x, w -> y; 1 backward data: dy, w -> dx; 2 backward filter:
+ * x, dy -> dw), out = alpha * result + beta * out. */
+static eb_status conv_run(const eb_backend *be, int dir, const eb_conv_geom *g, const float *x, const float *w,
+                          const float *dy, float *out, float alpha, float beta) {
+    switch (dir) {
+    case 0: return be->ops->conv2d_forward(be->ctx, g, x, w, out, alpha, beta);
+    case 1: return be->ops->conv2d_backward_data(be->ctx, g, dy, w, out, alpha, beta);
+    default: return be->ops->conv2d_backward_filter(be->ctx, g, x, dy, out, alpha, beta);
+    }
+}
+
+/* The directions asked for (forward, backward data, backward filter), each with alpha / beta != 0 and with
+ * beta == 0 over NaN, at the precision already set. */
 static int conv_check(const char *tag, const eb_conv_geom *g, double tol, int fwd, int bwd_data, int bwd_filter) {
+    static const char *const names[3] = {"conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter"};
     conv_print(tag, g);
     const size_t nx = (size_t)g->n * g->c_in * g->h_in * g->w_in;
     const size_t ny = (size_t)g->n * g->c_out * g->h_out * g->w_out;
@@ -613,42 +625,35 @@ static int conv_check(const char *tag, const eb_conv_geom *g, double tol, int fw
     float *x = fx_rand(nx, -1, 1), *w = fx_rand(nw, -1, 1), *dy = fx_rand(ny, -1, 1);
     float *gx_ = FX_UPF(x, nx), *gw_ = FX_UPF(w, nw), *gdy = FX_UPF(dy, ny);
     const float alpha = (float)(0.5 + fx_u()), beta = (float)(fx_u() - 0.5);
+    const int want[3] = {fwd, bwd_data, bwd_filter};
+    const size_t nout[3] = {ny, nx, nw};
     char what[96];
-    if (fwd) {
-        float *y = fx_rand(ny, -1, 1), *gy = FX_UPF(y, ny);
-        EB_CHECK_OK(CPU(conv2d_forward, g, x, w, y, alpha, beta));
-        EB_CHECK_OK(GPU(conv2d_forward, g, gx_, gw_, gy, alpha, beta));
-        snprintf(what, sizeof what, "%s conv2d_forward", tag);
-        if (fx_cmp(what, gy, y, ny, tol)) return EB_TEST_FAIL;
-        float *y0 = fx_hnan(ny), *gy0 = fx_nan(ny);
-        EB_CHECK_OK(CPU(conv2d_forward, g, x, w, y0, 1.0f, 0.0f));
-        EB_CHECK_OK(GPU(conv2d_forward, g, gx_, gw_, gy0, 1.0f, 0.0f));
-        snprintf(what, sizeof what, "%s conv2d_forward beta 0", tag);
-        if (fx_cmp(what, gy0, y0, ny, tol)) return EB_TEST_FAIL;
+    for (int dir = 0; dir < 3; dir++) {
+        if (!want[dir]) continue;
+        const size_t n = nout[dir];
+        float *out = fx_rand(n, -1, 1), *gout = FX_UPF(out, n);
+        EB_CHECK_OK(conv_run(&g_fx.cpu, dir, g, x, w, dy, out, alpha, beta));
+        EB_CHECK_OK(conv_run(&g_fx.gpu, dir, g, gx_, gw_, gdy, gout, alpha, beta));
+        snprintf(what, sizeof what, "%s %s", tag, names[dir]);
+        if (fx_cmp(what, gout, out, n, tol)) return EB_TEST_FAIL;
+        float *out0 = fx_hnan(n), *gout0 = fx_nan(n);
+        EB_CHECK_OK(conv_run(&g_fx.cpu, dir, g, x, w, dy, out0, 1.0f, 0.0f));
+        EB_CHECK_OK(conv_run(&g_fx.gpu, dir, g, gx_, gw_, gdy, gout0, 1.0f, 0.0f));
+        snprintf(what, sizeof what, "%s %s beta 0", tag, names[dir]);
+        if (fx_cmp(what, gout0, out0, n, tol)) return EB_TEST_FAIL;
     }
-    if (bwd_data) {
-        float *dx = fx_rand(nx, -1, 1), *gdx = FX_UPF(dx, nx);
-        EB_CHECK_OK(CPU(conv2d_backward_data, g, dy, w, dx, alpha, beta));
-        EB_CHECK_OK(GPU(conv2d_backward_data, g, gdy, gw_, gdx, alpha, beta));
-        snprintf(what, sizeof what, "%s conv2d_backward_data", tag);
-        if (fx_cmp(what, gdx, dx, nx, tol)) return EB_TEST_FAIL;
-        float *dx0 = fx_hnan(nx), *gdx0 = fx_nan(nx);
-        EB_CHECK_OK(CPU(conv2d_backward_data, g, dy, w, dx0, 1.0f, 0.0f));
-        EB_CHECK_OK(GPU(conv2d_backward_data, g, gdy, gw_, gdx0, 1.0f, 0.0f));
-        snprintf(what, sizeof what, "%s conv2d_backward_data beta 0", tag);
-        if (fx_cmp(what, gdx0, dx0, nx, tol)) return EB_TEST_FAIL;
-    }
-    if (bwd_filter) {
-        float *dw = fx_rand(nw, -1, 1), *gdw = FX_UPF(dw, nw);
-        EB_CHECK_OK(CPU(conv2d_backward_filter, g, x, dy, dw, alpha, beta));
-        EB_CHECK_OK(GPU(conv2d_backward_filter, g, gx_, gdy, gdw, alpha, beta));
-        snprintf(what, sizeof what, "%s conv2d_backward_filter", tag);
-        if (fx_cmp(what, gdw, dw, nw, tol)) return EB_TEST_FAIL;
-        float *dw0 = fx_hnan(nw), *gdw0 = fx_nan(nw);
-        EB_CHECK_OK(CPU(conv2d_backward_filter, g, x, dy, dw0, 1.0f, 0.0f));
-        EB_CHECK_OK(GPU(conv2d_backward_filter, g, gx_, gdy, gdw0, 1.0f, 0.0f));
-        snprintf(what, sizeof what, "%s conv2d_backward_filter beta 0", tag);
-        if (fx_cmp(what, gdw0, dw0, nw, tol)) return EB_TEST_FAIL;
+    return EB_TEST_PASS;
+}
+
+/* conv_check on a geometry from conv_draw(transpose[i]) for each i < count, in order, tagged "<prec> random" or
+ * "<prec> convT output_padding". */
+static int conv_check_draws(const char *prec, double tol, const int *transpose, int count, int fwd, int bwd_data,
+                            int bwd_filter) {
+    for (int i = 0; i < count; i++) {
+        eb_conv_geom g = conv_draw(transpose[i]);
+        char tag[48];
+        snprintf(tag, sizeof tag, "%s %s", prec, transpose[i] ? "convT output_padding" : "random");
+        if (conv_check(tag, &g, tol, fwd, bwd_data, bwd_filter)) return EB_TEST_FAIL;
     }
     return EB_TEST_PASS;
 }
@@ -659,40 +664,24 @@ EB_TEST(conv2d_forward) {
     eb_conv_geom g = {.n = 4, .c_in = 3, .h_in = 32, .w_in = 32, .c_out = 16, .h_out = 16, .w_out = 16,
                       .k_h = 4, .k_w = 4, .stride = 2, .pad = 1};
     if (conv_check("fp32 dcgan", &g, TOL_FP32, 1, 0, 0)) return EB_TEST_FAIL;
-    for (int i = 0; i < 2; i++) {
-        g = conv_draw(0);
-        if (conv_check("fp32 random", &g, TOL_FP32, 1, 0, 0)) return EB_TEST_FAIL;
-    }
-    return EB_TEST_PASS;
+    return conv_check_draws("fp32", TOL_FP32, (const int[]){0, 0}, 2, 1, 0, 0);
 }
 
 /* Includes the conv-transpose geometry (h_in larger than a conv2d needs: output_padding). */
 EB_TEST(conv2d_backward_data) {
     FX_OPEN();
-    eb_conv_geom g = conv_draw(1);
-    if (conv_check("fp32 convT output_padding", &g, TOL_FP32, 0, 1, 0)) return EB_TEST_FAIL;
-    g = conv_draw(0);
-    if (conv_check("fp32 random", &g, TOL_FP32, 0, 1, 0)) return EB_TEST_FAIL;
-    return EB_TEST_PASS;
+    return conv_check_draws("fp32", TOL_FP32, (const int[]){1, 0}, 2, 0, 1, 0);
 }
 
 EB_TEST(conv2d_backward_filter) {
     FX_OPEN();
-    eb_conv_geom g = conv_draw(0);
-    if (conv_check("fp32 random", &g, TOL_FP32, 0, 0, 1)) return EB_TEST_FAIL;
-    g = conv_draw(1);
-    if (conv_check("fp32 convT output_padding", &g, TOL_FP32, 0, 0, 1)) return EB_TEST_FAIL;
-    return EB_TEST_PASS;
+    return conv_check_draws("fp32", TOL_FP32, (const int[]){0, 1}, 2, 0, 0, 1);
 }
 
 EB_TEST(conv2d_all_tf32) {
     FX_OPEN();
     EB_CHECK_OK(eb_cuda_set_precision(&g_fx.gpu, EB_PRECISION_TF32));
-    eb_conv_geom g = conv_draw(0);
-    if (conv_check("tf32 random", &g, TOL_TF32, 1, 1, 1)) return EB_TEST_FAIL;
-    g = conv_draw(1);
-    if (conv_check("tf32 convT output_padding", &g, TOL_TF32, 1, 1, 1)) return EB_TEST_FAIL;
-    return EB_TEST_PASS;
+    return conv_check_draws("tf32", TOL_TF32, (const int[]){0, 1}, 2, 1, 1, 1);
 }
 
 /* --conv-algo search: the timed search (cudnnFind*Ex in the project's workspace, with a scratch output) leaves
@@ -912,8 +901,11 @@ EB_TEST(bn_forward_infer) {
     return EB_TEST_PASS;
 }
 
-EB_TEST(bn_backward_train) {
-    FX_OPEN();
+/* bn_backward_train (batch statistics) or, with infer, bn_backward_infer (running statistics), in the NCHW and
+ * dense layouts: dx, and dgamma / dbeta accumulated onto what they held (beta_acc). */
+static int bn_backward_check(int infer) {
+    static const char *const names[2] = {"bn_backward_train", "bn_backward_infer"};
+    char what[64];
     for (int dense = 0; dense < 2; dense++) {
         bn_case B;
         if (bn_draw(&B, dense)) return EB_TEST_FAIL;
@@ -922,14 +914,31 @@ EB_TEST(bn_backward_train) {
         float *gdg = FX_UPF(dg, c), *gdbt = FX_UPF(dbt, c);
         const float beta_acc = (float)(fx_u() + 0.1);
         float *dx = fx_hnan(B.nx), *gdx = fx_nan(B.nx);
-        EB_CHECK_OK(CPU(bn_backward_train, B.x, dy, B.gamma, B.mean, B.invstd, dx, dg, dbt, beta_acc, B.n, B.c, B.hw));
-        EB_CHECK_OK(GPU(bn_backward_train, FX_UPF(B.x, B.nx), FX_UPF(dy, B.nx), FX_UPF(B.gamma, c), FX_UPF(B.mean, c),
-                        FX_UPF(B.invstd, c), gdx, gdg, gdbt, beta_acc, B.n, B.c, B.hw));
-        FX_CMP(dense ? "bn_backward_train dx dense" : "bn_backward_train dx NCHW", gdx, dx, B.nx, TOL_ELEM);
-        FX_CMP("bn_backward_train dgamma (accumulated)", gdg, dg, c, TOL_ELEM);
-        FX_CMP("bn_backward_train dbeta (accumulated)", gdbt, dbt, c, TOL_ELEM);
+        float *gx = FX_UPF(B.x, B.nx), *gdy = FX_UPF(dy, B.nx), *ggamma = FX_UPF(B.gamma, c);
+        if (infer) {
+            EB_CHECK_OK(CPU(bn_backward_infer, B.x, dy, B.gamma, B.rm, B.rv, 1e-5f, dx, dg, dbt, beta_acc, B.n, B.c,
+                            B.hw));
+            EB_CHECK_OK(GPU(bn_backward_infer, gx, gdy, ggamma, FX_UPF(B.rm, c), FX_UPF(B.rv, c), 1e-5f, gdx, gdg, gdbt,
+                            beta_acc, B.n, B.c, B.hw));
+        } else {
+            EB_CHECK_OK(CPU(bn_backward_train, B.x, dy, B.gamma, B.mean, B.invstd, dx, dg, dbt, beta_acc, B.n, B.c,
+                            B.hw));
+            EB_CHECK_OK(GPU(bn_backward_train, gx, gdy, ggamma, FX_UPF(B.mean, c), FX_UPF(B.invstd, c), gdx, gdg, gdbt,
+                            beta_acc, B.n, B.c, B.hw));
+        }
+        snprintf(what, sizeof what, "%s dx %s", names[infer], dense ? "dense" : "NCHW");
+        FX_CMP(what, gdx, dx, B.nx, TOL_ELEM);
+        snprintf(what, sizeof what, "%s dgamma (accumulated)", names[infer]);
+        FX_CMP(what, gdg, dg, c, TOL_ELEM);
+        snprintf(what, sizeof what, "%s dbeta (accumulated)", names[infer]);
+        FX_CMP(what, gdbt, dbt, c, TOL_ELEM);
     }
     return EB_TEST_PASS;
+}
+
+EB_TEST(bn_backward_train) {
+    FX_OPEN();
+    return bn_backward_check(0);
 }
 
 EB_TEST(bn_tangent_train) {
@@ -949,22 +958,7 @@ EB_TEST(bn_tangent_train) {
 
 EB_TEST(bn_backward_infer) {
     FX_OPEN();
-    for (int dense = 0; dense < 2; dense++) {
-        bn_case B;
-        if (bn_draw(&B, dense)) return EB_TEST_FAIL;
-        const size_t c = (size_t)B.c;
-        float *dy = fx_rand(B.nx, -1, 1), *dg = fx_rand(c, -1, 1), *dbt = fx_rand(c, -1, 1);
-        float *gdg = FX_UPF(dg, c), *gdbt = FX_UPF(dbt, c);
-        const float beta_acc = (float)(fx_u() + 0.1);
-        float *dx = fx_hnan(B.nx), *gdx = fx_nan(B.nx);
-        EB_CHECK_OK(CPU(bn_backward_infer, B.x, dy, B.gamma, B.rm, B.rv, 1e-5f, dx, dg, dbt, beta_acc, B.n, B.c, B.hw));
-        EB_CHECK_OK(GPU(bn_backward_infer, FX_UPF(B.x, B.nx), FX_UPF(dy, B.nx), FX_UPF(B.gamma, c), FX_UPF(B.rm, c),
-                        FX_UPF(B.rv, c), 1e-5f, gdx, gdg, gdbt, beta_acc, B.n, B.c, B.hw));
-        FX_CMP(dense ? "bn_backward_infer dx dense" : "bn_backward_infer dx NCHW", gdx, dx, B.nx, TOL_ELEM);
-        FX_CMP("bn_backward_infer dgamma (accumulated)", gdg, dg, c, TOL_ELEM);
-        FX_CMP("bn_backward_infer dbeta (accumulated)", gdbt, dbt, c, TOL_ELEM);
-    }
-    return EB_TEST_PASS;
+    return bn_backward_check(1);
 }
 
 /* ---- losses ---- */
@@ -1326,7 +1320,7 @@ EB_TEST(softmax_xent) {
         float *l = fx_rand(n, -60, 60);
         for (size_t j = 0; j < k; j++) l[j] = (j & 1) ? -1000.0f : 1000.0f;
         int32_t *y = fx_hmalloc(rows * sizeof *y);
-        for (size_t r = 0; r < rows; r++) y[r] = (int32_t)eb_rng_below(&g_fx.rng, (uint32_t)k);
+        for (size_t r = 0; r < rows; r++) y[r] = (int32_t)fx_int(0, (int)k - 1);
         int32_t *gy = fx_up(y, rows * sizeof *y);
         float scale = (float)(1.0 / (double)rows), loss = (float)fx_u();
         float *dl = fx_hnan(n), *gdl = fx_nan(n), *gloss = FX_UPF(&loss, 1), *gl = FX_UPF(l, n);

@@ -1,6 +1,7 @@
 /* Gradient checks of every layer kind and of small whole nets (float64 oracle): input gradient, parameter
  * gradients and tangent (JVP) against central finite differences of the forward pass. */
 #include "harness.h"
+#include "net_random.h"
 
 #include "ebgan/backend.h"
 #include "ebgan/net.h"
@@ -17,37 +18,6 @@
 #define FD_BOUND 1e-6
 
 typedef char eb_assert_f64[sizeof(eb_real) == sizeof(double) ? 1 : -1]; /* grad_* tests link the f64 oracle */
-
-static uint64_t test_seed(uint64_t dflt) {
-    const char *s = getenv("EBGAN_TEST_SEED");
-    return s ? strtoull(s, NULL, 10) : dflt;
-}
-
-static void fill_uniform(eb_rng *r, double *x, size_t n, double lo, double hi) {
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * eb_rng_uniform(r);
-}
-
-/* Random parameters of a size that keeps activations O(1): weights U(-a, a), a = 1.5/sqrt(fan_in) (fan_in =
- * len / shape[0] for every PyTorch weight layout), biases and bn beta U(-0.5, 0.5), bn gamma U(0.5, 1.5),
- * bn running mean U(-0.5, 0.5) and var U(0.5, 1.5). On the CPU backend device memory is host memory. */
-static void randomize_net(eb_net *net, eb_rng *r) {
-    eb_param_info info[64];
-    int count = eb_net_param_list(net, info, 64);
-    for (int i = 0; i < count && i < 64; i++) {
-        eb_real *base = info[i].is_buffer ? net->buffers : net->params;
-        double *p = base + info[i].offset;
-        const char *what = strrchr(info[i].name, '.') + 1;
-        int is_bn = strstr(info[i].name, "running") != NULL || (info[i].ndim == 1 && strcmp(what, "weight") == 0);
-        if (strcmp(what, "weight") == 0 && !is_bn) {
-            double a = 1.5 / sqrt((double)info[i].len / (double)info[i].shape[0]);
-            fill_uniform(r, p, info[i].len, -a, a);
-        } else if (strcmp(what, "weight") == 0 || strcmp(what, "running_var") == 0) {
-            fill_uniform(r, p, info[i].len, 0.5, 1.5);
-        } else {
-            fill_uniform(r, p, info[i].len, -0.5, 0.5);
-        }
-    }
-}
 
 /* L(x) = <wout, net(x)>. */
 static eb_status objective(const eb_backend *be, eb_net *net, eb_net_ws *ws, const double *x, const double *wout,
@@ -67,12 +37,11 @@ static int check_net(const char *label, const char *spec, eb_shape in, int n, eb
     eb_backend be;
     eb_net net;
     eb_net_ws ws;
-    eb_rng rng;
-    eb_rng_init(&rng, test_seed(seed));
+    uint64_t rng = eb_test_rand_init(eb_test_seed(seed));
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     EB_CHECK_OK(eb_net_init(&net, &be, "L", in, spec));
     EB_CHECK_OK(eb_net_ws_init(&ws, &be, &net, n, 1));
-    randomize_net(&net, &rng);
+    eb_test_net_randomize(&net, &rng);
     const size_t nx = (size_t)n * (size_t)eb_shape_numel(in), ny = (size_t)n * (size_t)eb_shape_numel(net.out_shape);
     const size_t np = net.n_params;
     double *x = malloc(nx * sizeof *x), *tx = malloc(nx * sizeof *tx), *dx = malloc(nx * sizeof *dx);
@@ -80,9 +49,9 @@ static int check_net(const char *label, const char *spec, eb_shape in, int n, eb
     double *fd_ty = malloc(ny * sizeof *fd_ty), *yp = malloc(ny * sizeof *yp);
     double *gp = malloc((np + 1) * sizeof *gp), *fd_gp = malloc((np + 1) * sizeof *fd_gp);
     EB_CHECK(x && tx && dx && fd_dx && wout && ty && fd_ty && yp && gp && fd_gp, "out of memory");
-    fill_uniform(&rng, x, nx, -1, 1);
-    fill_uniform(&rng, tx, nx, -1, 1);
-    fill_uniform(&rng, wout, ny, -1, 1);
+    eb_test_fill_range(x, nx, -1, 1, &rng);
+    eb_test_fill_range(tx, nx, -1, 1, &rng);
+    eb_test_fill_range(wout, ny, -1, 1, &rng);
     for (size_t i = 0; i < nx; i++) dx[i] = NAN; /* beta 0 must overwrite */
 
     /* analytic: forward, backward (grads zeroed, alpha 1), tangent */
@@ -172,21 +141,20 @@ EB_TEST(backward_accumulates) {
     eb_backend be;
     eb_net net;
     eb_net_ws ws;
-    eb_rng rng;
-    eb_rng_init(&rng, test_seed(118));
+    uint64_t rng = eb_test_rand_init(eb_test_seed(118));
     const int n = 4;
     const eb_shape in = SHAPE(3, 1, 1);
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     EB_CHECK_OK(eb_net_init(&net, &be, "L", in, "linear:4,bn,tanh,linear:2"));
     EB_CHECK_OK(eb_net_ws_init(&ws, &be, &net, n, 0));
-    randomize_net(&net, &rng);
+    eb_test_net_randomize(&net, &rng);
     const size_t np = net.n_params, nx = (size_t)n * 3, ny = (size_t)n * 2;
     double x[12], dy[8], dx0[12], dx1[12], dxe[12], g0[512], g1[512], base[512];
     EB_CHECK(np <= 512, "net too large for the test buffers");
-    fill_uniform(&rng, x, nx, -1, 1);
-    fill_uniform(&rng, dy, ny, -1, 1);
-    fill_uniform(&rng, base, np, -1, 1);
-    fill_uniform(&rng, dx1, nx, -1, 1);
+    eb_test_fill_range(x, nx, -1, 1, &rng);
+    eb_test_fill_range(dy, ny, -1, 1, &rng);
+    eb_test_fill_range(base, np, -1, 1, &rng);
+    eb_test_fill_range(dx1, nx, -1, 1, &rng);
     memcpy(dxe, dx1, sizeof dxe);
     /* reference: grads from zero with alpha 1 */
     EB_CHECK_OK(eb_net_forward(&be, &net, &ws, x, n, EB_MODE_TRAIN));
@@ -214,8 +182,8 @@ EB_TEST(backward_accumulates) {
     EB_CHECK_OK(eb_net_init(&net, &be, "R", SHAPE(6, 1, 1), "reshape:3:2:1"));
     EB_CHECK_OK(eb_net_ws_init(&ws, &be, &net, 2, 0));
     double a[12], b[12], c[12];
-    fill_uniform(&rng, a, 12, -1, 1);
-    fill_uniform(&rng, c, 12, -1, 1);
+    eb_test_fill_range(a, 12, -1, 1, &rng);
+    eb_test_fill_range(c, 12, -1, 1, &rng);
     EB_CHECK_OK(eb_layer_forward(&be, &net, &ws, 0, a, b, 2, EB_MODE_TRAIN));
     EB_CHECK(memcmp(a, b, 12 * sizeof(double)) == 0, "reshape forward is not a copy");
     memcpy(dxe, c, sizeof c);

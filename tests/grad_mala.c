@@ -31,7 +31,7 @@ static int run_chains(const eb_backend *be, eb_net *G, eb_net *U, int dim, const
     eb_mala s;
     if (eb_mala_init(&s, be, G, U, CHAINS) != EB_OK) return 0;
     double *z = malloc((size_t)CHAINS * dim * sizeof *z);
-    be->ops->rng_normal(be->ctx, z, (size_t)CHAINS * dim, eb_rng_at(cfg->seed + 1, 0));
+    if (!z || be->ops->rng_normal(be->ctx, z, (size_t)CHAINS * dim, eb_rng_at(cfg->seed + 1, 0)) != EB_OK) return 0;
     if (eb_mala_run(be, &s, G, U, z, CHAINS, 0, CHAINS, cfg, NULL) != EB_OK) return 0;
     double sum = 0, sq = 0, ab = 0, pos = 0, acc = 0;
     for (int c = 0; c < CHAINS; c++) {
@@ -53,11 +53,13 @@ EB_TEST(proposal_and_acceptance_match_the_formulas) {
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     enum { N = 500, D = 3 };
     static double z[N * D], g[N * D], zp[N * D], gp[N * D], e[N], ep[N], z0[N * D], acc[N];
-    eb_rng r;
-    eb_rng_init(&r, 5);
-    for (int i = 0; i < N * D; i++) z[i] = 2 * eb_rng_uniform(&r) - 1, g[i] = 2 * eb_rng_uniform(&r) - 1,
-                                    gp[i] = 2 * eb_rng_uniform(&r) - 1;
-    for (int c = 0; c < N; c++) e[c] = eb_rng_uniform(&r), ep[c] = eb_rng_uniform(&r), acc[c] = 0;
+    uint64_t r = eb_test_rand_init(5);
+    eb_test_fill_range(z, N * D, -1, 1, &r);
+    eb_test_fill_range(g, N * D, -1, 1, &r);
+    eb_test_fill_range(gp, N * D, -1, 1, &r);
+    eb_test_fill_range(e, N, 0, 1, &r);
+    eb_test_fill_range(ep, N, 0, 1, &r);
+    memset(acc, 0, sizeof acc);
     const double a = 0.2;
     const uint64_t seed = 11, base = 1000;
     EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, a, eb_rng_at(seed, base)));
@@ -209,7 +211,7 @@ EB_TEST(chunked_and_unchunked_runs_agree_bit_for_bit) {
     EB_CHECK_OK(eb_net_init_weights(&U, &be, &r));
     enum { N = 300, D = 2 };
     static double a[N * D], b[N * D];
-    be.ops->rng_normal(be.ctx, a, N * D, eb_rng_at(9, 0));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, a, N * D, eb_rng_at(9, 0)));
     memcpy(b, a, sizeof a);
     eb_mala_cfg cfg = {EB_MCMC_MALA, 30, 0.1, 1.0, 1, 25, 77, NULL, 0};
     eb_mala s;
@@ -223,7 +225,7 @@ EB_TEST(chunked_and_unchunked_runs_agree_bit_for_bit) {
     EB_CHECK(!memcmp(a, b, sizeof a), "chunks of 64 give other chains than one run of 300");
     int moved = 0;
     double z0[N * D];
-    be.ops->rng_normal(be.ctx, z0, N * D, eb_rng_at(9, 0));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, z0, N * D, eb_rng_at(9, 0)));
     for (int i = 0; i < N * D; i++) moved += a[i] != z0[i];
     EB_CHECK(moved > N, "chains did not move");
     eb_net_free(&G, &be);
@@ -259,7 +261,7 @@ EB_TEST(affine_generator_in_inference_mode_gives_the_known_gaussian) {
     eb_mala s;
     EB_CHECK_OK(eb_mala_init(&s, &be, &G, &U, CHAINS));
     double *z = malloc((size_t)CHAINS * 2 * sizeof *z);
-    be.ops->rng_normal(be.ctx, z, (size_t)CHAINS * 2, eb_rng_at(27, 0));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, z, (size_t)CHAINS * 2, eb_rng_at(27, 0)));
     EB_CHECK_OK(eb_mala_run(&be, &s, &G, &U, z, CHAINS, 0, CHAINS, &cfg, NULL));
     for (int j = 0; j < 2; j++) {
         double sum = 0, sq = 0;
@@ -283,9 +285,9 @@ EB_TEST(nan_proposal_energy_is_rejected) {
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     enum { N = 64, D = 2 };
     double z[N * D], g[N * D], zp[N * D], gp[N * D], e[N], ep[N], acc[N], z0[N * D];
-    be.ops->rng_normal(be.ctx, z, N * D, eb_rng_at(31, 0));
-    be.ops->rng_normal(be.ctx, g, N * D, eb_rng_at(32, 0));
-    be.ops->rng_normal(be.ctx, gp, N * D, eb_rng_at(33, 0));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, z, N * D, eb_rng_at(31, 0)));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, g, N * D, eb_rng_at(32, 0)));
+    EB_CHECK_OK(be.ops->rng_normal(be.ctx, gp, N * D, eb_rng_at(33, 0)));
     memcpy(z0, z, sizeof z);
     for (int c = 0; c < N; c++) e[c] = 1, ep[c] = c % 2 ? NAN : -5, acc[c] = 0;
     EB_CHECK_OK(be.ops->mala_propose(be.ctx, z, g, zp, N, D, 0.01, eb_rng_at(5, 0)));

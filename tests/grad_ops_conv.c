@@ -1,12 +1,12 @@
 /* Float64 checks of the CPU conv2d ops through the op table: forward against a direct loop, the data and
  * filter gradients against central differences and adjoint identities, (alpha, beta), the transposed conv
  * composition of the net layer against a direct ConvTranspose2d loop, and geometry errors; and of the Winograd
- * ops (cpu_winograd.c) called directly against the same loops. */
+ * ops (conv/wino_ops.c) called directly against the same loops. */
 #define XS_SEED 0x9E3779B97F4A7C15ull
 #include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
-#include "kernels/cpu/cpu_winograd.h"
+#include "kernels/cpu/conv/wino.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -299,7 +299,7 @@ EB_TEST(conv_alpha_beta_semantics) {
 
 EB_TEST(conv_batch_split_into_chunks) {
     /* 24 samples of 16x32x32 -> 8x32x32 with k5 p2: the filter gradient's 24576 pixels are two chunks of
-     * cpu_conv.c (16K pixels each at most), whose sums are added at the end, where beta is applied once; the
+     * conv/direct_ops.c (16K pixels each at most), whose sums are added at the end, where beta is applied once; the
      * forward and the data gradient run in many column blocks and reduction panels (400 taps > 256). Same
      * bounds as above (sums of <= 400 or <= 24*1024 products of O(1) terms; 1e-12 relative to the largest). */
     eb_backend be;
@@ -399,7 +399,7 @@ EB_TEST(conv_results_do_not_depend_on_the_thread_count) {
 #ifdef _OPENMP
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
-    /* each op of each shape has >= 1M multiply-adds, enough for cpu_conv.c to use the threads; the last one's
+    /* each op of each shape has >= 1M multiply-adds, enough for the direct ops to use the threads; the last one's
      * filter gradient sums two chunks of pixels */
     const eb_conv_geom shapes[3] = {geom_make(8, 12, 40, 9, 9, 4, 4, 2, 1, 0, 0), geom_make(8, 3, 32, 18, 18, 3, 3, 1, 1, 0, 0),
                                     geom_make(17, 2, 8, 32, 32, 3, 3, 1, 1, 0, 0)};
@@ -552,7 +552,7 @@ EB_TEST(conv_bad_geometry_is_arg_error) {
     return EB_TEST_PASS;
 }
 
-/* ---- the Winograd ops (cpu_winograd.c), called directly: the op table takes them only where they save enough
+/* ---- the Winograd ops (conv/wino_ops.c), called directly: the op table takes them only where they save enough
  * multiply-adds, so these shapes cover their edges whatever that choice ---- */
 
 /* One Winograd op against its direct loop with alpha 2, beta 0.5 on a random output: 1e-12 relative (the

@@ -3,7 +3,6 @@
 #include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
-#include "ebgan/rng.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -643,8 +642,8 @@ EB_TEST(gather_rows_exact) {
     uint8_t *u8 = NULL;
     EB_CHECK_OK(o->mem_alloc(t.be.ctx, (void **)&idx, rows * sizeof *idx));
     EB_CHECK_OK(o->mem_alloc(t.be.ctx, (void **)&u8, src_rows * cols));
-    for (size_t r = 0; r < rows; r++) idx[r] = (int32_t)eb_rng_below(&t.rng, (uint32_t)src_rows);
-    for (size_t i = 0; i < src_rows * cols; i++) u8[i] = (uint8_t)eb_rng_below(&t.rng, 256);
+    for (size_t r = 0; r < rows; r++) idx[r] = (int32_t)t_int(&t, 0, (int)src_rows - 1);
+    for (size_t i = 0; i < src_rows * cols; i++) u8[i] = (uint8_t)t_int(&t, 0, 255);
     EB_CHECK_OK(o->gather_rows(t.be.ctx, dst, src, idx, rows, cols));
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
@@ -717,6 +716,29 @@ EB_TEST(adam_matches_pytorch_reference) {
         printf("adam step %d n=%zu: rel err p %.3e m %.3e v %.3e (bound 1e-14)\n", step, n, ep, em, ev);
         EB_CHECK(ep < 1e-14 && em < 1e-14 && ev < 1e-14, "step %d: p %.3e m %.3e v %.3e", step, ep, em, ev);
     }
+    t_close(&t);
+    return EB_TEST_PASS;
+}
+
+/* mem_copy's ranges must not overlap (the GPU's copy leaves overlap undefined): the CPU reference refuses an
+ * overlapping copy with EB_ERR_ARG and leaves the memory as it was; adjacent ranges are fine. */
+EB_TEST(mem_copy_refuses_overlapping_ranges) {
+    tctx t;
+    if (!t_open(&t, 702)) return EB_TEST_FAIL;
+    const eb_ops *o = t.be.ops;
+    const size_t n = 64;
+    double *d = NULL, before[64], after[64];
+    EB_CHECK_OK(o->mem_alloc(t.be.ctx, (void **)&d, 2 * n * sizeof(double)));
+    for (size_t i = 0; i < 2 * n; i++) d[i] = t_normal(&t);
+    memcpy(before, d, sizeof before);
+    eb_status st = o->mem_copy(t.be.ctx, d + 1, d, n * sizeof(double));
+    EB_CHECK(st == EB_ERR_ARG, "an overlapping copy returned status %d, expected EB_ERR_ARG", (int)st);
+    EB_CHECK(strstr(eb_error_message(), "overlap") != NULL, "message does not say overlap: %s", eb_error_message());
+    memcpy(after, d, sizeof after);
+    EB_CHECK(memcmp(before, after, sizeof before) == 0, "a refused copy wrote memory");
+    EB_CHECK_OK(o->mem_copy(t.be.ctx, d + n, d, n * sizeof(double)));
+    EB_CHECK(memcmp(d, d + n, n * sizeof(double)) == 0, "adjacent ranges copy");
+    o->mem_free(t.be.ctx, d);
     t_close(&t);
     return EB_TEST_PASS;
 }

@@ -3,7 +3,6 @@
 #include "oracle_ctx.h"
 
 #include "ebgan/backend.h"
-#include "ebgan/rng.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +14,7 @@
 
 static int32_t *x_labels(tctx *t, size_t rows, size_t k) {
     int32_t *y = t_alloc(t, rows * sizeof(int32_t));
-    for (size_t r = 0; r < rows; r++) y[r] = (int32_t)eb_rng_below(&t->rng, (uint32_t)k);
+    for (size_t r = 0; r < rows; r++) y[r] = (int32_t)t_int(t, 0, (int)k - 1);
     return y;
 }
 
@@ -41,7 +40,7 @@ EB_TEST(softmax_xent_fd_and_formula) {
         double *l = t_buf(&t, n), *dl = t_buf(&t, n), *ref = t_buf(&t, n), *scratch = t_buf(&t, n), *acc = t_buf(&t, 1);
         for (size_t i = 0; i < n; i++) l[i] = 3.0 * t_normal(&t);
         int32_t *y = x_labels(&t, rows, k);
-        const double scale = (0.5 + eb_rng_uniform(&t.rng)) / (double)rows, acc0 = t_normal(&t);
+        const double scale = t_unif(&t, 0.5, 1.5) / (double)rows, acc0 = t_normal(&t);
         acc[0] = acc0;
         EB_CHECK_OK(o->softmax_xent(t.be.ctx, l, y, rows, k, scale, acc, dl));
         double direct = 0;

@@ -2,6 +2,7 @@
  * U-step gradient (penalty included) and the G-step gradient against directional finite differences in
  * float64. The small-shape tests of grad_ustep.c do not cover these geometries. */
 #include "harness.h"
+#include "net_random.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,25 +19,11 @@
 #define DIR_H 1e-5
 #define DIR_BOUND 1e-6
 
-static void unit_direction(eb_rng *r, double *v, size_t n) {
+static void unit_direction(uint64_t *r, double *v, size_t n) {
     double s = 0;
-    for (size_t i = 0; i < n; i++) v[i] = eb_rng_normal_at(r->seed, r->counter + i), s += v[i] * v[i];
-    r->counter += n;
+    for (size_t i = 0; i < n; i++) v[i] = eb_test_rand_normal(r), s += v[i] * v[i];
     s = 1 / sqrt(s);
     for (size_t i = 0; i < n; i++) v[i] *= s;
-}
-
-/* Weights U(-a, a), a = 1.5 / sqrt(numel / shape[0]) (the fan-in, or fan-out for convt), biases U(-0.5, 0.5): O(1) activations in every layer (the
- * paper's N(0, 0.02) init shrinks the signal through seven convolutions to ~1e-10, too small to check). */
-static void randomize_net(eb_net *net, eb_rng *r) {
-    eb_param_info info[64];
-    int count = eb_net_param_list(net, info, 64);
-    for (int i = 0; i < count && i < 64; i++) {
-        if (info[i].is_buffer) continue;
-        double *p = net->params + info[i].offset;
-        double a = info[i].ndim > 1 ? 1.5 / sqrt((double)info[i].len / (double)info[i].shape[0]) : 0.5;
-        for (size_t j = 0; j < info[i].len; j++) p[j] = a * (2 * eb_rng_uniform(r) - 1);
-    }
 }
 
 static double dot(const double *a, const double *b, size_t n) {
@@ -60,13 +47,13 @@ static int check_u_preset(const char *model, eb_shape data, eb_penalty_kind pk) 
     EB_CHECK_OK(eb_preset_make(&p, model, data, 8, 16)); /* real geometry, narrow width (dim 16) */
     eb_net U;
     EB_CHECK_OK(eb_net_init(&U, &be, "U", p.data, p.u_spec));
-    eb_rng rng;
-    eb_rng_init(&rng, 77);
-    randomize_net(&U, &rng);
+    uint64_t rng = eb_test_rand_init(77);
+    eb_test_net_randomize(&U, &rng);
     int n = 3;
     size_t d = (size_t)eb_shape_numel(p.data), np = U.n_params;
     double *xr = malloc(n * d * sizeof *xr), *xf = malloc(n * d * sizeof *xf), t[3] = {0.2, 0.7, 0.45};
-    for (size_t i = 0; i < n * d; i++) xr[i] = 2 * eb_rng_uniform(&rng) - 1, xf[i] = 2 * eb_rng_uniform(&rng) - 1;
+    eb_test_fill_range(xr, n * d, -1, 1, &rng);
+    eb_test_fill_range(xf, n * d, -1, 1, &rng);
     eb_ustep us;
     EB_CHECK_OK(eb_ustep_init(&us, &be, &U, n));
     eb_ustep_cfg c = {pk, 50.0}; /* a large lambda so the penalty's part dominates the check */
@@ -110,13 +97,14 @@ static int check_g_preset(const char *model, eb_shape data) {
     eb_optim_cfg oc = {EB_OPTIM_ADAM, 1e-4, 0.5, 0.9, 1e-8};
     eb_gan m;
     EB_CHECK_OK(eb_gan_init(&m, &be, &sp, p.data, p.z_dim, EB_ENTROPY_DIM, &oc));
-    eb_rng rng;
-    eb_rng_init(&rng, 78);
-    EB_CHECK_OK(eb_gan_init_weights(&m, &be, &rng));
-    randomize_net(&m.U, &rng);
-    randomize_net(&m.G, &rng);
-    randomize_net(&m.T_trunk, &rng);
-    randomize_net(&m.T_head, &rng);
+    eb_rng init;
+    eb_rng_init(&init, 78);
+    EB_CHECK_OK(eb_gan_init_weights(&m, &be, &init));
+    uint64_t rng = eb_test_rand_init(78);
+    eb_test_net_randomize(&m.U, &rng);
+    eb_test_net_randomize(&m.G, &rng);
+    eb_test_net_randomize(&m.T_trunk, &rng);
+    eb_test_net_randomize(&m.T_head, &rng);
     int n = 4;
     int32_t perm[4] = {2, 0, 3, 1};
     eb_gstep gs;

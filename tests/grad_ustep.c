@@ -1,6 +1,7 @@
 /* The whole U-step gradient (E U(real) - E U(fake) + lambda-penalty, DESIGN.md §1-2) against central finite
  * differences of eb_ustep_loss over every parameter, in float64: the double backprop must be exact. */
 #include "harness.h"
+#include "net_random.h"
 
 #include "ebgan/backend.h"
 #include "ebgan/ustep.h"
@@ -19,31 +20,6 @@
 
 typedef char eb_assert_f64[sizeof(eb_real) == sizeof(double) ? 1 : -1]; /* grad_* tests link the f64 oracle */
 
-static uint64_t test_seed(uint64_t dflt) {
-    const char *s = getenv("EBGAN_TEST_SEED");
-    return s ? strtoull(s, NULL, 10) : dflt;
-}
-
-static void fill_uniform(eb_rng *r, double *x, size_t n, double lo, double hi) {
-    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * eb_rng_uniform(r);
-}
-
-/* Weights U(-a, a), a = 1.5 / sqrt(fan_in) (fan_in = len / shape[0]), biases U(-0.5, 0.5): activations O(1)
- * so every activation is exercised away from its linear regime. CPU backend: device memory is host memory. */
-static void randomize_net(eb_net *net, eb_rng *r) {
-    eb_param_info info[64];
-    int count = eb_net_param_list(net, info, 64);
-    for (int i = 0; i < count && i < 64; i++) {
-        double *p = net->params + info[i].offset;
-        if (strstr(info[i].name, ".weight")) {
-            double a = 1.5 / sqrt((double)info[i].len / (double)info[i].shape[0]);
-            fill_uniform(r, p, info[i].len, -a, a);
-        } else {
-            fill_uniform(r, p, info[i].len, -0.5, 0.5);
-        }
-    }
-}
-
 typedef struct fixture {
     eb_backend be;
     eb_net U;
@@ -54,22 +30,21 @@ typedef struct fixture {
 } fixture;
 
 static int fixture_init(fixture *f, const char *spec, eb_shape in, int n, uint64_t seed) {
-    eb_rng rng;
-    eb_rng_init(&rng, test_seed(seed));
+    uint64_t rng = eb_test_rand_init(eb_test_seed(seed));
     memset(f, 0, sizeof *f);
     EB_CHECK_OK(eb_cpu_backend_init(&f->be));
     EB_CHECK_OK(eb_net_init(&f->U, &f->be, "U", in, spec));
     EB_CHECK_OK(eb_ustep_init(&f->us, &f->be, &f->U, n));
-    randomize_net(&f->U, &rng);
+    eb_test_net_randomize(&f->U, &rng);
     f->n = n;
     f->d = (size_t)eb_shape_numel(in);
     f->x_real = malloc((size_t)n * f->d * sizeof(double));
     f->x_fake = malloc((size_t)n * f->d * sizeof(double));
     f->t = malloc((size_t)n * sizeof(double));
     EB_CHECK(f->x_real && f->x_fake && f->t, "out of memory");
-    fill_uniform(&rng, f->x_real, (size_t)n * f->d, -1, 1);
-    fill_uniform(&rng, f->x_fake, (size_t)n * f->d, -1.5, 1.5);
-    fill_uniform(&rng, f->t, (size_t)n, 0, 1);
+    eb_test_fill_range(f->x_real, (size_t)n * f->d, -1, 1, &rng);
+    eb_test_fill_range(f->x_fake, (size_t)n * f->d, -1.5, 1.5, &rng);
+    eb_test_fill_range(f->t, (size_t)n, 0, 1, &rng);
     return EB_TEST_PASS;
 }
 

@@ -19,18 +19,53 @@ void eb_test_register(const char *name, eb_test_fn fn) {
     }
 }
 
-void eb_test_fill_uniform_f(float *p, size_t n, uint64_t *state) {
+uint64_t eb_test_seed(uint64_t dflt) {
+    const char *s = getenv("EBGAN_TEST_SEED");
+    return s ? strtoull(s, NULL, 10) : dflt;
+}
+
+uint64_t eb_test_rand_init(uint64_t seed) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return z ? z : 0x9E3779B97F4A7C15ull; /* xorshift stays at 0 forever */
+}
+
+uint64_t eb_test_rand_u64(uint64_t *state) {
     uint64_t x = *state;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        p[i] = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-    *state = x;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return *state = x;
+}
+
+double eb_test_rand_unit(uint64_t *state) { return (double)(eb_test_rand_u64(state) >> 11) / 9007199254740992.0; }
+
+int eb_test_rand_int(int lo, int hi, uint64_t *state) {
+    return lo + (int)(eb_test_rand_unit(state) * ((double)hi - (double)lo + 1.0));
+}
+
+double eb_test_rand_normal(uint64_t *state) {
+    const double u = 1.0 - eb_test_rand_unit(state), v = eb_test_rand_unit(state); /* u in (0, 1]: log(u) finite */
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+void eb_test_fill_range(double *p, size_t n, double lo, double hi, uint64_t *state) {
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * eb_test_rand_unit(state);
+}
+
+void eb_test_fill_uniform_f(float *p, size_t n, uint64_t *state) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)(eb_test_rand_unit(state) * 2.0 - 1.0);
 }
 
 float *eb_test_rand_f(size_t n, uint64_t *state) {
     float *p = malloc((n ? n : 1) * sizeof *p);
     if (p) eb_test_fill_uniform_f(p, n, state);
+    return p;
+}
+
+double *eb_test_rand_d(size_t n, uint64_t *state) {
+    double *p = malloc((n ? n : 1) * sizeof *p);
+    if (p) eb_test_fill_range(p, n, -1.0, 1.0, state);
     return p;
 }
 

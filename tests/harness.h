@@ -50,10 +50,28 @@ void eb_test_register(const char *name, eb_test_fn fn);
 double eb_test_rel_err(const double *a, const double *b, size_t n, double floor);
 /* The same for float arrays (GPU parity). */
 double eb_test_rel_err_f(const float *a, const float *b, size_t n, double floor);
-/* p[i] uniform in [-1, 1) from a xorshift64 stream at *state (advanced): fresh test inputs, never zeros. */
+/* ---- the tests' one random stream for inputs: xorshift64 at *state (advanced by each draw; never 0) ----
+ * Fixed starts give fixed inputs; eb_test_seed + eb_test_rand_init give a replayable draw per run. */
+/* EBGAN_TEST_SEED when set (a failure's printed seed replays it), else dflt. */
+uint64_t eb_test_seed(uint64_t dflt);
+/* A state for seed: seed mixed (splitmix64) so that any seed, 0 included, starts a non-zero stream. */
+uint64_t eb_test_rand_init(uint64_t seed);
+/* The next 64 bits of the stream. */
+uint64_t eb_test_rand_u64(uint64_t *state);
+/* Uniform in [0, 1) (the top 53 bits). */
+double eb_test_rand_unit(uint64_t *state);
+/* Uniform in [lo, hi] (hi - lo < 2^31). */
+int eb_test_rand_int(int lo, int hi, uint64_t *state);
+/* Standard normal (Box-Muller over two draws). */
+double eb_test_rand_normal(uint64_t *state);
+/* p[i] uniform in [lo, hi), float64: fresh test inputs. */
+void eb_test_fill_range(double *p, size_t n, double lo, double hi, uint64_t *state);
+/* p[i] uniform in [-1, 1), float32: fresh test inputs, never zeros. */
 void eb_test_fill_uniform_f(float *p, size_t n, uint64_t *state);
-/* A malloc'ed array of n such values (NULL when out of memory). */
+/* A malloc'ed array of n such floats (NULL when out of memory). */
 float *eb_test_rand_f(size_t n, uint64_t *state);
+/* A malloc'ed array of n doubles uniform in [-1, 1) (NULL when out of memory). */
+double *eb_test_rand_d(size_t n, uint64_t *state);
 /* The geometry of a square conv2d: n samples of c_in x h_in x h_in, c_out channels, k x k taps, stride s, pad p. */
 static inline eb_conv_geom eb_test_square_conv(int n, int c_in, int c_out, int h_in, int k, int s, int p) {
     eb_conv_geom g = {.n = n, .c_in = c_in, .c_out = c_out, .h_in = h_in, .w_in = h_in, .k_h = k, .k_w = k,

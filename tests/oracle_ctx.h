@@ -1,6 +1,6 @@
 /* Shared inputs of the float64 op tests (grad_ops_*): a CPU backend with its buffers and a reproducible
- * Philox stream (t_*), and a small xorshift generator over malloc'd buffers (xs_*). Header-only, static
- * inline, so a test uses what it needs. */
+ * stream per case (t_*), and a file-wide stream over malloc'd buffers (rng_int, rand_buf); both draw from the
+ * harness's generator. Header-only, static inline, so a test uses what it needs. */
 #ifndef EBGAN_TESTS_ORACLE_CTX_H
 #define EBGAN_TESTS_ORACLE_CTX_H
 
@@ -11,15 +11,14 @@
 #include <string.h>
 
 #include "ebgan/backend.h"
-#include "ebgan/rng.h"
 #include "harness.h"
 
 #define T_MAX_BUFS 32
 
-/* Each case: a CPU backend, a host Philox stream for its inputs, and the buffers it allocated. */
+/* Each case: a CPU backend, a random stream for its inputs (harness state), and the buffers it allocated. */
 typedef struct tctx {
     eb_backend be;
-    eb_rng rng;
+    uint64_t rng;
     void *bufs[T_MAX_BUFS];
     int nbufs;
 } tctx;
@@ -27,9 +26,7 @@ typedef struct tctx {
 /* Inputs are random but reproducible; EBGAN_TEST_SEED picks another draw (every case must pass for any). */
 static inline int t_open(tctx *t, uint64_t salt) {
     memset(t, 0, sizeof *t);
-    const char *s = getenv("EBGAN_TEST_SEED");
-    uint64_t base = s ? strtoull(s, NULL, 10) : 20240611u;
-    eb_rng_init(&t->rng, base * 0x9E3779B97F4A7C15ull ^ salt);
+    t->rng = eb_test_rand_init(eb_test_seed(20240611u) * 0x9E3779B97F4A7C15ull ^ salt);
     if (eb_cpu_backend_init(&t->be) != EB_OK) {
         fprintf(stderr, "cpu backend: %s\n", eb_error_message());
         return 0;
@@ -60,9 +57,9 @@ static inline double *t_buf(tctx *t, size_t n) {
     return d;
 }
 
-static inline double t_unif(tctx *t, double lo, double hi) { return lo + (hi - lo) * eb_rng_uniform(&t->rng); }
-static inline double t_normal(tctx *t) { return eb_rng_normal_at(t->rng.seed, eb_rng_reserve(&t->rng, 1)); }
-static inline int t_int(tctx *t, int lo, int hi) { return lo + (int)eb_rng_below(&t->rng, (uint32_t)(hi - lo + 1)); }
+static inline double t_unif(tctx *t, double lo, double hi) { return lo + (hi - lo) * eb_test_rand_unit(&t->rng); }
+static inline double t_normal(tctx *t) { return eb_test_rand_normal(&t->rng); }
+static inline int t_int(tctx *t, int lo, int hi) { return eb_test_rand_int(lo, hi, &t->rng); } /* [lo, hi] */
 
 static inline double *t_randn(tctx *t, size_t n, double scale, double shift) {
     double *d = t_buf(t, n);
@@ -76,8 +73,8 @@ static inline double *t_copy(tctx *t, const double *src, size_t n) {
     return d;
 }
 
-/* ---- xorshift64* over malloc'd buffers (the CPU backend's memory is host memory); each file picks its
- * start by defining XS_SEED before including this header ---- */
+/* ---- one stream per file over malloc'd buffers (the CPU backend's memory is host memory); each file picks
+ * its start by defining XS_SEED before including this header ---- */
 #ifndef XS_SEED
 #define XS_SEED 0x9E3779B97F4A7C15ull
 #endif
@@ -85,20 +82,8 @@ static inline uint64_t *xs_state(void) {
     static uint64_t s = XS_SEED;
     return &s;
 }
-static inline uint64_t rng_next(void) {
-    uint64_t *g = xs_state();
-    *g ^= *g >> 12;
-    *g ^= *g << 25;
-    *g ^= *g >> 27;
-    return *g * 0x2545F4914F6CDD1Dull;
-}
-static inline double rng_unit(void) { return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0); }
-static inline int rng_int(int lo, int hi) { return lo + (int)(rng_next() % (uint64_t)(hi - lo + 1)); } /* [lo, hi] */
-static inline double *rand_buf(size_t n) {
-    double *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = 2.0 * rng_unit() - 1.0; /* U[-1, 1): never all zeros */
-    return p;
-}
+static inline int rng_int(int lo, int hi) { return eb_test_rand_int(lo, hi, xs_state()); } /* [lo, hi] */
+static inline double *rand_buf(size_t n) { return eb_test_rand_d(n, xs_state()); }      /* U[-1, 1): never all zeros */
 static inline double *nan_buf(size_t n) {
     double *p = malloc(n * sizeof *p);
     for (size_t i = 0; i < n; i++) p[i] = NAN;

@@ -11,7 +11,7 @@ penalty's part included (torch.autograd.grad(create_graph=True)):
   mnist    the mnist preset's conv U at --dim 32 on 1x28x28 images
   smooth   a custom conv U on 28x28 with softplus / tanh / sigmoid (the curvature sweep of DESIGN.md §2)
   cifar    the cifar preset's U at --dim 128 on 3x32x32 images: its k3 s1 / k4 s2 layers take the Winograd
-           path of the CPU backend (cpu_winograd.c) in all three conv ops
+           path of the CPU backend (src/kernels/cpu/conv/wino_*.c) in all three conv ops
 It also checks that the paper's penalty form (norm over dim 1 of NCHW, mean over batch and pixels, lambda 10)
 equals ours (full norm, lambda 10/(H*W)), and that bench/ref_pytorch.py's two variants (paper, lean) give the
 same gradients for G, T and U on every preset (reduced width).

@@ -1,4 +1,4 @@
-/* The CPU GEMM tile (src/kernels/cpu/cpu_tile.c) on each instruction set this CPU has (AVX-512, AVX2 + FMA, the
+/* The CPU GEMM tile (src/kernels/cpu/conv/tile.c) on each instruction set this CPU has (AVX-512, AVX2 + FMA, the
  * scalar fma chain): the same bits, for the tile itself and for whole conv layers through the op table. */
 #include <stdint.h>
 #include <stdio.h>
@@ -8,18 +8,12 @@
 
 #include "ebgan/backend.h"
 #include "harness.h"
-#include "kernels/cpu/cpu_tile.h"
+#include "kernels/cpu/conv/tile.h"
 
+typedef char eb_assert_f32[sizeof(eb_real) == sizeof(float) ? 1 : -1]; /* test_* link the float library */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static eb_real rnd(void) { /* in [-1, 1): the values only have to be fixed and not special */
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (eb_real)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
-static eb_real *rnd_buf(size_t n) {
-    eb_real *p = malloc(n * sizeof *p);
-    for (size_t i = 0; p && i < n; i++) p[i] = rnd();
-    return p;
-}
+/* in [-1, 1): the values only have to be fixed and not special */
+static eb_real *rnd_buf(size_t n) { return eb_test_rand_f(n, &rng_state); }
 static uint64_t fnv(uint64_t h, const void *p, size_t bytes) { /* FNV-1a over the bits */
     const unsigned char *b = p;
     for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 0x100000001B3ull;

@@ -9,7 +9,7 @@
 
 #include "ebgan/backend.h"
 #include "harness.h"
-#include "kernels/cpu/cpu_winograd.h"
+#include "kernels/cpu/conv/wino.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
@@ -63,7 +63,7 @@ EB_TEST(conv_ops_leave_the_upper_vector_state_clean_on_every_thread) {
 #else
     if (!xinuse_readable()) return EB_TEST_SKIP; /* no AVX, or XGETBV(1) not supported: nothing to dirty */
     if (omp_get_max_threads() < 2) omp_set_num_threads(2); /* the workers too, not only the calling thread */
-    /* One layer per path of cpu_conv.c / cpu_winograd.c: the RGB layer (direct forward and filter gradient,
+    /* One layer per path of conv/direct_ops.c / conv/wino_ops.c: the RGB layer (direct forward and filter gradient,
      * data gradient by columns and col2im: fewer than 8 input channels), k5 s2 (direct, >= 8 channels), k3 s1
      * and k4 s2 with many channels (Winograd, data gradient per phase), 64 -> 64 k4 s2 (data gradient as the
      * forward's adjoint), each with beta 0 and 1. */

@@ -1,4 +1,4 @@
-/* The Winograd path of the CPU convolutions (src/kernels/cpu/cpu_winograd.c) in float32, against sums in double
+/* The Winograd path of the CPU convolutions (src/kernels/cpu/conv/wino_*.c) in float32, against sums in double
  * of the same float inputs: which layers take it, and its rounding error on the presets' layer kinds. */
 #include <math.h>
 #include <stdint.h>
@@ -9,7 +9,8 @@
 
 #include "ebgan/backend.h"
 #include "harness.h"
-#include "kernels/cpu/cpu_winograd.h"
+#include "kernels/cpu/conv/frozen_weights.h"
+#include "kernels/cpu/conv/wino.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static float *rnd_buf(size_t n) { return eb_test_rand_f(n, &rng_state); } /* in [-1, 1), never zeros */
@@ -104,7 +105,7 @@ EB_TEST(winograd_float32_error_stays_within_its_bound) {
      * Measured here: 7e-8 to 4e-7; the direct path on the same layers (EBGAN_CPU_WINOGRAD=0 through the op
      * table): 2e-8 to 2e-7. A wrong transform coefficient or tile offset is an O(1) error (checked: one sign
      * of B^T flipped fails every op). The layers: the cifar trunk's kinds (k3 s1 and k4 s2, reduced batch and
-     * width), an odd map, and k6 s2 (r = 3 per phase), each op of cpu_winograd.c called directly (whether the
+     * width), an odd map, and k6 s2 (r = 3 per phase), each op of conv/wino_ops.c called directly (whether the
      * op table would pick it is the test above). */
     const eb_conv_geom layers[5] = {geom(4, 64, 32, 16, 3, 1, 1), geom(4, 32, 64, 32, 4, 2, 1), geom(3, 16, 24, 13, 3, 1, 1),
                                     geom(2, 128, 64, 8, 4, 2, 1), geom(2, 16, 16, 12, 6, 2, 2)};
@@ -136,67 +137,108 @@ EB_TEST(winograd_float32_error_stays_within_its_bound) {
 }
 
 EB_TEST(prepared_weights_give_the_plain_ops_bits) {
-    /* conv2d_forward_prep / conv2d_backward_data_prep from conv2d_prepare's form against conv2d_forward /
-     * conv2d_backward_data from w, through the op table, beta 0 and 0.5: the forward and the data gradient per
-     * input phase (128 -> 128 k4 s2), as the forward's adjoint (64 -> 64 k4 s2), F(2x2, 3x3) (64 -> 128 k3) */
+    /* conv2d_forward / conv2d_backward_data through the op table with w frozen (weights_freeze: the transformed
+     * weights made once, frozen_weights.h) against the same ops on w not frozen, beta 0 and 0.5: the forward and
+     * the data gradient per input phase (128 -> 128 k4 s2), as the forward's adjoint (64 -> 64 k4 s2), F(2x2, 3x3)
+     * (64 -> 128 k3); then a batch of one sample reads the same forms (they do not depend on the batch) */
     const eb_conv_geom layers[3] = {geom(3, 128, 128, 16, 4, 2, 1), geom(2, 64, 64, 32, 4, 2, 1), geom(3, 64, 128, 16, 3, 1, 1)};
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     const eb_ops *o = be.ops;
     for (int l = 0; l < 3; l++) {
         const eb_conv_geom *g = &layers[l];
+        eb_conv_geom g1 = *g;
+        g1.n = 1;
         const size_t nx = (size_t)g->n * g->c_in * g->h_in * g->w_in, ny = (size_t)g->n * g->c_out * g->h_out * g->w_out;
         const size_t nw = (size_t)g->c_out * g->c_in * g->k_h * g->k_w;
         float *x = rnd_buf(nx), *w = rnd_buf(nw), *dy = rnd_buf(ny), *y0 = rnd_buf(ny), *dx0 = rnd_buf(nx);
-        float *y1 = malloc(ny * sizeof *y1), *dx1 = malloc(nx * sizeof *dx1), *y2 = malloc(ny * sizeof *y2);
+        float *y1 = malloc(3 * ny * sizeof *y1), *dx1 = malloc(3 * nx * sizeof *dx1), *y2 = malloc(ny * sizeof *y2);
         float *dx2 = malloc(nx * sizeof *dx2);
         EB_CHECK(x && w && dy && y0 && dx0 && y1 && dx1 && y2 && dx2, "out of memory");
-        for (int which = EB_CONV_PREP_FORWARD; which <= EB_CONV_PREP_DATA; which++) {
-            const size_t elems = o->conv2d_prep_elems(g, (eb_conv_prep_kind)which);
-            eb_conv_geom g64 = *g;
-            g64.n = 64;
-            EB_CHECK(elems > 0 && o->conv2d_prep_elems(&g64, (eb_conv_prep_kind)which) == elems,
-                     "layer %d: %zu prepared elements for op %d, and as many at batch 64 expected", l, elems, which);
-            float *prep = malloc(elems * sizeof *prep);
-            EB_CHECK(prep, "out of memory");
-            EB_CHECK_OK(o->conv2d_prepare(be.ctx, g, (eb_conv_prep_kind)which, w, prep));
-            for (int b = 0; b < 2; b++) {
-                const eb_real beta = b ? (eb_real)0.5 : 0;
-                if (which == EB_CONV_PREP_FORWARD) {
-                    memcpy(y1, y0, ny * sizeof *y1), memcpy(y2, y0, ny * sizeof *y2);
-                    EB_CHECK_OK(o->conv2d_forward(be.ctx, g, x, w, y1, 1, beta));
-                    EB_CHECK_OK(o->conv2d_forward_prep(be.ctx, g, x, prep, y2, 1, beta));
-                    EB_CHECK(!memcmp(y1, y2, ny * sizeof *y1), "layer %d: prepared forward (beta %g) differs", l, beta);
-                } else {
-                    memcpy(dx1, dx0, nx * sizeof *dx1), memcpy(dx2, dx0, nx * sizeof *dx2);
-                    EB_CHECK_OK(o->conv2d_backward_data(be.ctx, g, dy, w, dx1, 1, beta));
-                    EB_CHECK_OK(o->conv2d_backward_data_prep(be.ctx, g, dy, prep, dx2, 1, beta));
-                    EB_CHECK(!memcmp(dx1, dx2, nx * sizeof *dx1), "layer %d: prepared data gradient (beta %g) differs", l,
-                             beta);
-                }
-            }
-            free(prep);
+        /* the per-call results: beta 0, beta 0.5, and beta 0 on the first sample alone */
+        for (int c = 0; c < 3; c++) {
+            const eb_real beta = c == 1 ? (eb_real)0.5 : 0;
+            memcpy(y1 + c * ny, y0, ny * sizeof *y1), memcpy(dx1 + c * nx, dx0, nx * sizeof *dx1);
+            EB_CHECK_OK(o->conv2d_forward(be.ctx, c == 2 ? &g1 : g, x, w, y1 + c * ny, 1, beta));
+            EB_CHECK_OK(o->conv2d_backward_data(be.ctx, c == 2 ? &g1 : g, dy, w, dx1 + c * nx, 1, beta));
         }
+        const uint64_t made = eb_cpu_frozen_forms_made(be.ctx);
+        o->weights_freeze(be.ctx, w, nw);
+        for (int c = 0; c < 3; c++) {
+            const eb_real beta = c == 1 ? (eb_real)0.5 : 0;
+            const size_t cy = c == 2 ? ny / g->n : ny, cx = c == 2 ? nx / g->n : nx;
+            memcpy(y2, y0, ny * sizeof *y2), memcpy(dx2, dx0, nx * sizeof *dx2);
+            EB_CHECK_OK(o->conv2d_forward(be.ctx, c == 2 ? &g1 : g, x, w, y2, 1, beta));
+            EB_CHECK(!memcmp(y1 + c * ny, y2, cy * sizeof *y2), "layer %d: frozen forward (case %d) differs", l, c);
+            EB_CHECK_OK(o->conv2d_backward_data(be.ctx, c == 2 ? &g1 : g, dy, w, dx2, 1, beta));
+            EB_CHECK(!memcmp(dx1 + c * nx, dx2, cx * sizeof *dx2), "layer %d: frozen data gradient (case %d) differs", l, c);
+        }
+        o->weights_thaw(be.ctx, w);
+        EB_CHECK(made == 0 && eb_cpu_frozen_forms_made(be.ctx) == 2,
+                 "layer %d: %llu forms made, expected none before the freeze and 2 in it (forward, data gradient)", l,
+                 (unsigned long long)(eb_cpu_frozen_forms_made(be.ctx) - made));
         free(x), free(w), free(dy), free(y0), free(dx0), free(y1), free(dx1), free(y2), free(dx2);
+        eb_cpu_backend_free(&be);
+        EB_CHECK_OK(eb_cpu_backend_init(&be));
+        o = be.ops;
     }
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 }
 
+EB_TEST(frozen_forms_follow_the_weights_and_the_layer) {
+    /* one weight buffer of 128 -> 128 k4 s2 read by the layer on 16x16 and on 8x8 maps: a form for each, kept by
+     * a nested freeze; weights changed between two freezes are transformed again; always the per-call bits */
+    const eb_conv_geom maps[2] = {geom(2, 128, 128, 16, 4, 2, 1), geom(2, 128, 128, 8, 4, 2, 1)};
+    eb_backend be;
+    EB_CHECK_OK(eb_cpu_backend_init(&be));
+    const eb_ops *o = be.ops;
+    const size_t nw = (size_t)128 * 128 * 16, nx = (size_t)2 * 128 * 16 * 16, ny = (size_t)2 * 128 * 8 * 8;
+    float *w = rnd_buf(nw), *x = rnd_buf(nx), *ref = malloc(2 * ny * sizeof *ref), *got = malloc(ny * sizeof *got);
+    EB_CHECK(w && x && ref && got, "out of memory");
+    for (int round = 0; round < 2; round++) {
+        for (int m = 0; m < 2; m++) EB_CHECK_OK(o->conv2d_forward(be.ctx, &maps[m], x, w, ref + m * ny, 1, 0));
+        o->weights_freeze(be.ctx, w, nw);
+        for (int m = 0; m < 2; m++) {
+            const size_t cy = (size_t)2 * 128 * maps[m].h_out * maps[m].w_out;
+            for (int nested = 0; nested < 2; nested++) {
+                if (nested) o->weights_freeze(be.ctx, w, nw);
+                EB_CHECK_OK(o->conv2d_forward(be.ctx, &maps[m], x, w, got, 1, 0));
+                if (nested) o->weights_thaw(be.ctx, w);
+                EB_CHECK(!memcmp(ref + m * ny, got, cy * sizeof *got), "round %d, map %d%s: the frozen forward differs",
+                         round, m, nested ? " (nested)" : "");
+            }
+        }
+        o->weights_thaw(be.ctx, w);
+        EB_CHECK(eb_cpu_frozen_forms_made(be.ctx) == (uint64_t)(2 * round + 2),
+                 "round %d: %llu forms made in all, expected 2 per round (one per map)", round,
+                 (unsigned long long)eb_cpu_frozen_forms_made(be.ctx));
+        for (size_t i = 0; i < nw; i += 7) w[i] = -w[i]; /* new weights, as an optimizer step would write them */
+    }
+    EB_CHECK(eb_cpu_frozen_regions(be.ctx) == 0, "weights still frozen");
+    free(w), free(x), free(ref), free(got);
+    eb_cpu_backend_free(&be);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(layers_off_the_winograd_path_have_no_prepared_weights) {
-    /* the RGB layer and k5 s2 run the direct implicit GEMMs: nothing to prepare, and a prepared call is refused
-     * with a message, never answered from other weights */
+    /* the RGB layer and k5 s2 run the direct implicit GEMMs: frozen or not, nothing is transformed for them */
     const eb_conv_geom direct[2] = {geom(2, 3, 64, 32, 3, 1, 1), geom(2, 64, 128, 14, 5, 2, 2)};
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
-    float buf[16] = {0};
     for (int l = 0; l < 2; l++) {
-        EB_CHECK(be.ops->conv2d_prep_elems(&direct[l], EB_CONV_PREP_FORWARD) == 0 &&
-                     be.ops->conv2d_prep_elems(&direct[l], EB_CONV_PREP_DATA) == 0, "layer %d: prepared elements", l);
-        EB_CHECK(be.ops->conv2d_prepare(be.ctx, &direct[l], EB_CONV_PREP_FORWARD, buf, buf) == EB_ERR_ARG,
-                 "layer %d: conv2d_prepare accepted a direct layer", l);
-        EB_CHECK(be.ops->conv2d_forward_prep(be.ctx, &direct[l], buf, buf, buf, 1, 0) == EB_ERR_ARG,
-                 "layer %d: conv2d_forward_prep accepted a direct layer", l);
+        const eb_conv_geom *g = &direct[l];
+        const size_t nx = (size_t)g->n * g->c_in * g->h_in * g->w_in, ny = (size_t)g->n * g->c_out * g->h_out * g->w_out;
+        const size_t nw = (size_t)g->c_out * g->c_in * g->k_h * g->k_w;
+        float *x = rnd_buf(nx), *w = rnd_buf(nw), *y = rnd_buf(ny);
+        EB_CHECK(x && w && y, "out of memory");
+        be.ops->weights_freeze(be.ctx, w, nw);
+        EB_CHECK_OK(be.ops->conv2d_forward(be.ctx, g, x, w, y, 1, 0));
+        EB_CHECK_OK(be.ops->conv2d_backward_data(be.ctx, g, y, w, x, 1, 0));
+        be.ops->weights_thaw(be.ctx, w);
+        EB_CHECK(eb_cpu_frozen_forms_made(be.ctx) == 0, "layer %d: %llu forms made", l,
+                 (unsigned long long)eb_cpu_frozen_forms_made(be.ctx));
+        free(x), free(w), free(y);
     }
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;

@@ -2,6 +2,7 @@
  * ranks. R ranks with the same global batch reproduce the single process (every checkpoint tensor, within a
  * stated bound), a 2-rank run resumes exactly (also on another world size), and bad jobs stop with one clear
  * line instead of hanging. Skipped (77) when mpirun is absent or the build has no MPI. */
+#include "ckpt_same.h"
 #include "cli_util.h"
 #include "harness.h"
 
@@ -41,51 +42,6 @@ static int run_ranks(int R, const char *args, const char *log) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-
-/* Largest over tensors of max|a - b| / max(max|a|, 1e-3) (F32), and whether every tensor matched bit for bit.
- * Returns -1 when a tensor is missing or the step / RNG metadata differ. */
-static double ckpt_rel_diff(const char *pa, const char *pb, int *identical, char *worst, size_t cap) {
-    eb_safetensors a, b;
-    if (eb_safetensors_open(&a, pa) != EB_OK) return -1;
-    if (eb_safetensors_open(&b, pb) != EB_OK) {
-        eb_safetensors_close(&a);
-        return -1;
-    }
-    double m = eb_safetensors_count(&a) == eb_safetensors_count(&b) ? 0 : -1;
-    *identical = m == 0;
-    for (int i = 0; m >= 0 && i < eb_safetensors_count(&a); i++) {
-        const eb_st_info *ia = eb_safetensors_at(&a, i), *ib = eb_safetensors_find(&b, ia->name);
-        size_t n = ia->end - ia->begin;
-        if (!ib || ib->end - ib->begin != n || ia->dtype != EB_ST_F32) {
-            m = -1;
-            break;
-        }
-        float *x = malloc(n + 4), *y = malloc(n + 4);
-        eb_safetensors_read(&a, ia, x, n);
-        eb_safetensors_read(&b, ib, y, n);
-        if (memcmp(x, y, n)) *identical = 0;
-        double d = 0, s = 1e-3;
-        for (size_t k = 0; k < n / 4; k++) {
-            d = fabs((double)x[k] - y[k]) > d ? fabs((double)x[k] - y[k]) : d;
-            s = fabs(x[k]) > s ? fabs(x[k]) : s;
-        }
-        if (d / s > m) {
-            m = d / s;
-            snprintf(worst, cap, "%s", ia->name);
-        }
-        free(x);
-        free(y);
-    }
-    const char *keys[] = {"step", "rng_counter", "rng_seed"};
-    for (int k = 0; m >= 0 && k < 3; k++) {
-        const char *va = eb_safetensors_meta(&a, keys[k]), *vb = eb_safetensors_meta(&b, keys[k]);
-        if (!va || !vb || strcmp(va, vb)) m = -1;
-    }
-    eb_safetensors_close(&a);
-    eb_safetensors_close(&b);
-    return m;
-}
-
 /* The toy settings: narrow nets, few iterations (2 cores on CI). */
 #define TOY "train --dim 32 --batch 16 --n-critic 2 --log-every 2 --plot-every 0 --seed 5 --device cpu --progress 0"
 /* mnist geometry with batch norm in G and the dim entropy (T's trunk and head) at a tiny width */
@@ -113,7 +69,7 @@ static int ranks_equal_single(const char *tag, const char *flags, int iters) {
     for (int i = 1; i < 3; i++) {
         snprintf(got, sizeof got, "%s/%s-np%d/ckpt-%08d.safetensors", g_tmp, tag, Rs[i], iters);
         int same = 0;
-        double d = ckpt_rel_diff(ref, got, &same, worst, sizeof worst);
+        double d = eb_test_ckpt_rel_diff(ref, got, 1, &same, worst, sizeof worst);
         EB_CHECK(d >= 0, "%s: %d-rank checkpoint lacks tensors or its step / RNG state differs", tag, Rs[i]);
         EB_CHECK(d <= REL_BOUND, "%s: %d ranks differ from one process by %.3g (bound %g) in %s", tag, Rs[i], d,
                  REL_BOUND, worst);
@@ -168,7 +124,7 @@ EB_TEST(resume_of_a_2_rank_run_replays_it_on_any_world_size) {
         EB_CHECK(run_ranks(Rs[i], args, log) == 0, "resume on %d ranks failed (%s)", Rs[i], log);
         snprintf(pb, sizeof pb, "%s%s/ckpt-00000006.safetensors", b, suffix[i]);
         int same = 0;
-        double d = ckpt_rel_diff(pa, pb, &same, worst, sizeof worst);
+        double d = eb_test_ckpt_rel_diff(pa, pb, 1, &same, worst, sizeof worst);
         EB_CHECK(d >= 0 && d <= REL_BOUND, "resumed on %d ranks: rel diff %.3g in %s", Rs[i], d, worst);
         if (i == 0) EB_CHECK(same, "the 2-rank resume is not bit-identical to the 2-rank run (%s: %.3g)", worst, d);
     }
@@ -346,7 +302,7 @@ EB_TEST(one_rank_through_mpi_equals_no_communicator) {
     snprintf(pa, sizeof pa, "%s/ckpt-00000003.safetensors", a);
     snprintf(pb, sizeof pb, "%s/ckpt-00000003.safetensors", b);
     int same = 0;
-    double d = ckpt_rel_diff(pb, pa, &same, worst, sizeof worst);
+    double d = eb_test_ckpt_rel_diff(pb, pa, 1, &same, worst, sizeof worst);
     EB_CHECK(d >= 0 && d <= REL_BOUND, "one MPI rank differs from no communicator by %g in %s", d, worst);
     return EB_TEST_PASS;
 }
@@ -392,7 +348,7 @@ EB_TEST(a_signal_on_one_rank_stops_every_rank_at_the_same_iteration) {
     snprintf(pa, sizeof pa, "%s/ckpt-%08d.safetensors", ref, ITERS);
     snprintf(pb, sizeof pb, "%s/ckpt-%08d.safetensors", run, ITERS);
     int same = 0;
-    double d = ckpt_rel_diff(pa, pb, &same, worst, sizeof worst);
+    double d = eb_test_ckpt_rel_diff(pa, pb, 1, &same, worst, sizeof worst);
     EB_CHECK(d >= 0 && same, "stopped at %lld and resumed differs from the uninterrupted run (%s: %g)", step, worst, d);
     printf("stopped at step %lld by SIGTERM to rank 1; resumed = uninterrupted bit for bit\n", step);
     return EB_TEST_PASS;

@@ -38,15 +38,10 @@ static void tmpdir_remove(const char *dir) {
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
-/* A small xorshift generator so the tests do not depend on other modules; seeded per case. */
+/* The harness's generator (not the library's: these tests do not depend on other modules); seeded per case. */
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd_u64(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return g_rng;
-}
-static double rnd_uniform(void) { return (double)(rnd_u64() >> 11) * (1.0 / 9007199254740992.0); }
+static uint64_t rnd_u64(void) { return eb_test_rand_u64(&g_rng); }
+static double rnd_uniform(void) { return eb_test_rand_unit(&g_rng); }
 static void rnd_bytes(void *p, size_t n) {
     for (size_t i = 0; i < n; i++) ((unsigned char *)p)[i] = (unsigned char)(rnd_u64() >> 56);
 }

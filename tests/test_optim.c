@@ -4,7 +4,6 @@
 
 #include "ebgan/backend.h"
 #include "ebgan/optim.h"
-#include "ebgan/rng.h"
 
 #include <string.h>
 
@@ -16,16 +15,16 @@
 EB_TEST(adam_matches_pytorch) {
     eb_backend be;
     eb_optim o;
-    eb_rng rng;
-    eb_rng_init(&rng, 31);
+    uint64_t rng = 31;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
     const eb_optim_cfg cfg = {EB_OPTIM_ADAM, 1e-2, 0.5, 0.9, 1e-8};
     EB_CHECK_OK(eb_optim_init(&o, &be, N, &cfg));
     float p[N], g[N];
     double pr[N], m[N] = {0}, v[N] = {0};
-    for (int i = 0; i < N; i++) pr[i] = p[i] = (float)(2 * eb_rng_uniform(&rng) - 1);
+    eb_test_fill_uniform_f(p, N, &rng);
+    for (int i = 0; i < N; i++) pr[i] = p[i];
     for (int t = 1; t <= 3; t++) {
-        for (int i = 0; i < N; i++) g[i] = (float)(2 * eb_rng_uniform(&rng) - 1);
+        eb_test_fill_uniform_f(g, N, &rng);
         EB_CHECK_OK(eb_optim_step(&o, &be, p, g)); /* CPU backend: device memory is host memory */
         const double bc1 = 1 - pow(0.5, t), bc2 = 1 - pow(0.9, t);
         for (int i = 0; i < N; i++) {

@@ -95,6 +95,33 @@ EB_TEST(config_prints_numbers_in_shortest_round_trip_form) {
     return EB_TEST_PASS;
 }
 
+/* A whole number is written out in config.txt and the start banner ("comm-timeout = 900", not 9e+02), and a
+ * resume reads such a config.txt back to the very settings its checkpoint embeds (no "differs" report). */
+EB_TEST(config_writes_whole_numbers_out_and_resume_reads_them_back) {
+    if (!setup()) return EB_TEST_SKIP;
+    char args[6000], path[2200], cmd[4600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/cfg-whole'", g_tmp);
+    EB_CHECK(system(cmd) == 0, "rm");
+    snprintf(args, sizeof args, TOY " --iters 10 --lambda 1000 --out '%s/cfg-whole'", g_tmp);
+    EB_CHECK(run("cfg-whole.log", args) == 0, "train failed");
+    snprintf(path, sizeof path, "%s/cfg-whole/config.txt", g_tmp);
+    char *a = slurp(path);
+    EB_CHECK(a && strstr(a, "\ncomm-timeout = 900\n") && strstr(a, "\nlambda = 1000\n"), "config.txt:\n%s",
+             a ? a : "(none)");
+    free(a);
+    snprintf(path, sizeof path, "%s/cfg-whole.log", g_tmp);
+    char *banner = slurp(path);
+    EB_CHECK(banner && strstr(banner, "  comm-timeout = 900\n"), "start banner:\n%s", banner ? banner : "(none)");
+    free(banner);
+    snprintf(args, sizeof args, "train --resume '%s/cfg-whole' --iters 20", g_tmp);
+    EB_CHECK(run("cfg-whole-resume.log", args) == 0, "resume failed");
+    snprintf(path, sizeof path, "%s/cfg-whole-resume.log", g_tmp);
+    char *log = slurp(path);
+    EB_CHECK(log && !strstr(log, "differs"), "resume log:\n%s", log ? log : "(none)");
+    free(log);
+    return EB_TEST_PASS;
+}
+
 /* 20 toy iterations, logged every 5, pictures every 10: TensorBoard's reader sees every metrics.jsonl scalar
  * and both pictures; a resumed run continues the same directory, read back without duplicates. */
 EB_TEST(train_writes_tensorboard_events_matching_metrics_and_pictures) {

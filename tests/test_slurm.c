@@ -173,8 +173,9 @@ EB_TEST(sampling_job_array_merges_to_the_unsharded_samples) {
              "--ckpt-every 20 --device cpu --progress 0 --out %s/run > %s/train.log 2>&1 && timeout 120 %s sample --run "
              "%s/run --n 40 --mcmc mala --steps 5 --alpha 1.5 --seed 3 --device cpu --out %s/one.npy >> %s/train.log 2>&1",
              g_exe, g_tmp, g_tmp, g_exe, g_tmp, g_tmp, g_tmp);
-    if (sh(cmd)) cluster_stop();
-    EB_CHECK(sh("true") == 0 && access(g_tmp, F_OK) == 0, "setup");
+    const int setup = sh(cmd);
+    if (setup) cluster_stop();
+    EB_CHECK(setup == 0, "training or the unsharded sample failed (status %d; %s/train.log)", setup, g_tmp);
     snprintf(args, sizeof args, "--array=0-1 --cpus-per-task=1 --output=%s/sample-%%A_%%a.out %s/scripts/slurm/sample.sbatch "
              "%s/run %s/sh.npy --n 40 --mcmc mala --steps 5 --alpha 1.5 --seed 3 --device cpu", g_tmp, g_src, g_tmp, g_tmp);
     long id = submit(args);

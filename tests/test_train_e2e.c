@@ -99,7 +99,7 @@ EB_TEST(resume_replays_bit_for_bit_with_train_mcmc) {
 
 EB_TEST(prepared_conv_weights_train_bit_for_bit_as_per_call_transforms) {
     /* cifar's nets at --dim 128 (their k3 s1 / k4 s2 layers take Winograd) on random images, with --train-mcmc:
-     * the U steps, the critic loop's G and the MALA chains read prepared weights (net.h); with EBGAN_CPU_PREP=0
+     * the U steps, the critic loop's G and the MALA chains read frozen weights' forms (net.h); with EBGAN_CPU_PREP=0
      * every convolution transforms its weights itself. Two iterations must give the same checkpoint. */
     if (!setup()) return EB_TEST_SKIP;
     char d[2100], data[2200], args[4600], ca[2300], cb[2300], why[256];

@@ -9,7 +9,7 @@
 
 typedef enum eb_backend_kind { EB_BACKEND_AUTO = 0, EB_BACKEND_CPU, EB_BACKEND_CUDA } eb_backend_kind;
 
-/* The CPU reference (src/kernels/cpu/). ctx holds only its scratch buffer. */
+/* The CPU reference (src/kernels/cpu/). ctx holds its scratch buffer and the frozen weights' forms. */
 eb_status eb_cpu_backend_init(eb_backend *be);
 void eb_cpu_backend_free(eb_backend *be);
 

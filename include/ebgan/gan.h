@@ -17,6 +17,10 @@ typedef struct eb_gan_specs {
     const char *u, *g, *t_trunk, *t_head, *e;
 } eb_gan_specs;
 
+/* The most networks one entropy surrogate has, and in all (U, G and those). */
+#define EB_GAN_AUX_MAX 3
+#define EB_GAN_NETS_MAX (2 + EB_GAN_AUX_MAX)
+
 typedef struct eb_gan {
     eb_shape x_shape;    /* one data sample */
     int z_dim;
@@ -26,6 +30,13 @@ typedef struct eb_gan {
     eb_net T_trunk, T_head; /* dim only */
     eb_net E;            /* infogan only */
     eb_optim opt_U, opt_G, opt_T_trunk, opt_T_head, opt_E;
+    /* the nets the entropy surrogate has, as its table entry lists them (src/host/nn/surrogate.c), with their
+     * optimisers: what the G step zeroes and fills, the trainer reduces and steps, checkpoints save. They
+     * point into this struct: an eb_gan stays where eb_gan_init built it. */
+    const struct eb_surrogate *surrogate;
+    int n_aux;
+    eb_net *aux[EB_GAN_AUX_MAX];
+    eb_optim *aux_opt[EB_GAN_AUX_MAX];
 } eb_gan;
 
 /* Builds every network the entropy kind needs, with optimisers `opt` (same for all nets, as the paper). */
@@ -35,7 +46,8 @@ void eb_gan_free(eb_gan *m, const eb_backend *be);
 /* The paper's initialisation of every network (net.h), drawn from `rng`. */
 eb_status eb_gan_init_weights(eb_gan *m, const eb_backend *be, eb_rng *rng);
 
-/* The nets and their optimisers as a list, for checkpoints: returns the count (at most 5). */
+/* The nets and their optimisers as a list, for checkpoints: U, G, then m->aux; returns the count (at most
+ * EB_GAN_NETS_MAX). */
 int eb_gan_nets(eb_gan *m, eb_net **nets, eb_optim **opts);
 
 const char *eb_entropy_name(eb_entropy_kind k);

@@ -12,6 +12,8 @@ enum { EB_GTERM_U_FAKE = 0, EB_GTERM_MI, EB_GTERM_LOSS, EB_GTERM_COUNT };
 typedef struct eb_gstep {
     int max_batch;
     eb_net_ws ws_G, ws_U, ws_T_trunk, ws_T_head, ws_E;
+    int n_ws_aux;
+    eb_net_ws *ws_aux[EB_GAN_AUX_MAX]; /* the workspace of each m->aux[i], in that order */
     eb_real *z;         /* [B, z_dim] */
     eb_real *z_perm;    /* [B, z_dim]: z shuffled across the batch (z bar) */
     eb_real *dx;        /* [B, x]: d loss / d G(z) */

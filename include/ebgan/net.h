@@ -40,9 +40,6 @@ typedef struct eb_layer {
     size_t rm_off, rv_off;
     /* bn saved batch statistics: offsets into the workspace's bn area */
     size_t stat_off;
-    /* conv / convt: the backend's prepared forms of the weights (ops.h), [EB_CONV_PREP_FORWARD] and
-     * [EB_CONV_PREP_DATA]: offsets into net->prep and lengths (elements; 0: none) */
-    size_t prep_off[2], prep_len[2];
 } eb_layer;
 
 typedef struct eb_net {
@@ -58,11 +55,6 @@ typedef struct eb_net {
     /* on the backend, one allocation: [params | grads | buffers] */
     void *arena;
     eb_real *params, *grads, *buffers;
-    /* the prepared weights (eb_net_prep_open): one backend allocation (NULL when the backend prepares none),
-     * and per layer and kind whether the current window has made them (host memory, 2 per layer) */
-    eb_real *prep;
-    unsigned char *prep_made;
-    int prep_open; /* the depth of open windows */
 } eb_net;
 
 /* One named tensor of a net, for checkpoints and the `grads` command. */
@@ -79,15 +71,14 @@ typedef struct eb_param_info {
 eb_status eb_net_init(eb_net *net, const eb_backend *be, const char *name, eb_shape in, const char *spec);
 void eb_net_free(eb_net *net, const eb_backend *be);
 
-/* The prepared window. Between eb_net_prep_open and eb_net_prep_close the caller keeps the net's weights
- * unchanged; each conv / convt layer's prepared weights (ops.h: the CPU's Winograd transforms) are made on the
- * layer's first convolution there and read by every later one: a U step runs each layer's forward and its
- * data gradient three times with the same weights (DESIGN.md §2: the fake and real batches, the penalty's
- * tangent and backward). Opening marks every prepared form stale; windows nest (an inner open / close pair,
- * e.g. the U step's inside the trainer's, keeps the outer window's forms); outside a window, and on a backend
- * without prepared weights, the plain ops transform the weights per call. */
-void eb_net_prep_open(eb_net *net);
-void eb_net_prep_close(eb_net *net);
+/* Frozen weights. Between eb_net_freeze and eb_net_thaw the caller keeps the net's parameters unchanged, and
+ * the backend may keep what it derives from them (ops.h: weights_freeze; the CPU's Winograd transforms of each
+ * conv / convt layer, made on its first convolution there): a U step runs each layer's forward and its data
+ * gradient three times with the same weights (DESIGN.md §2: the fake and real batches, the penalty's tangent and
+ * backward). Pairs nest (the U step's inside the trainer's keeps the outer's forms); on a backend without
+ * weights_freeze both do nothing. */
+void eb_net_freeze(const eb_net *net, const eb_backend *be);
+void eb_net_thaw(const eb_net *net, const eb_backend *be);
 
 /* The paper's initialisation: every weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's default,
  * which the paper's code keeps for linear layers and biases), then conv / convt weights N(0, 0.02) and

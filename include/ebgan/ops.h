@@ -7,8 +7,10 @@
  *    conv2d weight [c_out, c_in, k_h, k_w] (OIHW, as PyTorch); conv_transpose weight [c_in, c_out, k_h, k_w].
  *  - Accumulating outputs take (alpha, beta): out = alpha * result + beta * out. beta == 0 means
  *    `out` is overwritten and may hold garbage (even NaN) beforehand.
- *  - Ops never allocate in the step except a backend scratch that grows on first use of a shape.
- *  - `ctx` is the backend's context (handles, stream, scratch); ops keep no other state.
+ *  - Ops never allocate in the step except a backend scratch (and the CPU's forms of frozen weights) that grows on
+ *    first use of a shape.
+ *  - `ctx` is the backend's context (handles, stream, scratch, what it keeps of frozen weights: weights_freeze);
+ *    ops keep no other state.
  *  - Scalars that a reduction produces stay on the device (`*_dev` outputs, one eb_real each);
  *    host code reads them with mem_download only when it logs (no sync inside an iteration). */
 #ifndef EBGAN_OPS_H
@@ -39,9 +41,6 @@ typedef struct eb_conv_geom {
     int k_h, k_w;
     int stride, pad;
 } eb_conv_geom;
-
-/* Which op's weights a prepared form is for (conv2d_prepare below). */
-typedef enum eb_conv_prep_kind { EB_CONV_PREP_FORWARD = 0, EB_CONV_PREP_DATA = 1 } eb_conv_prep_kind;
 
 /* Where a random draw reads the Philox stream `seed`: element i of the draw uses counter
  *     offset + stride * (*clock) + i          (clock == NULL: offset + i)
@@ -83,6 +82,8 @@ typedef struct eb_ops {
     void      (*mem_free)(void *ctx, void *ptr);
     eb_status (*mem_upload)(void *ctx, void *dst, const void *src_host, size_t bytes);
     eb_status (*mem_download)(void *ctx, void *dst_host, const void *src, size_t bytes);
+    /* device to device; the two ranges must not overlap (CUDA's cudaMemcpyAsync does not define overlapping
+     * copies, so the CPU refuses them with EB_ERR_ARG instead of hiding the bug behind memmove) */
     eb_status (*mem_copy)(void *ctx, void *dst, const void *src, size_t bytes);
     eb_status (*sync)(void *ctx);
 
@@ -104,7 +105,8 @@ typedef struct eb_ops {
     /* out[r, :] = t[r] * x[r, :] + (1 - t[r]) * y[r, :] (wgan-gp interpolates) */
     eb_status (*lerp_rows)(void *ctx, eb_real *out, const eb_real *t, const eb_real *x, const eb_real *y,
                            size_t rows, size_t cols);
-    /* out_dev = alpha * sum(x) + beta * out_dev; summed in double on the CPU, float pairs on CUDA */
+    /* out_dev = alpha * sum(x) + beta * out_dev; summed in double on both backends (CUDA: per-thread double
+     * partial sums, then per-block and across blocks in double; the order differs from the CPU's) */
     eb_status (*reduce_sum)(void *ctx, const eb_real *x, size_t n, eb_real *out_dev, eb_real alpha, eb_real beta);
     /* out[r] = sum_c x[r, c]^2 */
     eb_status (*row_sqnorm)(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out);
@@ -148,20 +150,15 @@ typedef struct eb_ops {
     eb_status (*conv2d_backward_filter)(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                         eb_real *dw, eb_real alpha, eb_real beta);
 
-    /* ---- conv2d with prepared weights: optional, NULL where a backend has none (CUDA) ----
-     * The weights of conv2d_forward (EB_CONV_PREP_FORWARD) or conv2d_backward_data (EB_CONV_PREP_DATA) in the
-     * backend's own form (the CPU's Winograd transforms, bench/PROFILE.md), made once for the many calls of a
-     * training step while w does not change (the net's prepared window, net.h). conv2d_prep_elems: the eb_reals
-     * of that form for g, 0 where g has none (then the plain op runs); it does not depend on g->n.
-     * conv2d_prepare writes it from w into prep (backend memory); the *_prep ops read it in place of w and give
-     * the plain ops' results bit for bit. */
-    size_t    (*conv2d_prep_elems)(const eb_conv_geom *g, eb_conv_prep_kind which);
-    eb_status (*conv2d_prepare)(void *ctx, const eb_conv_geom *g, eb_conv_prep_kind which, const eb_real *w,
-                                eb_real *prep);
-    eb_status (*conv2d_forward_prep)(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *prep,
-                                     eb_real *y, eb_real alpha, eb_real beta);
-    eb_status (*conv2d_backward_data_prep)(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *prep,
-                                           eb_real *dx, eb_real alpha, eb_real beta);
+    /* ---- frozen weights: optional, NULL where a backend keeps nothing derived from weights (CUDA) ----
+     * weights_freeze: the caller keeps the n eb_reals at w (a net's parameters) unchanged until the matching
+     * weights_thaw(ctx, w), so the backend may keep what it derives from them across calls: the CPU keeps the
+     * Winograd transforms of conv2d_forward's and conv2d_backward_data's weights (bench/PROFILE.md), made on a
+     * layer's first call and read by the later ones, with the same bits as a transform per call. Freezes of the
+     * same w nest (a U step's inside the MALA chains' keeps the outer's forms); the next outermost freeze treats
+     * the weights as new. */
+    void (*weights_freeze)(void *ctx, const eb_real *w, size_t n);
+    void (*weights_thaw)(void *ctx, const eb_real *w);
 
     /* ---- activations: a = pre-activation (the layer input), y = act(a) ---- */
     eb_status (*act_forward)(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, eb_real *y, size_t n);

@@ -9,6 +9,7 @@
 #include "ebgan/conv_algo.h"
 #include "ebgan/data.h"
 #include "ebgan/gstep.h"
+#include "ebgan/iteration_plan.h"
 #include "ebgan/mala.h"
 #include "ebgan/json.h"
 #include "ebgan/presets.h"
@@ -29,11 +30,11 @@ typedef struct eb_trainer {
     eb_dataset data;       /* empty for toys */
     eb_gan gan;
     eb_gstep gs;
-    eb_ustep us;
+    eb_ustep us;           /* with the fakes' own latents and G workspace (eb_ustep_fakes_init) */
     eb_mala mala;          /* --train-mcmc only */
     eb_batch_source *src;
-    eb_rng rng;            /* the run's stream (checkpointed): counter = start + step * rng_stride */
-    uint64_t rng_stride;   /* counters one iteration takes */
+    eb_rng rng;            /* the run's stream (checkpointed): counter = start + step * plan.stride */
+    eb_iteration_plan plan; /* what one iteration runs, updates and draws (iteration_plan.h) */
     int64_t step;          /* completed G iterations */
     int64_t *clock;        /* [1] on the backend: the iteration being run (random draws and schedules) */
     int use_graph;         /* CUDA and --cuda-graph on */

@@ -23,10 +23,20 @@ typedef struct eb_ustep {
     eb_real *x_hat;      /* [max_batch, in]: wgan-gp interpolates */
     eb_real *terms;      /* [EB_UTERM_COUNT] device scalars */
     void *arena;
+    /* where the trainer's U steps make their fakes (eb_ustep_fakes_init; else empty): the U step's own, so
+     * that it neither reads nor overwrites what the G step left in its buffers */
+    eb_real *z;          /* [max_batch, z_dim] the fakes' latents */
+    eb_net_ws ws_G;      /* G's workspace: the fakes are ws_G.h[G's layer count] */
 } eb_ustep;
 
 eb_status eb_ustep_init(eb_ustep *us, const eb_backend *be, const eb_net *U, int max_batch);
+/* After eb_ustep_init: the latents and G's workspace for max_batch fakes of G (freed by eb_ustep_free). */
+eb_status eb_ustep_fakes_init(eb_ustep *us, const eb_backend *be, const eb_net *G);
 void eb_ustep_free(eb_ustep *us, const eb_backend *be);
+/* n fakes G(us->z) in training mode (batch norm over this batch, or over the global one when the caller set
+ * us->ws_G.sync, as the G step's; the caller draws us->z first); *x_fake = [n, x] in us->ws_G. No host
+ * transfer: graph-capturable. */
+eb_status eb_ustep_fakes(const eb_backend *be, eb_net *G, eb_ustep *us, int n, const eb_real **x_fake);
 
 /* Overwrites U->grads with d loss / d theta and us->terms with the loss terms.
  * interp_t ([n] in [0,1], device) is required for wgan-gp: x_hat = t x_real + (1 - t) x_fake. */

@@ -235,10 +235,19 @@ int eb_opts_parse(const eb_opt *tab, int n, void *cfg, int argc, char **argv, co
 void eb_opts_format_double(double v, char *buf, size_t cap) {
     /* the fewest significant digits that strtod reads back to the same double: a person reads
      * "lambda = 0.1", not 0.10000000000000001, and --config still restores the exact value */
-    for (int prec = 1; prec <= 17; prec++) {
+    int prec = 1;
+    for (; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v || v != v) return;
+        if (strtod(buf, NULL) == v || v != v) break;
     }
+    if (v != v || !strchr(buf, 'e')) return;
+    /* %g turns to an exponent once the kept digits end before the decimal point ("9e+02"): v is then a
+     * whole number, which below 1e17 reads better written out; all its digits are exact, so it reads back */
+    const int exp10 = atoi(strchr(buf, 'e') + 1);
+    if (exp10 < prec || exp10 >= 17) return;
+    char whole[32];
+    snprintf(whole, sizeof whole, "%.*g", exp10 + 1, v);
+    if (strtod(whole, NULL) == v) snprintf(buf, cap, "%s", whole);
 }
 
 void eb_opts_print(const eb_opt *tab, int n, const void *cfg, FILE *f, const char *prefix) {

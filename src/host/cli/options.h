@@ -35,7 +35,8 @@ int eb_opts_load_text(const eb_opt *tab, int n, void *cfg, const char *text, siz
 void eb_opts_given(const eb_opt *tab, int n, int argc, char **argv, unsigned char *given, int *config_given);
 /* The value of one option as config.txt prints it. */
 void eb_opts_format(const eb_opt *o, const void *cfg, char *buf, size_t cap);
-/* v in its shortest round-trip form: the fewest significant digits (%.1g .. %.17g) strtod reads back to v. */
+/* v in its shortest round-trip form: the fewest significant digits (%.1g .. %.17g) strtod reads back to v,
+ * a whole number below 1e17 written out ("900", not "9e+02"). */
 void eb_opts_format_double(double v, char *buf, size_t cap);
 /* One "name = value" line per option (numbers in their shortest round-trip form). */
 void eb_opts_print(const eb_opt *tab, int n, const void *cfg, FILE *f, const char *prefix);

@@ -12,18 +12,26 @@
 
 #define PNG_MAX_SIDE 1000000 /* libpng's default user limit on width and height */
 
-eb_status eb_png_write(const char *path, const uint8_t *pixels, int width, int height, int channels) {
+/* Checks the image's shape (what = the file, for the message) and describes it to libpng's simplified API. */
+static eb_status png_image_of(const char *what, const uint8_t *pixels, int width, int height, int channels,
+                              png_image *img) {
     if (width <= 0 || height <= 0 || width > PNG_MAX_SIDE || height > PNG_MAX_SIDE ||
         (channels != 1 && channels != 3) || !pixels)
-        return EB_FAIL(EB_ERR_ARG, "png %s: bad image %dx%d with %d channels", path, width, height, channels);
+        return EB_FAIL(EB_ERR_ARG, "png%s%s: bad image %dx%d with %d channels", what[0] ? " " : "", what, width,
+                       height, channels);
+    memset(img, 0, sizeof *img);
+    img->version = PNG_IMAGE_VERSION;
+    img->width = (png_uint_32)width;
+    img->height = (png_uint_32)height;
+    img->format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    return EB_OK;
+}
+
+eb_status eb_png_write(const char *path, const uint8_t *pixels, int width, int height, int channels) {
+    png_image img;
+    EB_TRY(png_image_of(path, pixels, width, height, channels, &img));
     eb_atomic_file af;
     EB_TRY(eb_atomic_open(&af, path));
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    img.width = (png_uint_32)width;
-    img.height = (png_uint_32)height;
-    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     int ok = png_image_write_to_stdio(&img, af.fp, 0, pixels, (png_int_32)width * channels, NULL);
     if (!ok) {
         eb_atomic_abort(&af);
@@ -38,15 +46,8 @@ eb_status eb_png_write(const char *path, const uint8_t *pixels, int width, int h
 eb_status eb_png_encode(const uint8_t *pixels, int width, int height, int channels, void **out, size_t *bytes) {
     *out = NULL;
     *bytes = 0;
-    if (width <= 0 || height <= 0 || width > PNG_MAX_SIDE || height > PNG_MAX_SIDE ||
-        (channels != 1 && channels != 3) || !pixels)
-        return EB_FAIL(EB_ERR_ARG, "png: bad image %dx%d with %d channels", width, height, channels);
     png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    img.width = (png_uint_32)width;
-    img.height = (png_uint_32)height;
-    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    EB_TRY(png_image_of("", pixels, width, height, channels, &img));
     png_alloc_size_t size = 0; /* first call: the size; second: the bytes */
     if (!png_image_write_to_memory(&img, NULL, &size, 0, pixels, (png_int_32)width * channels, NULL)) {
         eb_status st = EB_FAIL(EB_ERR_FORMAT, "png: libpng: %s", img.message);

@@ -1,23 +1,19 @@
 /* Builds the networks of the MEG method from spec strings and checks that their shapes fit together:
- * U: x -> 1, G: z -> x, T: head([trunk(x), z]) -> 1 (dim) or E: x -> z (infogan). */
+ * U: x -> 1, G: z -> x, then the entropy surrogate's nets as its table entry lists them (surrogate.c). */
 #include "ebgan/gan.h"
 
 #include <string.h>
 
+#include "surrogate.h"
+
 const char *eb_entropy_name(eb_entropy_kind k) {
-    switch (k) {
-    case EB_ENTROPY_NONE: return "none";
-    case EB_ENTROPY_DIM: return "dim";
-    case EB_ENTROPY_INFOGAN: return "infogan";
-    }
-    return "?";
+    const eb_surrogate *sur = eb_surrogate_of(k);
+    return sur ? sur->name : "?";
 }
 
 int eb_entropy_parse(const char *s) {
-    if (!strcmp(s, "none")) return EB_ENTROPY_NONE;
-    if (!strcmp(s, "dim")) return EB_ENTROPY_DIM;
-    if (!strcmp(s, "infogan")) return EB_ENTROPY_INFOGAN;
-    return -1;
+    const eb_surrogate *sur = eb_surrogate_named(s);
+    return sur ? (int)sur->kind : -1;
 }
 
 static eb_status check_out(const eb_net *net, int64_t want, const char *what) {
@@ -28,12 +24,40 @@ static eb_status check_out(const eb_net *net, int64_t want, const char *what) {
     return EB_OK;
 }
 
+/* The surrogate's nets in its table's order, each listed in m->aux before it is built (so that a failure
+ * frees what was made): a net reading [feature, z] takes the previous one's output, or x when that one is
+ * left out. */
+static eb_status build_surrogate(eb_gan *m, const eb_backend *be, const eb_gan_specs *specs, const eb_optim_cfg *opt) {
+    const eb_surrogate *sur = m->surrogate;
+    int64_t feature = eb_shape_numel(m->x_shape);
+    for (int i = 0; i < sur->n_nets; i++) {
+        const eb_surrogate_net *d = &sur->nets[i];
+        const char *spec = *(const char *const *)((const char *)specs + d->spec_at);
+        if (d->optional && (!spec || !spec[0])) continue;
+        if (m->n_aux == EB_GAN_AUX_MAX)
+            return EB_FAIL(EB_ERR_ARG, "surrogate %s: more than %d nets", sur->name, EB_GAN_AUX_MAX);
+        eb_net *net = (eb_net *)((char *)m + d->net_at);
+        eb_optim *o = (eb_optim *)((char *)m + d->opt_at);
+        m->aux[m->n_aux] = net;
+        m->aux_opt[m->n_aux++] = o;
+        const eb_shape in = d->in == EB_SURROGATE_IN_X ? m->x_shape : (eb_shape){(int)(feature + m->z_dim), 1, 1};
+        EB_TRY(eb_net_init(net, be, d->name, in, spec));
+        if (d->out) EB_TRY(check_out(net, d->out > 0 ? d->out : m->z_dim, d->out_what));
+        EB_TRY(eb_optim_init(o, be, net->n_params, opt));
+        feature = eb_shape_numel(net->out_shape);
+    }
+    m->has_trunk = m->T_trunk.layers != NULL; /* what dim's loss branches on */
+    return EB_OK;
+}
+
 eb_status eb_gan_init(eb_gan *m, const eb_backend *be, const eb_gan_specs *specs, eb_shape x_shape, int z_dim,
                       eb_entropy_kind entropy, const eb_optim_cfg *opt) {
     memset(m, 0, sizeof *m);
     m->x_shape = x_shape;
     m->z_dim = z_dim;
     m->entropy = entropy;
+    m->surrogate = eb_surrogate_of(entropy);
+    if (!m->surrogate) return EB_FAIL(EB_ERR_ARG, "unknown entropy surrogate %d", (int)entropy);
     if (z_dim <= 0) return EB_FAIL(EB_ERR_ARG, "z_dim must be positive, got %d", z_dim);
     eb_shape zs = {z_dim, 1, 1};
     int64_t xn = eb_shape_numel(x_shape);
@@ -48,23 +72,7 @@ eb_status eb_gan_init(eb_gan *m, const eb_backend *be, const eb_gan_specs *specs
     if ((st = check_out(&m->G, xn, "a data sample")) != EB_OK) goto fail;
     if ((st = eb_optim_init(&m->opt_U, be, m->U.n_params, opt)) != EB_OK) goto fail;
     if ((st = eb_optim_init(&m->opt_G, be, m->G.n_params, opt)) != EB_OK) goto fail;
-    if (entropy == EB_ENTROPY_DIM) {
-        int64_t f = xn;
-        m->has_trunk = specs->t_trunk && specs->t_trunk[0];
-        if (m->has_trunk) {
-            if ((st = eb_net_init(&m->T_trunk, be, "T.trunk", x_shape, specs->t_trunk)) != EB_OK) goto fail;
-            if ((st = eb_optim_init(&m->opt_T_trunk, be, m->T_trunk.n_params, opt)) != EB_OK) goto fail;
-            f = eb_shape_numel(m->T_trunk.out_shape);
-        }
-        eb_shape hs = {(int)(f + z_dim), 1, 1};
-        if ((st = eb_net_init(&m->T_head, be, "T.head", hs, specs->t_head)) != EB_OK) goto fail;
-        if ((st = check_out(&m->T_head, 1, "the statistics network's logit")) != EB_OK) goto fail;
-        if ((st = eb_optim_init(&m->opt_T_head, be, m->T_head.n_params, opt)) != EB_OK) goto fail;
-    } else if (entropy == EB_ENTROPY_INFOGAN) {
-        if ((st = eb_net_init(&m->E, be, "E", x_shape, specs->e)) != EB_OK) goto fail;
-        if ((st = check_out(&m->E, z_dim, "the encoder's z estimate")) != EB_OK) goto fail;
-        if ((st = eb_optim_init(&m->opt_E, be, m->E.n_params, opt)) != EB_OK) goto fail;
-    }
+    if ((st = build_surrogate(m, be, specs, opt)) != EB_OK) goto fail;
     return EB_OK;
 fail:
     eb_gan_free(m, be);
@@ -72,10 +80,11 @@ fail:
 }
 
 void eb_gan_free(eb_gan *m, const eb_backend *be) {
-    /* every slot, whatever the entropy kind: a half-built model (init failed) frees what it has */
-    eb_net *nets[5] = {&m->U, &m->G, &m->T_trunk, &m->T_head, &m->E};
-    eb_optim *opts[5] = {&m->opt_U, &m->opt_G, &m->opt_T_trunk, &m->opt_T_head, &m->opt_E};
-    for (int i = 0; i < 5; i++) {
+    /* whatever was made: a half-built model (init failed) frees what it has */
+    eb_net *nets[EB_GAN_NETS_MAX];
+    eb_optim *opts[EB_GAN_NETS_MAX];
+    const int k = eb_gan_nets(m, nets, opts);
+    for (int i = 0; i < k; i++) {
         if (nets[i]->layers) eb_net_free(nets[i], be);
         if (opts[i]->arena) eb_optim_free(opts[i], be);
     }
@@ -83,8 +92,8 @@ void eb_gan_free(eb_gan *m, const eb_backend *be) {
 }
 
 eb_status eb_gan_init_weights(eb_gan *m, const eb_backend *be, eb_rng *rng) {
-    eb_net *nets[5];
-    eb_optim *opts[5];
+    eb_net *nets[EB_GAN_NETS_MAX];
+    eb_optim *opts[EB_GAN_NETS_MAX];
     int k = eb_gan_nets(m, nets, opts);
     for (int i = 0; i < k; i++) EB_TRY(eb_net_init_weights(nets[i], be, rng));
     return EB_OK;
@@ -94,11 +103,9 @@ int eb_gan_nets(eb_gan *m, eb_net **nets, eb_optim **opts) {
     int k = 0;
     nets[k] = &m->U; opts[k++] = &m->opt_U;
     nets[k] = &m->G; opts[k++] = &m->opt_G;
-    if (m->entropy == EB_ENTROPY_DIM) {
-        if (m->has_trunk) { nets[k] = &m->T_trunk; opts[k++] = &m->opt_T_trunk; }
-        nets[k] = &m->T_head; opts[k++] = &m->opt_T_head;
-    } else if (m->entropy == EB_ENTROPY_INFOGAN) {
-        nets[k] = &m->E; opts[k++] = &m->opt_E;
+    for (int i = 0; i < m->n_aux; i++, k++) {
+        nets[k] = m->aux[i];
+        opts[k] = m->aux_opt[i];
     }
     return k;
 }

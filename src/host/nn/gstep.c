@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "surrogate.h"
+
 static int64_t trunk_width(const eb_gan *m) {
     return m->has_trunk ? eb_shape_numel(m->T_trunk.out_shape) : eb_shape_numel(m->x_shape);
 }
@@ -14,7 +16,7 @@ eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int
     gs->max_batch = max_batch;
     size_t B = (size_t)max_batch, zd = (size_t)m->z_dim, xd = (size_t)eb_shape_numel(m->x_shape);
     size_t f = (size_t)trunk_width(m);
-    size_t head = m->entropy == EB_ENTROPY_DIM ? 2 * B * (f + zd) : 0;
+    size_t head = (size_t)m->surrogate->pair_rows * B * (f + zd);
     size_t dhead = head > B * zd ? head : B * zd; /* infogan: d z_hat lives here */
     /* one allocation: the sizes of every buffer, in elements */
     size_t sizes[] = {B * zd, B * zd, B * xd, head, dhead, 2 * B, 2 * B * f, B, EB_GTERM_COUNT};
@@ -35,11 +37,13 @@ eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int
     eb_status st;
     if ((st = eb_net_ws_init(&gs->ws_G, be, &m->G, max_batch, 0)) != EB_OK) goto fail;
     if ((st = eb_net_ws_init(&gs->ws_U, be, &m->U, max_batch, 0)) != EB_OK) goto fail;
-    if (m->entropy == EB_ENTROPY_DIM) {
-        if (m->has_trunk && (st = eb_net_ws_init(&gs->ws_T_trunk, be, &m->T_trunk, max_batch, 0)) != EB_OK) goto fail;
-        if ((st = eb_net_ws_init(&gs->ws_T_head, be, &m->T_head, 2 * max_batch, 0)) != EB_OK) goto fail;
-    } else if (m->entropy == EB_ENTROPY_INFOGAN) {
-        if ((st = eb_net_ws_init(&gs->ws_E, be, &m->E, max_batch, 0)) != EB_OK) goto fail;
+    for (int i = 0; i < m->surrogate->n_nets; i++) {
+        const eb_surrogate_net *d = &m->surrogate->nets[i];
+        const eb_net *net = (const eb_net *)((const char *)m + d->net_at);
+        if (gs->n_ws_aux == m->n_aux || m->aux[gs->n_ws_aux] != net) continue; /* left out: an optional net */
+        eb_net_ws *ws = (eb_net_ws *)((char *)gs + d->ws_at);
+        gs->ws_aux[gs->n_ws_aux++] = ws;
+        if ((st = eb_net_ws_init(ws, be, net, d->rows * max_batch, 0)) != EB_OK) goto fail;
     }
     return EB_OK;
 fail:
@@ -51,19 +55,20 @@ eb_status eb_gstep_set_comm(eb_gstep *gs, const eb_backend *be, eb_gan *m, eb_co
     if (!eb_comm_active(comm)) return EB_OK;
     if (gs->comm) return EB_FAIL(EB_ERR_ARG, "G step: communicator already set");
     const size_t zn = (size_t)comm->world * (size_t)gs->max_batch * (size_t)m->z_dim;
-    if (m->entropy == EB_ENTROPY_DIM) EB_TRY(be->ops->mem_alloc(be->ctx, (void **)&gs->z_all, zn * sizeof(eb_real)));
-    const eb_net *nets[4] = {&m->G, m->has_trunk ? &m->T_trunk : NULL, m->entropy == EB_ENTROPY_DIM ? &m->T_head : NULL,
-                             m->entropy == EB_ENTROPY_INFOGAN ? &m->E : NULL};
-    EB_TRY(eb_bn_sync_init(&gs->bn_sync, be, comm, nets, 4));
-    eb_net_ws *ws[] = {&gs->ws_G, &gs->ws_T_trunk, &gs->ws_T_head, &gs->ws_E};
-    for (int i = 0; i < 4; i++) ws[i]->sync = &gs->bn_sync;
+    if (m->surrogate->shuffles_z) EB_TRY(be->ops->mem_alloc(be->ctx, (void **)&gs->z_all, zn * sizeof(eb_real)));
+    const eb_net *nets[1 + EB_GAN_AUX_MAX] = {&m->G};
+    for (int i = 0; i < m->n_aux; i++) nets[1 + i] = m->aux[i];
+    EB_TRY(eb_bn_sync_init(&gs->bn_sync, be, comm, nets, 1 + m->n_aux));
+    gs->ws_G.sync = &gs->bn_sync;
+    for (int i = 0; i < gs->n_ws_aux; i++) gs->ws_aux[i]->sync = &gs->bn_sync;
     gs->comm = comm;
     return EB_OK;
 }
 
 void eb_gstep_free(eb_gstep *gs, const eb_backend *be) {
-    eb_net_ws *ws[] = {&gs->ws_G, &gs->ws_U, &gs->ws_T_trunk, &gs->ws_T_head, &gs->ws_E};
-    for (int i = 0; i < 5; i++)
+    eb_net_ws *ws[2 + EB_GAN_AUX_MAX] = {&gs->ws_G, &gs->ws_U};
+    for (int i = 0; i < gs->n_ws_aux; i++) ws[2 + i] = gs->ws_aux[i];
+    for (int i = 0; i < 2 + gs->n_ws_aux; i++)
         if (ws[i]->arena) eb_net_ws_free(ws[i], be);
     if (gs->arena) be->ops->mem_free(be->ctx, gs->arena);
     if (gs->z_all) be->ops->mem_free(be->ctx, gs->z_all);
@@ -73,8 +78,8 @@ void eb_gstep_free(eb_gstep *gs, const eb_backend *be) {
 
 /* The surrogate of DESIGN.md §1, dim: BCE(T(G(z), z), 1) + BCE(T(G(z), z bar), 0), the mean of 2B terms.
  * The trunk runs once on the B fakes; the head runs on the 2B rows [f, z] and [f, z bar]. */
-static eb_status mi_dim(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n,
-                        const int32_t *perm_dev, eb_real w, int want_grad) {
+eb_status eb_surrogate_dim_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n,
+                                const int32_t *perm_dev, eb_real w, int want_grad) {
     const eb_ops *o = be->ops;
     size_t zd = (size_t)m->z_dim, f = (size_t)trunk_width(m), ld = f + zd, N = (size_t)n;
     const eb_real *feat = xf;
@@ -110,8 +115,9 @@ static eb_status mi_dim(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_
 }
 
 /* The surrogate of DESIGN.md §1, infogan: lambda2 * mean_i ||z_i - E(G(z_i))||^2. */
-static eb_status mi_infogan(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n, eb_real w,
-                            int want_grad) {
+eb_status eb_surrogate_infogan_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n,
+                                    const int32_t *perm_dev, eb_real w, int want_grad) {
+    (void)perm_dev;
     const eb_ops *o = be->ops;
     size_t zd = (size_t)m->z_dim, N = (size_t)n;
     EB_TRY(eb_net_forward(be, &m->E, &gs->ws_E, xf, n, EB_MODE_TRAIN));
@@ -131,14 +137,11 @@ static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n,
     size_t N = (size_t)n, zd = (size_t)m->z_dim, xd = (size_t)eb_shape_numel(m->x_shape);
     if (want_grad) {
         EB_TRY(o->fill(be->ctx, m->G.grads, 0, m->G.n_params));
-        if (m->entropy == EB_ENTROPY_DIM) {
-            if (m->has_trunk) EB_TRY(o->fill(be->ctx, m->T_trunk.grads, 0, m->T_trunk.n_params));
-            EB_TRY(o->fill(be->ctx, m->T_head.grads, 0, m->T_head.n_params));
-        } else if (m->entropy == EB_ENTROPY_INFOGAN) {
-            EB_TRY(o->fill(be->ctx, m->E.grads, 0, m->E.n_params));
-        }
+        for (int i = 0; i < m->n_aux; i++) EB_TRY(o->fill(be->ctx, m->aux[i]->grads, 0, m->aux[i]->n_params));
     }
-    if (m->entropy == EB_ENTROPY_DIM && !perm_dev) return EB_FAIL(EB_ERR_ARG, "G step: the dim surrogate needs a permutation");
+    const eb_surrogate *sur = m->surrogate;
+    if (sur->shuffles_z && !perm_dev)
+        return EB_FAIL(EB_ERR_ARG, "G step: the %s surrogate needs a permutation", sur->name);
     EB_TRY(o->rng_normal(be->ctx, gs->z, N * zd, z_pos));
     EB_TRY(eb_net_forward(be, &m->G, &gs->ws_G, gs->z, n, EB_MODE_TRAIN));
     const eb_real *xf = gs->ws_G.h[m->G.n_layers];
@@ -150,13 +153,8 @@ static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n,
         EB_TRY(o->fill(be->ctx, gs->seed, (eb_real)1 / (eb_real)n, N));
         EB_TRY(eb_net_backward(be, &m->U, &gs->ws_U, gs->seed, n, EB_MODE_TRAIN, 0, gs->dx, 0));
     }
-    if (m->entropy == EB_ENTROPY_DIM) {
-        EB_TRY(mi_dim(be, m, gs, xf, n, perm_dev, mi_weight, want_grad));
-    } else if (m->entropy == EB_ENTROPY_INFOGAN) {
-        EB_TRY(mi_infogan(be, m, gs, xf, n, mi_weight, want_grad));
-    } else {
-        EB_TRY(o->fill(be->ctx, gs->terms + EB_GTERM_MI, 0, 1));
-    }
+    if (sur->loss) EB_TRY(sur->loss(be, m, gs, xf, n, perm_dev, mi_weight, want_grad));
+    else EB_TRY(o->fill(be->ctx, gs->terms + EB_GTERM_MI, 0, 1));
     EB_TRY(o->mem_copy(be->ctx, gs->terms + EB_GTERM_LOSS, gs->terms + EB_GTERM_U_FAKE, sizeof(eb_real)));
     EB_TRY(o->axpby(be->ctx, gs->terms + EB_GTERM_LOSS, 1, gs->terms + EB_GTERM_MI, 1, 1));
     (void)xd;

@@ -150,12 +150,12 @@ eb_status eb_mala_run(const eb_backend *be, eb_mala *s, eb_net *G, eb_net *U, eb
     if (!(cfg->alpha > 0)) return EB_FAIL(EB_ERR_ARG, "MALA: --alpha must be > 0, got %g", cfg->alpha);
     eb_nvtx_push("MALA chains");
     /* G (NULL: chains in data space) and U stay fixed along the chains: every step's convolutions read their
-     * prepared weights (net.h) */
-    if (G) eb_net_prep_open(G);
-    eb_net_prep_open(U);
+     * frozen weights' forms (net.h) */
+    if (G) eb_net_freeze(G, be);
+    eb_net_freeze(U, be);
     eb_status st = run_steps(be, s, G, U, z, n, first_chain, total_chains, cfg, accept_per_step);
-    eb_net_prep_close(U);
-    if (G) eb_net_prep_close(G);
+    eb_net_thaw(U, be);
+    if (G) eb_net_thaw(G, be);
     eb_nvtx_pop();
     return st;
 }

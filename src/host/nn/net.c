@@ -9,38 +9,12 @@
 
 /* ---------------------------------------------------------------- net ---- */
 
-/* The prepared weights' layout: per conv / convt layer and kind, the backend's elements for its geometry (which
- * do not depend on the batch: ops.h), each region aligned, in one allocation made here, never in a step. */
-static eb_status net_prep_init(eb_net *net, const eb_backend *be) {
-    if (!be->ops->conv2d_prep_elems) return EB_OK;
-    size_t total = 0;
-    for (int l = 0; l < net->n_layers; l++) {
-        eb_layer *L = &net->layers[l];
-        if (L->kind != EB_LAYER_CONV2D && L->kind != EB_LAYER_CONVT2D) continue;
-        eb_conv_geom g;
-        eb_layer_conv_geom(L, 1, &g);
-        for (int which = EB_CONV_PREP_FORWARD; which <= EB_CONV_PREP_DATA; which++) {
-            L->prep_off[which] = total;
-            L->prep_len[which] = be->ops->conv2d_prep_elems(&g, (eb_conv_prep_kind)which);
-            total += eb_align_elems(L->prep_len[which]);
-        }
-    }
-    if (!total) return EB_OK;
-    net->prep_made = calloc(2 * (size_t)net->n_layers, 1);
-    if (!net->prep_made) return EB_FAIL(EB_ERR_OOM, "%s: cannot allocate the prepared-weight flags", net->name);
-    void *prep = NULL;
-    EB_TRY(EB_OP(be, mem_alloc, &prep, total * sizeof(eb_real)));
-    net->prep = prep;
-    return EB_OK;
+void eb_net_freeze(const eb_net *net, const eb_backend *be) {
+    if (be->ops->weights_freeze && net->params) EB_OP(be, weights_freeze, net->params, net->n_params);
 }
 
-void eb_net_prep_open(eb_net *net) {
-    if (!net->prep) return;
-    if (net->prep_open++ == 0) memset(net->prep_made, 0, 2 * (size_t)net->n_layers); /* nested: the outer's */
-}
-
-void eb_net_prep_close(eb_net *net) {
-    if (net->prep_open > 0) net->prep_open--;
+void eb_net_thaw(const eb_net *net, const eb_backend *be) {
+    if (be->ops->weights_thaw && net->params) EB_OP(be, weights_thaw, net->params);
 }
 
 eb_status eb_net_init(eb_net *net, const eb_backend *be, const char *name, eb_shape in, const char *spec) {
@@ -119,16 +93,12 @@ eb_status eb_net_init(eb_net *net, const eb_backend *be, const char *name, eb_sh
             return st;
         }
     }
-    eb_status st = net_prep_init(net, be);
-    if (st != EB_OK) eb_net_free(net, be);
-    return st;
+    return EB_OK;
 }
 
 void eb_net_free(eb_net *net, const eb_backend *be) {
     if (!net) return;
     if (net->arena && be) EB_OP(be, mem_free, net->arena);
-    if (net->prep && be) EB_OP(be, mem_free, net->prep);
-    free(net->prep_made);
     free(net->layers);
     free(net->spec);
     memset(net, 0, sizeof *net);

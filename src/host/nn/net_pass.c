@@ -20,38 +20,6 @@ static eb_status check_call(const eb_net *net, const eb_net_ws *ws, int l, int n
 
 /* -------------------------------------------------------------- layers ---- */
 
-/* Layer l's prepared weights of kind `which` for geometry g inside the net's prepared window, made on first use
- * there (net.h); NULL outside one, without them, or for a batch whose geometry has another form. */
-static eb_status layer_prep(const eb_backend *be, eb_net *net, int l, const eb_conv_geom *g, eb_conv_prep_kind which,
-                            const eb_real **prep) {
-    const eb_layer *L = &net->layers[l];
-    *prep = NULL;
-    if (!net->prep_open || !L->prep_len[which] || be->ops->conv2d_prep_elems(g, which) != L->prep_len[which])
-        return EB_OK;
-    eb_real *p = net->prep + L->prep_off[which];
-    unsigned char *made = &net->prep_made[2 * l + which];
-    if (!*made) {
-        EB_TRY(EB_OP(be, conv2d_prepare, g, which, net->params + L->w_off, p));
-        *made = 1;
-    }
-    *prep = p;
-    return EB_OK;
-}
-
-/* out = conv(in) + beta out (EB_CONV_PREP_FORWARD: a conv's forward, a convt's backward data) or conv^T(in) +
- * beta out (EB_CONV_PREP_DATA: a conv's backward data, a convt's forward) with layer l's weights, prepared or
- * plain. */
-static eb_status layer_conv(const eb_backend *be, eb_net *net, int l, const eb_conv_geom *g, eb_conv_prep_kind which,
-                            const eb_real *in, eb_real *out, eb_real beta) {
-    const eb_real *prep, *W = net->params + net->layers[l].w_off;
-    EB_TRY(layer_prep(be, net, l, g, which, &prep));
-    if (which == EB_CONV_PREP_FORWARD)
-        return prep ? EB_OP(be, conv2d_forward_prep, g, in, prep, out, (eb_real)1, beta)
-                    : EB_OP(be, conv2d_forward, g, in, W, out, (eb_real)1, beta);
-    return prep ? EB_OP(be, conv2d_backward_data_prep, g, in, prep, out, (eb_real)1, beta)
-                : EB_OP(be, conv2d_backward_data, g, in, W, out, (eb_real)1, beta);
-}
-
 /* The layer's forward; with_bias == 0 leaves the bias of linear / conv / convT layers to the caller
  * (eb_net_forward fuses it with the activation that follows). */
 static eb_status layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, int l, const eb_real *x, eb_real *y,
@@ -66,12 +34,12 @@ static eb_status layer_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws,
         return EB_OP(be, linear_forward, x, W, b, y, n, (int)eb_layer_in_numel(L), L->out.c);
     case EB_LAYER_CONV2D:
         eb_layer_conv_geom(L, n, &g);
-        EB_TRY(layer_conv(be, net, l, &g, EB_CONV_PREP_FORWARD, x, y, (eb_real)0));
+        EB_TRY(EB_OP(be, conv2d_forward, &g, x, W, y, (eb_real)1, (eb_real)0));
         return b ? EB_OP(be, bias_add, y, b, n, L->out.c, shape_hw(L->out)) : EB_OK;
     case EB_LAYER_CONVT2D:
         /* y = C^T x for the adjoint conv2d C (output shape -> input shape): its backward-data. */
         eb_layer_conv_geom(L, n, &g);
-        EB_TRY(layer_conv(be, net, l, &g, EB_CONV_PREP_DATA, x, y, (eb_real)0));
+        EB_TRY(EB_OP(be, conv2d_backward_data, &g, x, W, y, (eb_real)1, (eb_real)0));
         return b ? EB_OP(be, bias_add, y, b, n, L->out.c, shape_hw(L->out)) : EB_OK;
     case EB_LAYER_ACT:
         return EB_OP(be, act_forward, L->act, L->slope, x, y, (size_t)n * eb_layer_in_numel(L));
@@ -146,21 +114,19 @@ eb_status eb_layer_backward(const eb_backend *be, eb_net *net, eb_net_ws *ws, in
         return dx ? EB_OP(be, linear_backward_data, dy, W, dx, n, in, out, (eb_real)1, dx_beta) : EB_OK;
     }
     case EB_LAYER_CONV2D:
+    case EB_LAYER_CONVT2D: {
+        /* conv-transpose, y = C^T x: dW is the adjoint conv's filter gradient with input dy and output-gradient
+         * x; dx = C dy is that conv's forward. */
+        const int tr = L->kind == EB_LAYER_CONVT2D;
         eb_layer_conv_geom(L, n, &g);
         if (want_params) {
-            EB_TRY(EB_OP(be, conv2d_backward_filter, &g, x, dy, gW, param_alpha, (eb_real)1));
+            EB_TRY(EB_OP(be, conv2d_backward_filter, &g, tr ? dy : x, tr ? x : dy, gW, param_alpha, (eb_real)1));
             if (L->b_len) EB_TRY(EB_OP(be, bias_backward, dy, gb, n, L->out.c, shape_hw(L->out), param_alpha, (eb_real)1));
         }
-        return dx ? layer_conv(be, net, l, &g, EB_CONV_PREP_DATA, dy, dx, dx_beta) : EB_OK;
-    case EB_LAYER_CONVT2D:
-        /* y = C^T x: dW is the adjoint conv's filter gradient with input dy and output-gradient x;
-         * dx = C dy is that conv's forward. */
-        eb_layer_conv_geom(L, n, &g);
-        if (want_params) {
-            EB_TRY(EB_OP(be, conv2d_backward_filter, &g, dy, x, gW, param_alpha, (eb_real)1));
-            if (L->b_len) EB_TRY(EB_OP(be, bias_backward, dy, gb, n, L->out.c, shape_hw(L->out), param_alpha, (eb_real)1));
-        }
-        return dx ? layer_conv(be, net, l, &g, EB_CONV_PREP_FORWARD, dy, dx, dx_beta) : EB_OK;
+        if (!dx) return EB_OK;
+        return tr ? EB_OP(be, conv2d_forward, &g, dy, W, dx, (eb_real)1, dx_beta)
+                  : EB_OP(be, conv2d_backward_data, &g, dy, W, dx, (eb_real)1, dx_beta);
+    }
     case EB_LAYER_ACT:
         return dx ? EB_OP(be, act_backward, L->act, L->slope, x, y, dy, dx, (size_t)n * eb_layer_in_numel(L), dx_beta)
                   : EB_OK;
@@ -188,10 +154,10 @@ eb_status eb_layer_tangent(const eb_backend *be, eb_net *net, eb_net_ws *ws, int
         return EB_OP(be, linear_forward, tx, W, NULL, ty, n, (int)eb_layer_in_numel(L), L->out.c);
     case EB_LAYER_CONV2D:
         eb_layer_conv_geom(L, n, &g);
-        return layer_conv(be, net, l, &g, EB_CONV_PREP_FORWARD, tx, ty, (eb_real)0);
+        return EB_OP(be, conv2d_forward, &g, tx, W, ty, (eb_real)1, (eb_real)0);
     case EB_LAYER_CONVT2D:
         eb_layer_conv_geom(L, n, &g);
-        return layer_conv(be, net, l, &g, EB_CONV_PREP_DATA, tx, ty, (eb_real)0);
+        return EB_OP(be, conv2d_backward_data, &g, tx, W, ty, (eb_real)1, (eb_real)0);
     case EB_LAYER_ACT: /* sigma'(a) is diagonal: the backward kernel is the tangent */
         return EB_OP(be, act_backward, L->act, L->slope, x, y, tx, ty, (size_t)n * eb_layer_in_numel(L), (eb_real)0);
     case EB_LAYER_BATCHNORM: {

@@ -42,11 +42,30 @@ eb_status eb_ustep_init(eb_ustep *us, const eb_backend *be, const eb_net *U, int
     return st;
 }
 
+eb_status eb_ustep_fakes_init(eb_ustep *us, const eb_backend *be, const eb_net *G) {
+    if (!us->arena) return EB_FAIL(EB_ERR_ARG, "U step: not initialised (eb_ustep_init)");
+    if (us->z) return EB_FAIL(EB_ERR_ARG, "U step: fakes already initialised");
+    const size_t zn = (size_t)us->max_batch * (size_t)eb_shape_numel(G->in_shape);
+    EB_TRY(EB_OP(be, mem_alloc, (void **)&us->z, zn * sizeof(eb_real)));
+    return eb_net_ws_init(&us->ws_G, be, G, us->max_batch, 0);
+}
+
 void eb_ustep_free(eb_ustep *us, const eb_backend *be) {
     if (!us) return;
     eb_net_ws_free(&us->ws, be);
     if (us->arena && be) EB_OP(be, mem_free, us->arena);
+    eb_net_ws_free(&us->ws_G, be);
+    if (us->z && be) EB_OP(be, mem_free, us->z);
     memset(us, 0, sizeof *us);
+}
+
+eb_status eb_ustep_fakes(const eb_backend *be, eb_net *G, eb_ustep *us, int n, const eb_real **x_fake) {
+    if (!us->z) return EB_FAIL(EB_ERR_ARG, "U step: no fakes' buffers (eb_ustep_fakes_init)");
+    if (n < 1 || n > us->max_batch)
+        return EB_FAIL(EB_ERR_ARG, "U step: batch %d outside [1, %d] (max_batch)", n, us->max_batch);
+    EB_TRY(eb_net_forward(be, G, &us->ws_G, us->z, n, EB_MODE_TRAIN));
+    *x_fake = us->ws_G.h[G->n_layers];
+    return EB_OK;
 }
 
 static eb_status check_call(const eb_net *U, const eb_ustep *us, const eb_real *interp_t, int n,
@@ -114,14 +133,14 @@ static eb_status ustep_run(const eb_backend *be, eb_net *U, eb_ustep *us, const 
     return EB_OK;
 }
 
-/* ustep_run inside U's prepared window: its weights stay fixed for the step, and each conv layer's forward and
- * data gradient run up to three times on them (net.h). */
+/* ustep_run with U's weights frozen: they stay fixed for the step, and each conv layer's forward and data
+ * gradient run up to three times on them (net.h). */
 static eb_status ustep_prepared(const eb_backend *be, eb_net *U, eb_ustep *us, const eb_real *x_real,
                                 const eb_real *x_fake, const eb_real *interp_t, int n, const eb_ustep_cfg *cfg,
                                 int with_grads) {
-    eb_net_prep_open(U);
+    eb_net_freeze(U, be);
     const eb_status st = ustep_run(be, U, us, x_real, x_fake, interp_t, n, cfg, with_grads);
-    eb_net_prep_close(U);
+    eb_net_thaw(U, be);
     return st;
 }
 

@@ -165,8 +165,8 @@ static char *read_text(const char *path) {
 
 eb_status eb_trainer_save(eb_trainer *t) {
     const eb_backend *be = &t->be;
-    eb_net *nets[5];
-    eb_optim *opts[5];
+    eb_net *nets[EB_GAN_NETS_MAX];
+    eb_optim *opts[EB_GAN_NETS_MAX];
     int k = eb_gan_nets(&t->gan, nets, opts);
     /* host staging: every tensor of every net plus the Adam moments */
     size_t total = 0;
@@ -390,18 +390,18 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
         goto out;
     }
     if ((uint64_t)seed != t->rng.seed ||
-        (uint64_t)ctr != t->rng.counter + (uint64_t)step * t->rng_stride) {
+        (uint64_t)ctr != t->rng.counter + (uint64_t)step * t->plan.stride) {
         rc = EB_FAIL(EB_ERR_FORMAT, "checkpoint %s: its random stream (seed %llu, counter %llu at step %lld) is not "
                      "this configuration's (seed %llu, counter %llu): another run's checkpoint or edited metadata",
                      path, (unsigned long long)seed, (unsigned long long)ctr, step,
                      (unsigned long long)t->rng.seed,
-                     (unsigned long long)(t->rng.counter + (uint64_t)step * t->rng_stride));
+                     (unsigned long long)(t->rng.counter + (uint64_t)step * t->plan.stride));
         goto out;
     }
     const char *rid = eb_safetensors_meta(&st, "run_id");
     snprintf(t->run_id, sizeof t->run_id, "%s", rid ? rid : "");
-    eb_net *nets[5];
-    eb_optim *opts[5];
+    eb_net *nets[EB_GAN_NETS_MAX];
+    eb_optim *opts[EB_GAN_NETS_MAX];
     int k = eb_gan_nets(&t->gan, nets, opts);
     for (int i = 0; i < k && rc == EB_OK; i++) {
         eb_net *net = nets[i];

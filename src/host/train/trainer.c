@@ -81,16 +81,6 @@ static eb_status load_data(eb_trainer *t) {
     return EB_OK;
 }
 
-/* The counters of the run's stream one iteration takes (a function of the configuration only): iteration s
- * draws from [start + s * stride, start + (s + 1) * stride), start = the counter after weight init. */
-static uint64_t iteration_stride(const eb_trainer *t) {
-    const eb_train_cfg *c = &t->cfg;
-    const uint64_t B = (uint64_t)c->batch, zn = B * (uint64_t)c->z_dim;
-    const uint64_t per_u = eb_batch_source_counters(t->src, c->batch) + zn +
-                           (uint64_t)c->train_mcmc * B * (uint64_t)(c->z_dim + 1) + B;
-    return B + zn + (uint64_t)c->n_critic * per_u;
-}
-
 eb_status eb_trainer_init(eb_trainer *t, const eb_train_cfg *cfg, const char **notice) {
     return eb_trainer_init_dist(t, cfg, NULL, "none", NULL, notice);
 }
@@ -148,6 +138,8 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
     if ((st = eb_gstep_init(&t->gs, &t->be, &t->gan, B)) != EB_OK) goto fail;
     if ((st = eb_gstep_set_comm(&t->gs, &t->be, &t->gan, t->comm)) != EB_OK) goto fail;
     if ((st = eb_ustep_init(&t->us, &t->be, &t->gan.U, B)) != EB_OK) goto fail;
+    if ((st = eb_ustep_fakes_init(&t->us, &t->be, &t->gan.G)) != EB_OK) goto fail;
+    t->us.ws_G.sync = t->gs.ws_G.sync; /* the fakes' batch norm over the global batch, as in the G step */
     if (c->train_mcmc > 0 && (st = eb_mala_init(&t->mala, &t->be, &t->gan.G, &t->gan.U, B)) != EB_OK) goto fail;
     t->src = calloc(1, sizeof *t->src);
     if (!t->src) {
@@ -167,7 +159,11 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
     t->t_interp = (eb_real *)((char *)t->arena + xbytes);
     t->perm_all = (int32_t *)((char *)t->arena + xbytes + tbytes);
     t->clock = (int64_t *)((char *)t->arena + xbytes + tbytes + pbytes);
-    t->rng_stride = iteration_stride(t);
+    /* iteration s draws from [start + s * stride, start + (s + 1) * stride), start = the counter after weight init */
+    const eb_iteration_plan_cfg pc = {c->batch, c->z_dim, c->n_critic, c->train_mcmc, t->penalty,
+                                      !strcmp(c->lr_decay, "linear") && c->iters > 0 ? c->iters : 0,
+                                      eb_batch_source_counters(t->src, c->batch)};
+    if ((st = eb_iteration_plan_init(&t->plan, &t->gan, &pc)) != EB_OK) goto fail;
     if (c->resume[0] && (st = eb_trainer_load(t, c->resume)) != EB_OK) goto fail;
     /* the backend clock holds the iteration the next launch runs (DESIGN.md §4) */
     if ((st = t->be.ops->mem_upload(t->be.ctx, t->clock, &t->step, sizeof t->step)) != EB_OK) goto fail;
@@ -276,94 +272,82 @@ static eb_status grads_allreduce(eb_trainer *t, eb_net *net) {
 static eb_status iteration_launch(eb_trainer *t) {
     const eb_backend *be = &t->be;
     const eb_ops *o = be->ops;
+    const eb_iteration_plan *p = &t->plan;
     eb_gan *m = &t->gan;
     const eb_train_cfg *c = &t->cfg;
     const int B = c->batch, b = t->b_local;
     const uint64_t r0 = (uint64_t)t->comm->rank * (uint64_t)b, zd = (uint64_t)c->z_dim;
-    const size_t zn = (size_t)B * (size_t)c->z_dim, zb = (size_t)b * (size_t)c->z_dim;
-    const int64_t decay = !strcmp(c->lr_decay, "linear") && c->iters > 0 ? c->iters : 0;
-    draw_cursor d = {t->rng.seed, t->rng.counter - (uint64_t)t->step * t->rng_stride, t->rng_stride, t->clock};
+    const size_t zb = (size_t)b * (size_t)c->z_dim;
+    draw_cursor d = {t->rng.seed, t->rng.counter - (uint64_t)t->step * p->stride, p->stride, t->clock};
+    const uint64_t first = d.next;
 
     /* G step (NVTX ranges name the phases for Nsight Systems; in graph mode they mark the capture) */
     eb_nvtx_push("G step");
-    EB_TRY(o->rng_perm(be->ctx, t->perm_all, (size_t)B, draw(&d, (uint64_t)B))); /* the paper's randperm */
-    EB_TRY(eb_gstep_grad(be, m, &t->gs, b, slice(draw(&d, zn), r0, zd), t->perm_all, (eb_real)c->mi_weight));
-    EB_TRY(grads_allreduce(t, &m->G));
+    EB_TRY(o->rng_perm(be->ctx, t->perm_all, (size_t)B, draw(&d, p->perm))); /* the paper's randperm */
+    EB_TRY(eb_gstep_grad(be, m, &t->gs, b, slice(draw(&d, p->z_g), r0, zd), t->perm_all, (eb_real)c->mi_weight));
     eb_nvtx_push("optimiser");
-    const eb_optim_clock once = {t->clock, 1, 1, decay};
-    EB_TRY(eb_optim_update(&m->opt_G, be, m->G.params, m->G.grads, &once));
-    if (t->entropy == EB_ENTROPY_DIM) {
-        if (m->has_trunk) {
-            EB_TRY(grads_allreduce(t, &m->T_trunk));
-            EB_TRY(eb_optim_update(&m->opt_T_trunk, be, m->T_trunk.params, m->T_trunk.grads, &once));
-        }
-        EB_TRY(grads_allreduce(t, &m->T_head));
-        EB_TRY(eb_optim_update(&m->opt_T_head, be, m->T_head.params, m->T_head.grads, &once));
-    } else if (t->entropy == EB_ENTROPY_INFOGAN) {
-        EB_TRY(grads_allreduce(t, &m->E));
-        EB_TRY(eb_optim_update(&m->opt_E, be, m->E.params, m->E.grads, &once));
+    const eb_optim_clock once = {t->clock, 1, 1, p->decay_iters};
+    for (int i = 0; i < p->n_g_nets; i++) { /* G, then the surrogate's nets */
+        EB_TRY(grads_allreduce(t, p->g_nets[i]));
+        EB_TRY(eb_optim_update(p->g_opts[i], be, p->g_nets[i]->params, p->g_nets[i]->grads, &once));
     }
     eb_nvtx_pop();
     eb_nvtx_pop();
-    /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code). G stays
-     * fixed through them: its convolutions read prepared weights (net.h), closed on every way out. */
+    /* U steps, each on a fresh real batch and fresh fakes (G in training mode, as the paper's code) made in the
+     * U step's own buffers. G stays fixed through them: frozen (net.h), thawed on every way out. */
 #define CRITIC_TRY(x) do { if ((st = (x)) != EB_OK) goto critic_done; } while (0)
     eb_status st = EB_OK;
-    eb_net_prep_open(&m->G);
+    eb_net_freeze(&m->G, be);
     const eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
     const uint64_t per_row = eb_batch_source_counters(t->src, 1);
-    for (int k = 0; k < c->n_critic; k++) {
+    for (int k = 0; k < p->n_critic; k++) {
         eb_nvtx_push("U step");
         eb_nvtx_push("data");
-        CRITIC_TRY(eb_batch_source_next(t->src, be, slice(draw(&d, eb_batch_source_counters(t->src, B)), r0, per_row), b,
-                                    t->x_real));
+        CRITIC_TRY(eb_batch_source_next(t->src, be, slice(draw(&d, p->data), r0, per_row), b, t->x_real));
         eb_nvtx_pop();
-        CRITIC_TRY(o->rng_normal(be->ctx, t->gs.z, zb, slice(draw(&d, zn), r0, zd)));
-        const eb_rng_pos mp = draw(&d, (uint64_t)c->train_mcmc * (uint64_t)B * (uint64_t)(c->z_dim + 1));
-        if (c->train_mcmc > 0) {
+        CRITIC_TRY(o->rng_normal(be->ctx, t->us.z, zb, slice(draw(&d, p->z_u), r0, zd)));
+        const eb_rng_pos mp = draw(&d, p->mcmc);
+        if (p->mcmc_steps > 0) {
             /* refine the negatives' latents by MALA on beta U(G(z)) + ½||z||² (DESIGN.md §3), G in
              * inference mode for the chains; chains are keyed by their global index */
             eb_nvtx_push("MALA");
-            eb_mala_cfg mc = {EB_MCMC_MALA, c->train_mcmc, c->train_mcmc_alpha, 1.0, 1, c->seed, mp.offset,
+            eb_mala_cfg mc = {EB_MCMC_MALA, p->mcmc_steps, c->train_mcmc_alpha, 1.0, 1, c->seed, mp.offset,
                               mp.clock, mp.stride};
-            CRITIC_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->gs.z, b, (int64_t)r0, B, &mc, NULL));
+            CRITIC_TRY(eb_mala_run(be, &t->mala, &m->G, &m->U, t->us.z, b, (int64_t)r0, B, &mc, NULL));
             eb_nvtx_pop();
         }
-        CRITIC_TRY(eb_net_forward(be, &m->G, &t->gs.ws_G, t->gs.z, b, EB_MODE_TRAIN));
-        const eb_real *x_fake = t->gs.ws_G.h[m->G.n_layers];
-        const eb_rng_pos tp = slice(draw(&d, (uint64_t)B), r0, 1);
+        const eb_real *x_fake = NULL;
+        CRITIC_TRY(eb_ustep_fakes(be, &m->G, &t->us, b, &x_fake));
+        const eb_rng_pos tp = slice(draw(&d, p->interp_t), r0, 1);
         const eb_real *interp = NULL;
-        if (t->penalty == EB_PENALTY_WGAN_GP) {
+        if (p->interp) {
             CRITIC_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)b, tp));
             interp = t->t_interp;
         }
-        CRITIC_TRY(eb_ustep_grad(be, &m->U, &t->us, t->x_real, x_fake, interp, b, &uc));
-        CRITIC_TRY(grads_allreduce(t, &m->U));
+        CRITIC_TRY(eb_ustep_grad(be, p->u_net, &t->us, t->x_real, x_fake, interp, b, &uc));
+        CRITIC_TRY(grads_allreduce(t, p->u_net));
         eb_nvtx_push("optimiser");
-        const eb_optim_clock uk = {t->clock, c->n_critic, k + 1, decay};
-        CRITIC_TRY(eb_optim_update(&m->opt_U, be, m->U.params, m->U.grads, &uk));
+        const eb_optim_clock uk = {t->clock, p->n_critic, k + 1, p->decay_iters};
+        CRITIC_TRY(eb_optim_update(p->u_opt, be, p->u_net->params, p->u_net->grads, &uk));
         eb_nvtx_pop();
         eb_nvtx_pop();
     }
 critic_done:
-    eb_net_prep_close(&m->G);
+    eb_net_thaw(&m->G, be);
 #undef CRITIC_TRY
     EB_TRY(st);
+    /* the draws above and the plan's stride are one layout: resume and the graph replay depend on it */
+    if (d.next - first != p->stride)
+        return EB_FAIL(EB_ERR_ARG, "iteration: drew %llu counters of the stream, the plan's stride is %llu",
+                       (unsigned long long)(d.next - first), (unsigned long long)p->stride);
     return o->clock_add(be->ctx, t->clock, 1);
 }
 
-/* The host's side of a finished iteration: the counts the clock and the optimisers' schedules follow. */
+/* The host's side of a finished iteration: the counts the clock and the optimisers' schedules follow, as the
+ * plan says (the backend clock moved in the launch). */
 static void iteration_advance(eb_trainer *t) {
-    eb_gan *m = &t->gan;
-    m->opt_G.step++;
-    if (t->entropy == EB_ENTROPY_DIM) {
-        if (m->has_trunk) m->opt_T_trunk.step++;
-        m->opt_T_head.step++;
-    } else if (t->entropy == EB_ENTROPY_INFOGAN) {
-        m->opt_E.step++;
-    }
-    m->opt_U.step += t->cfg.n_critic;
-    t->rng.counter += t->rng_stride;
+    eb_iteration_plan_count(&t->plan);
+    t->rng.counter += t->plan.stride;
     t->step++;
 }
 
@@ -440,8 +424,9 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
                                (long long)s, u[EB_UTERM_LOSS], g[EB_GTERM_LOSS]);
             double gn_u = grad_norm(&t->be, &t->gan.U, scratch);
             double gn_g = grad_norm(&t->be, &t->gan.G, scratch);
-            double gn_t = t->entropy == EB_ENTROPY_DIM ? grad_norm(&t->be, &t->gan.T_head, scratch)
-                        : t->entropy == EB_ENTROPY_INFOGAN ? grad_norm(&t->be, &t->gan.E, scratch) : 0;
+            /* the surrogate's last net: the one its loss reads (dim's head, infogan's encoder) */
+            const int n_aux = t->gan.n_aux;
+            double gn_t = n_aux > 0 ? grad_norm(&t->be, t->gan.aux[n_aux - 1], scratch) : 0;
             /* one whole line per write, non-finite values as null; a failed write stops the run (rank 0's) */
             eb_json_line l;
             eb_json_line_begin(&l);

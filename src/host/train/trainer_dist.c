@@ -28,10 +28,10 @@ static uint64_t fnv1a(const void *p, size_t n, uint64_t h) {
 
 eb_status eb_trainer_check_agreement(eb_trainer *t) {
     if (t->comm->world <= 1) return EB_OK;
-    eb_net *nets[5];
-    eb_optim *opts[5];
+    eb_net *nets[EB_GAN_NETS_MAX];
+    eb_optim *opts[EB_GAN_NETS_MAX];
     const int k = eb_gan_nets(&t->gan, nets, opts);
-    double mine[10] = {0}, root[10];
+    double mine[2 * EB_GAN_NETS_MAX] = {0}, root[2 * EB_GAN_NETS_MAX];
     size_t cap = 0;
     for (int i = 0; i < k; i++) {
         size_t n = nets[i]->n_params + nets[i]->n_buffers;

@@ -37,10 +37,8 @@ static const eb_ops g_cpu_ops = {
     .conv2d_forward = eb_cpu_conv2d_forward,
     .conv2d_backward_data = eb_cpu_conv2d_backward_data,
     .conv2d_backward_filter = eb_cpu_conv2d_backward_filter,
-    .conv2d_prep_elems = eb_cpu_conv2d_prep_elems,
-    .conv2d_prepare = eb_cpu_conv2d_prepare,
-    .conv2d_forward_prep = eb_cpu_conv2d_forward_prep,
-    .conv2d_backward_data_prep = eb_cpu_conv2d_backward_data_prep,
+    .weights_freeze = eb_cpu_weights_freeze,
+    .weights_thaw = eb_cpu_weights_thaw,
     .act_forward = eb_cpu_act_forward,
     .bias_act_forward = eb_cpu_bias_act_forward,
     .act_backward = eb_cpu_act_backward,
@@ -89,7 +87,11 @@ int eb_cpu_env_switch(const char *name, int *cache) {
 
 eb_status eb_cpu_backend_init(eb_backend *be) {
     eb_cpu_ctx *c = calloc(1, sizeof *c);
-    if (!c) return EB_FAIL(EB_ERR_OOM, "CPU backend: cannot allocate its context");
+    if (c) c->frozen = calloc(1, sizeof *c->frozen);
+    if (!c || !c->frozen) {
+        free(c);
+        return EB_FAIL(EB_ERR_OOM, "CPU backend: cannot allocate its context");
+    }
     be->ops = &g_cpu_ops;
     be->ctx = c;
     return EB_OK;
@@ -99,6 +101,8 @@ void eb_cpu_backend_free(eb_backend *be) {
     if (!be || !be->ctx) return;
     eb_cpu_ctx *c = be->ctx;
     free(c->scratch);
+    eb_cpu_frozen_free(c->frozen);
+    free(c->frozen);
     free(c);
     be->ctx = NULL;
 }

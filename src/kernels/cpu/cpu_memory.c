@@ -4,6 +4,7 @@
 #include "ebgan/align.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #define EB_CPU_ALIGN_BYTES EB_TENSOR_ALIGN_BYTES
@@ -22,7 +23,7 @@ eb_status eb_cpu_mem_alloc(void *ctx, void **ptr, size_t bytes) {
 }
 
 void eb_cpu_mem_free(void *ctx, void *ptr) {
-    (void)ctx;
+    if (ctx && ptr) eb_cpu_frozen_release(ctx, ptr);
     free(ptr);
 }
 
@@ -40,8 +41,13 @@ eb_status eb_cpu_mem_download(void *ctx, void *dst_host, const void *src, size_t
 
 eb_status eb_cpu_mem_copy(void *ctx, void *dst, const void *src, size_t bytes) {
     (void)ctx;
-    /* memmove: a copy within one arena may overlap; costs nothing extra when it does not. */
-    if (bytes) memmove(dst, src, bytes);
+    /* The op's contract (ops.h): no overlap, as cudaMemcpyAsync requires; a caller that overlaps would work
+     * here and corrupt data on the GPU, so the CPU reference refuses it. */
+    const uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
+    if (bytes && d < s + bytes && s < d + bytes)
+        return EB_FAIL(EB_ERR_ARG, "mem_copy: the %zu-byte ranges at %p and %p overlap (the op's ranges must not)",
+                       bytes, dst, src);
+    if (bytes) memcpy(dst, src, bytes);
     return EB_OK;
 }
 

@@ -4,12 +4,15 @@
 #define EBGAN_CPU_OPS_H
 
 #include "ebgan/ops.h"
+#include "conv/frozen_weights.h"
 
 /* The CPU context: a scratch buffer (the convolutions' bordered copies and panels) that grows on the first use
- * of a shape. */
+ * of a shape, and the cache of frozen weights' transformed forms (conv/frozen_weights.h, its tables made with
+ * the context). */
 typedef struct eb_cpu_ctx {
     eb_real *scratch;
     size_t scratch_elems;
+    eb_cpu_frozen *frozen;
 } eb_cpu_ctx;
 
 /* Scratch of at least `elems` elements, or NULL (with the error recorded) if it cannot grow. */
@@ -46,10 +49,6 @@ eb_status eb_cpu_bias_backward(void *ctx, const eb_real *dy, eb_real *db, int n,
 eb_status eb_cpu_conv2d_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w, eb_real *y, eb_real alpha, eb_real beta);
 eb_status eb_cpu_conv2d_backward_data(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *w, eb_real *dx, eb_real alpha, eb_real beta);
 eb_status eb_cpu_conv2d_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy, eb_real *dw, eb_real alpha, eb_real beta);
-size_t eb_cpu_conv2d_prep_elems(const eb_conv_geom *g, eb_conv_prep_kind which);
-eb_status eb_cpu_conv2d_prepare(void *ctx, const eb_conv_geom *g, eb_conv_prep_kind which, const eb_real *w, eb_real *prep);
-eb_status eb_cpu_conv2d_forward_prep(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *prep, eb_real *y, eb_real alpha, eb_real beta);
-eb_status eb_cpu_conv2d_backward_data_prep(void *ctx, const eb_conv_geom *g, const eb_real *dy, const eb_real *prep, eb_real *dx, eb_real alpha, eb_real beta);
 eb_status eb_cpu_act_forward(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, eb_real *y, size_t n);
 eb_status eb_cpu_bias_act_forward(void *ctx, eb_real *a, const eb_real *b, eb_act_kind k, eb_real slope, eb_real *y, int n, int c, int hw);
 eb_status eb_cpu_act_backward(void *ctx, eb_act_kind k, eb_real slope, const eb_real *a, const eb_real *y, const eb_real *dy, eb_real *dx, size_t n, eb_real beta);

@@ -4,13 +4,12 @@
 #define EBGAN_CPU_PARALLEL_H
 
 #include <stddef.h>
+
+#include "cpu_tuning.h" /* EB_CPU_PAR_CHEAP, EB_CPU_PAR_COSTLY: when a loop takes the threads */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-/* Below these many elements a loop stays on one thread: a fork / join of the pool costs a few
- * microseconds, about what 64K additions or 4K transcendental functions take on one core. */
-enum { EB_CPU_PAR_CHEAP = 1 << 16, EB_CPU_PAR_COSTLY = 1 << 12 };
 
 /* The current thread's share [*lo, *hi) of [0, n) inside a parallel region (all of it outside one). */
 static inline void eb_cpu_split(size_t n, size_t *lo, size_t *hi) {

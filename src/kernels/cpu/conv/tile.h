@@ -1,4 +1,4 @@
-/* The register tile of the CPU backend's own GEMM, the engine of the implicit-GEMM convolutions (cpu_conv.c):
+/* The register tile of the CPU backend's own GEMM, the engine of the convolutions (direct_*.c, wino_*.c):
  * C[MR][NR] (+)= A[kc][MR] * B[kc][NR] over packed panels, vectorised along NR, in the precision of eb_real. */
 #ifndef EBGAN_CPU_TILE_H
 #define EBGAN_CPU_TILE_H

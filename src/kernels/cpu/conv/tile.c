@@ -1,6 +1,6 @@
-/* The register tile of the CPU backend's GEMM (cpu_tile.h). Built with -ffp-contract=fast (CMakeLists.txt): the
+/* The register tile of the CPU backend's GEMM (tile.h). Built with -ffp-contract=fast (CMakeLists.txt): the
  * product and sum of each step fuse into one rounding, as in OpenBLAS; no other file of the backend contracts. */
-#include "cpu_tile.h"
+#include "tile.h"
 
 #include <math.h>
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -1,0 +1,105 @@
+/* The iteration plan (iteration_plan.h) is what an iteration does: for every method the draws one iteration
+ * makes add up to the plan's stride (the launch checks it and fails otherwise), and every optimiser moves by
+ * the updates the plan gives it. On the CPU backend, with the toy data. */
+#include "harness.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ebgan/train.h"
+
+typedef struct method {
+    const char *entropy, *penalty, *dataset;
+    int n_critic, train_mcmc;
+} method;
+
+static const method k_methods[] = {
+    {"dim", "score", "8gaussians", 2, 0},
+    {"infogan", "wgan-gp", "swissroll", 3, 2},
+    {"none", "none", "8gaussians", 1, 0},
+};
+
+static void cfg_toy(eb_train_cfg *c, const method *m) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "toy");
+    snprintf(c->dataset, sizeof c->dataset, "%s", m->dataset);
+    snprintf(c->penalty, sizeof c->penalty, "%s", m->penalty);
+    snprintf(c->entropy, sizeof c->entropy, "%s", m->entropy);
+    snprintf(c->lr_decay, sizeof c->lr_decay, "none");
+    snprintf(c->device, sizeof c->device, "cpu");
+    snprintf(c->precision, sizeof c->precision, "tf32");
+    c->dim = 16;
+    c->lambda = -1;
+    c->mi_weight = 1;
+    c->n_critic = m->n_critic;
+    c->train_mcmc = m->train_mcmc;
+    c->train_mcmc_alpha = 0.01;
+    c->batch = 8;
+    c->iters = 10;
+    c->lr = 1e-3;
+    c->beta1 = 0.5;
+    c->beta2 = 0.9;
+    c->eps = 1e-8;
+    c->seed = 4;
+    c->log_every = 1;
+    c->keep = 1;
+}
+
+/* A trainer for method m on the CPU, at step 0. */
+static eb_status start(eb_trainer *t, const method *m) {
+    eb_train_cfg c;
+    cfg_toy(&c, m);
+    const char *notice = NULL;
+    return eb_trainer_init(t, &c, &notice);
+}
+
+/* Iterations 1 and 2 (each launch checks its draws against the plan's stride). */
+static eb_status two_iterations(eb_trainer *t) {
+    EB_TRY(eb_trainer_iteration(t));
+    return eb_trainer_iteration(t);
+}
+
+/* Two iterations of each method run (a launch whose draws missed the stride fails), each moving the stream
+ * by the stride, which is the layout existing checkpoints' rng_counter follows: B (permutation) + B z (G's
+ * latents) + n_critic times [3 B (toy points) + B z (latents) + train_mcmc B (z + 1) (MALA) + B (wgan-gp's t)]. */
+EB_TEST(every_method_draws_exactly_its_plans_stride) {
+    for (size_t i = 0; i < sizeof k_methods / sizeof k_methods[0]; i++) {
+        const method *m = &k_methods[i];
+        eb_trainer t;
+        EB_CHECK_OK(start(&t, m));
+        const uint64_t B = (uint64_t)t.cfg.batch, z = (uint64_t)t.cfg.z_dim;
+        const uint64_t per_u = 3 * B + B * z + (uint64_t)m->train_mcmc * B * (z + 1) + B;
+        const uint64_t want = B + B * z + (uint64_t)m->n_critic * per_u;
+        EB_CHECK(t.plan.stride == want, "%s: the plan's stride is %llu, the layout %llu", m->entropy,
+                 (unsigned long long)t.plan.stride, (unsigned long long)want);
+        const uint64_t at = t.rng.counter;
+        EB_CHECK_OK(two_iterations(&t));
+        EB_CHECK(t.rng.counter == at + 2 * want, "%s: two iterations moved the stream by %llu, not 2 x %llu",
+                 m->entropy, (unsigned long long)(t.rng.counter - at), (unsigned long long)want);
+        eb_trainer_free(&t);
+    }
+    return EB_TEST_PASS;
+}
+
+/* After two iterations G and each of the surrogate's nets have been updated twice, U 2 n_critic times, as the
+ * plan lists them (the checkpoint records these counts; the resume checks them). */
+EB_TEST(every_optimiser_moves_by_the_plans_updates) {
+    for (size_t i = 0; i < sizeof k_methods / sizeof k_methods[0]; i++) {
+        const method *m = &k_methods[i];
+        eb_trainer t;
+        EB_CHECK_OK(start(&t, m));
+        EB_CHECK(t.plan.n_g_nets == 1 + t.gan.n_aux, "%s: the G step updates %d nets, G and %d surrogate nets exist",
+                 m->entropy, t.plan.n_g_nets, t.gan.n_aux);
+        EB_CHECK_OK(two_iterations(&t));
+        eb_net *nets[EB_GAN_NETS_MAX];
+        eb_optim *opts[EB_GAN_NETS_MAX];
+        const int k = eb_gan_nets(&t.gan, nets, opts);
+        for (int j = 0; j < k; j++) {
+            const int64_t want = nets[j] == &t.gan.U ? 2 * m->n_critic : 2;
+            EB_CHECK(opts[j]->step == want, "%s: %s's optimiser made %lld updates, not %lld", m->entropy, nets[j]->name,
+                     (long long)opts[j]->step, (long long)want);
+        }
+        eb_trainer_free(&t);
+    }
+    return EB_TEST_PASS;
+}
