@@ -11,28 +11,14 @@
 
 #include "ebgan/comm.h"
 #include "ebgan/gan.h"
+#include "ebgan/pass_model.h"
 #include "ebgan/presets.h"
-#include "host/nn/net_internal.h"
+#include "host/cli/process_env.h"
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Multiply-adds of one sample's forward through the net (linear, conv, convt layers). */
-static double net_macs(const eb_net *net) {
-    double m = 0;
-    for (int l = 0; l < net->n_layers; l++) {
-        const eb_layer *L = &net->layers[l];
-        if (L->kind == EB_LAYER_LINEAR) m += (double)eb_layer_in_numel(L) * L->out.c;
-        if (L->kind == EB_LAYER_CONV2D || L->kind == EB_LAYER_CONVT2D) {
-            eb_conv_geom g;
-            eb_layer_conv_geom(L, 1, &g);
-            m += (double)g.c_out * g.h_out * g.w_out * g.c_in * g.k_h * g.k_w;
-        }
-    }
-    return m;
 }
 
 /* One collective of the iteration: an all-reduce of n reals, or (gather) an all-gather of n per rank. */
@@ -73,6 +59,7 @@ static int iteration_collectives(const eb_gan *m, int b, int n_critic, coll *out
 }
 
 int main(int argc, char **argv) {
+    if (eb_process_env_blas_core()) eb_process_env_reexec(argv); /* OpenBLAS's kernels as ebgan-gpu's */
     const int reps = argc > 1 ? atoi(argv[1]) : 20;
     eb_ranks r;
     eb_comm comm;
@@ -94,14 +81,8 @@ int main(int argc, char **argv) {
         if (eb_gan_init(&m, &be, &specs, pr.data, pr.z_dim, EB_ENTROPY_DIM, &oc) != EB_OK)
             return fprintf(stderr, "%s\n", eb_error_message()), 1;
         const int B = presets[p].batch, b = R > 1 ? B / R : B;
-        /* FLOPs (2 per multiply-add) of one iteration on the global batch B: G step = G fwd + bwd (3), U fwd +
-         * input-only bwd (2), T trunk 3, T head 3 on 2B rows; each U step = G fwd (1), U on fakes fwd + weight
-         * grad (2), on reals fwd + data + weight (3), penalty tangent + weight-grad reuse (2), + the curvature
-         * sweep (2) when U has smooth activations (DESIGN.md §2). */
-        const double fg = net_macs(&m.G), fu = net_macs(&m.U), ft = m.has_trunk ? net_macs(&m.T_trunk) : 0,
-                     fh = net_macs(&m.T_head);
-        const double per_u = fg + 7 * fu + (eb_net_has_curvature(&m.U) ? 2 * fu : 0);
-        const double flops = 2.0 * B * (3 * fg + 2 * fu + 3 * ft + 6 * fh + n_critic * per_u);
+        /* FLOPs of one iteration on the global batch B (pass_model.h) */
+        const double flops = eb_pass_model_flops(&m, B, n_critic);
         coll c[256];
         const int nc = iteration_collectives(&m, b, n_critic, c, 256);
         double reduce_bytes = 0, gather_bytes = 0;

@@ -2,6 +2,7 @@
  * trunks at batch 64. Prints one JSON line per shape: ms per call and GFLOP/s of forward, backward data, filter.
  * Usage: bench_cpu_conv [seconds per measurement (1)] [cifar|mnist|all (all)] */
 #include "ebgan/backend.h"
+#include "host/cli/process_env.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ static double bench_time(eb_backend *be, const eb_conv_geom *g, int which, eb_re
 }
 
 int main(int argc, char **argv) {
+    if (eb_process_env_blas_core()) eb_process_env_reexec(argv); /* OpenBLAS's kernels as ebgan-gpu's */
     double min_s = argc > 1 ? atof(argv[1]) : 1.0; /* seconds per measurement */
     const char *which = argc > 2 ? argv[2] : "all";
     /* The trunks of presets.c (dim 512): cifar's seven convs k3 s1 p1 / k4 s2 p1 on 32 -> 4, mnist's four k5 s2
@@ -90,9 +92,9 @@ int main(int argc, char **argv) {
             printf("{\"bench\":\"cpu_conv2d\",\"real\":\"%s\",\"n\":%d,\"c_in\":%d,\"c_out\":%d,\"h_in\":%d,\"w_in\":%d,"
                    "\"k\":%d,\"stride\":%d,\"pad\":%d,\"gflop_per_call\":%.4f,"
                    "\"fwd_ms\":%.3f,\"bwd_data_ms\":%.3f,\"bwd_filter_ms\":%.3f,"
-                   "\"fwd_gflops\":%.2f,\"bwd_data_gflops\":%.2f,\"bwd_filter_gflops\":%.2f}\n",
+                   "\"fwd_gflops\":%.2f,\"bwd_data_gflops\":%.2f,\"bwd_filter_gflops\":%.2f,\"blas_core\":\"%s\"}\n",
                    EB_REAL_NAME, g.n, g.c_in, g.c_out, g.h_in, g.w_in, g.k_h, g.stride, g.pad, gflop, t[0] * 1e3,
-                   t[1] * 1e3, t[2] * 1e3, gflop / t[0], gflop / t[1], gflop / t[2]);
+                   t[1] * 1e3, t[2] * 1e3, gflop / t[0], gflop / t[1], gflop / t[2], eb_blas_core_name());
         fflush(stdout);
         free(x), free(w), free(y);
     }

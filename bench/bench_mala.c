@@ -9,6 +9,7 @@
 #include "ebgan/cuda.h"
 #include "ebgan/mala.h"
 #include "ebgan/presets.h"
+#include "host/cli/process_env.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -88,9 +89,9 @@ static int bench(const eb_backend *be, const char *model, eb_shape data, int cha
     const double gflop = 2.0 * 2.0 * (eb_net_macs_per_sample(&G) + eb_net_macs_per_sample(&U)) * 1e-9;
     printf("{\"bench\":\"mala\",\"backend\":\"%s\",\"model\":\"%s\",\"chains\":%d,\"chunk\":%d,"
            "\"bytes_per_chain\":%zu,\"steps_timed\":%d,\"chain_steps_per_s\":%.1f,\"gflop_per_chain_step\":%.6f,"
-           "\"tflop_per_s\":%.4f,\"precision\":\"%s\",\"how\":\"%s\"",
+           "\"tflop_per_s\":%.4f,\"precision\":\"%s\",\"how\":\"%s\",\"blas_core\":\"%s\"",
            be->ops->name, model, chains, chunk, eb_mala_bytes(&G, &U, 1024) / 1024 + zbytes, k, rate, gflop,
-           rate * gflop * 1e-3, eb_cuda_precision_name(eb_cuda_get_precision(be)), how);
+           rate * gflop * 1e-3, eb_cuda_precision_name(eb_cuda_get_precision(be)), how, eb_blas_core_name());
     if (all > 0)
         printf(",\"all_chains_steps\":%d,\"all_chains_wall_s\":%.3f,\"all_chains_steps_per_s\":%.1f", 1 + k, all,
                (double)chains * (1 + k) / all);
@@ -104,6 +105,7 @@ static int bench(const eb_backend *be, const char *model, eb_shape data, int cha
 }
 
 int main(int argc, char **argv) {
+    if (eb_process_env_blas_core()) eb_process_env_reexec(argv); /* OpenBLAS's kernels as ebgan-gpu's */
     double budget = argc > 1 ? atof(argv[1]) : 10.0; /* seconds per measurement */
     const char *only = argc > 2 ? argv[2] : "all";   /* cpu | cuda | all */
     int counts[3] = {1000, 10000, 100000};

@@ -12,9 +12,12 @@
  *      ms_per_it ~ (plain ms_per_it) + n_critic (K + 1) energy_ms (best: min_ms_per_it, energy_min_ms).
  * One JSON line per model: {"impl":"ebgan","model","device","batch","it_per_s","ms_per_it",...}. */
 #define _POSIX_C_SOURCE 200809L
+#include "ebgan/blas_core.h"
 #include "ebgan/data.h"
 #include "ebgan/mala.h"
 #include "ebgan/train.h"
+#include "ebgan/train_bench.h"
+#include "host/cli/process_env.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,23 +63,6 @@ static void default_cfg(eb_train_cfg *c, const char *model, const char *dataset,
     c->plot_every = 500;
 }
 
-/* A random uint8 image set [n, c, h, w] at path. */
-static int write_images(const char *path, int n, int c, int h, int w) {
-    size_t k = (size_t)n * c * h * w;
-    uint8_t *px = malloc(k);
-    if (!px) return 1;
-    uint32_t s = 12345;
-    for (size_t i = 0; i < k; i++) {
-        s = s * 1664525u + 1013904223u;
-        px[i] = (uint8_t)(s >> 24);
-    }
-    int64_t shape[4] = {n, c, h, w};
-    eb_status st = eb_npy_write(path, EB_U8, 4, shape, px);
-    free(px);
-    if (st != EB_OK) fprintf(stderr, "bench_train: %s\n", eb_error_message());
-    return st != EB_OK;
-}
-
 #define BENCH_TRY(expr)                                                                                  \
     do {                                                                                                 \
         if ((expr) != EB_OK) {                                                                           \
@@ -97,22 +83,11 @@ static int bench_model(const char *model, const char *dataset, const char *devic
     }
     if (notice) fprintf(stderr, "bench_train: %s\n", notice);
     const eb_backend *be = &t.be;
-    /* Warm-up, untimed: the first iteration runs eagerly (cuDNN plans, caches); with the CUDA graph the second
-     * captures and instantiates it and the third is its first replay (the graph's upload): one-time costs
-     * that the mean must not carry. */
-    const int warm = t.use_graph ? 3 : 1;
-    for (int w = 0; w < warm; w++) BENCH_TRY(eb_trainer_iteration(&t));
-    BENCH_TRY(be->ops->sync(be->ctx));
-    double total = 0, best = 1e30; /* per iteration, synchronised: the mean and the best (busy machines) */
-    for (int s = 0; s < steps; s++) {
-        double t0 = now_s();
-        BENCH_TRY(eb_trainer_iteration(&t));
-        BENCH_TRY(be->ops->sync(be->ctx));
-        double d = now_s() - t0;
-        total += d;
-        if (d < best) best = d;
-    }
-    double dt = total / steps, energy_ms = 0, energy_min_ms = 0;
+    /* warm-up (and the CUDA graph's capture and upload) untimed: the mean must not carry one-time costs */
+    eb_train_timing tm;
+    BENCH_TRY(eb_train_bench_time(&t, eb_train_bench_warmup(&t), steps, &tm));
+    const double dt = tm.mean_s, best = tm.best_s;
+    double energy_ms = 0, energy_min_ms = 0;
     if (cfg.train_mcmc > 0) { /* the cost of the MALA passes alone, on the trainer's nets and latents */
         eb_mala_cfg mc = {EB_MCMC_MALA, 1, cfg.train_mcmc_alpha, 1.0, 1, cfg.seed, 0, NULL, 0};
         const int reps = 5 * steps;
@@ -133,17 +108,19 @@ static int bench_model(const char *model, const char *dataset, const char *devic
     const eb_shape x = t.preset.data;
     printf("{\"impl\":\"ebgan\",\"model\":\"%s\",\"device\":\"%s\",\"batch\":%d,\"it_per_s\":%.5f,"
            "\"ms_per_it\":%.3f,\"min_ms_per_it\":%.3f,\"cuda_graph\":%s,\"backend\":\"%s\",\"precision\":\"%s\",\"steps\":%d,\"n_critic\":%d,\"dim\":%d,"
-           "\"z_dim\":%d,\"data\":[%d,%d,%d],\"lambda\":%.9g,\"train_mcmc\":%d,\"energy_ms\":%.3f,\"energy_min_ms\":%.3f,\"u_loss\":%.6g}\n",
+           "\"z_dim\":%d,\"data\":[%d,%d,%d],\"lambda\":%.9g,\"train_mcmc\":%d,\"energy_ms\":%.3f,\"energy_min_ms\":%.3f,\"u_loss\":%.6g,"
+           "\"blas_core\":\"%s\"}\n",
            model, eb_backend_is_cuda(be) ? "cuda" : "cpu", t.cfg.batch, 1.0 / dt, 1e3 * dt, 1e3 * best,
            t.use_graph ? "true" : "false", be->ops->name,
            eb_backend_is_cuda(be) ? t.cfg.precision : "fp32", steps, t.cfg.n_critic, t.cfg.dim, t.cfg.z_dim, x.c,
-           x.h, x.w, t.cfg.lambda, t.cfg.train_mcmc, energy_ms, energy_min_ms, u[EB_UTERM_LOSS]);
+           x.h, x.w, t.cfg.lambda, t.cfg.train_mcmc, energy_ms, energy_min_ms, u[EB_UTERM_LOSS], eb_blas_core_name());
     fflush(stdout);
     eb_trainer_free(&t);
     return 0;
 }
 
 int main(int argc, char **argv) {
+    if (eb_process_env_blas_core()) eb_process_env_reexec(argv); /* OpenBLAS's kernels as ebgan-gpu's */
     const char *device = "cpu";
     int first = 1;
     if (argc > 1 && (!strcmp(argv[1], "cpu") || !strcmp(argv[1], "cuda") || !strcmp(argv[1], "auto"))) {
@@ -168,7 +145,8 @@ int main(int argc, char **argv) {
         const char *data = "25gaussians";
         if (runs[i].c) {
             snprintf(path[i - 1], sizeof path[0], "%s/%s.npy", dir, runs[i].model);
-            if (write_images(path[i - 1], 256, runs[i].c, runs[i].hw, runs[i].hw)) {
+            if (eb_npy_write_random_images(path[i - 1], 256, runs[i].c, runs[i].hw, runs[i].hw, 12345) != EB_OK) {
+                fprintf(stderr, "bench_train: %s\n", eb_error_message());
                 rc = 1;
                 continue;
             }

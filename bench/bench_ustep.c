@@ -1,11 +1,12 @@
 /* Benchmark of one full U step (eb_ustep_grad with the score penalty + the Adam update) on the paper's
  * presets: toy at batch 256 width 512, mnist (3 stacked channels) and cifar at batch 64. One JSON line each.
  * Usage: bench_ustep [cpu|cuda|auto] [model ...]   (env EBGAN_BENCH_STEPS overrides the step counts) */
-#define _POSIX_C_SOURCE 199309L
+#define _POSIX_C_SOURCE 200809L
 #include "ebgan/backend.h"
 #include "ebgan/optim.h"
 #include "ebgan/presets.h"
 #include "ebgan/ustep.h"
+#include "host/cli/process_env.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,8 +66,9 @@ static int bench_model(const eb_backend *be, const char *model, eb_shape data, i
     BENCH_TRY(eb_ustep_read_terms(be, &us, terms));
     printf("{\"bench\":\"ustep\",\"model\":\"%s\",\"backend\":\"%s\",\"real\":\"%s\",\"batch\":%d,\"dim\":%d,"
            "\"data\":[%d,%d,%d],\"params\":%zu,\"penalty\":\"score\",\"steps\":%d,\"ms_per_step\":%.3f,"
-           "\"loss\":%.6g}\n",
-           model, be->ops->name, EB_REAL_NAME, n, p.dim, data.c, data.h, data.w, U.n_params, steps, ms, terms[EB_UTERM_LOSS]);
+           "\"loss\":%.6g,\"blas_core\":\"%s\"}\n",
+           model, be->ops->name, EB_REAL_NAME, n, p.dim, data.c, data.h, data.w, U.n_params, steps, ms, terms[EB_UTERM_LOSS],
+           eb_blas_core_name());
     fflush(stdout);
     be->ops->mem_free(be->ctx, buf);
     eb_optim_free(&opt, be);
@@ -76,6 +78,7 @@ static int bench_model(const eb_backend *be, const char *model, eb_shape data, i
 }
 
 int main(int argc, char **argv) {
+    if (eb_process_env_blas_core()) eb_process_env_reexec(argv); /* OpenBLAS's kernels as ebgan-gpu's */
     eb_backend_kind kind = EB_BACKEND_CPU;
     int first_model = 1;
     if (argc > 1 && (strcmp(argv[1], "cpu") == 0 || strcmp(argv[1], "cuda") == 0 || strcmp(argv[1], "auto") == 0)) {

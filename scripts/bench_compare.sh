@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Full MEG iteration, ours (build/bench_train) against the PyTorch reference (bench/ref_pytorch.py), on this
-# machine in one run, same batch and thread count; prints the JSON lines and a table of ratios
-# (ours it/s / pytorch it/s, > 1: we are faster).
+# Full MEG iteration, ours (`build/ebgan-gpu bench`) against the PyTorch reference (bench/ref_pytorch.py), on
+# this machine in one run, same batch and thread count; prints the JSON lines and a table of ratios
+# (ours it/s / pytorch it/s, > 1: we are faster), with the BLAS core ours ran on.
 # Usage: scripts/bench_compare.sh [cpu|cuda] [model ...]          (models: toy mnist cifar; default all)
 # Env:   BATCH (64), THREADS (CPU threads for both: OpenBLAS/OMP and torch.set_num_threads; default nproc),
 #        STEPS (timed iterations for both; default: each tool's own), VARIANTS ("paper lean"),
 #        BUILD (build), PYTHON (python3), TF32 (on: TF32 on for both on CUDA; off: fp32 for both),
 #        REPEAT (1): rounds of the whole comparison, ours and theirs interleaved per model; the table takes
 #        each side's best round (mean it/s) and its best single iteration (min ms), for a shared, busy machine;
-#        BASE (unset): a second build folder (e.g. the commit before a change) whose bench_train runs right
-#        before ours in every round: the table adds its ratio, a before / after from the same run;
+#        BASE (unset): a second build folder (e.g. the commit before a change) whose `ebgan-gpu bench` (or, in a
+#        build older than that command, bench_train) runs right before ours in every round: the table adds its
+#        ratio, a before / after from the same run; BASE_ENV (unset): VAR=value words set for BASE's runs
+#        only (e.g. BASE_ENV=OPENBLAS_CORETYPE=Prescott: the same build on OpenBLAS's pre-AVX kernels);
 #        WAIT (passive): OMP_WAIT_POLICY for both (both run their loops on libgomp threads; "" leaves
 #        OpenMP's default, active spinning): on a machine shared with other jobs, spinning at a join burns
 #        the core the partner thread needs, and both sides slow down ~10x (README: CPU speed).
@@ -25,7 +27,7 @@ VARIANTS=${VARIANTS:-paper lean}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
 TF32=${TF32:-on}
-[ -x "$BUILD/bench_train" ] || { echo "bench_compare: $BUILD/bench_train missing: build first (scripts/build.sh)" >&2; exit 2; }
+[ -x "$BUILD/ebgan-gpu" ] || { echo "bench_compare: $BUILD/ebgan-gpu missing: build first (scripts/build.sh)" >&2; exit 2; }
 "$PYTHON" -c "import torch" 2>/dev/null || { echo "bench_compare: PyTorch not importable by $PYTHON" >&2; exit 2; }
 
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
@@ -36,7 +38,22 @@ export EBGAN_BENCH_BATCH=$BATCH
 if [ "$TF32" = on ]; then export EBGAN_BENCH_PRECISION=tf32; else export EBGAN_BENCH_PRECISION=fp32; fi
 
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+# ours: `ebgan-gpu bench` of build folder $1 on model $2 (its settings go to $err, shown when it fails)
+ours() {
+    local b=$1 m=$2
+    shift 2
+    if "$b/ebgan-gpu" bench --help > /dev/null 2>&1; then
+        # shellcheck disable=SC2086
+        "$@" "$b/ebgan-gpu" bench --preset "$m" --device "$device" --batch "$BATCH" --threads "$THREADS" \
+            --precision "$EBGAN_BENCH_PRECISION" --cuda-graph "${EBGAN_BENCH_GRAPH:-on}" ${STEPS:+--iters "$STEPS"} 2> "$err" ||
+            { cat "$err" >&2; return 1; }
+        grep -m1 '(run)' "$err" >&2 || true
+    else
+        "$@" "$b/bench_train" "$device" "$m"
+    fi
+}
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores; device $device, batch $BATCH, threads $THREADS" \
      "$( [ "$device" = cuda ] && nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 echo "# command: $0 $device ${models[*]} (BATCH=$BATCH THREADS=$THREADS STEPS=${STEPS:-default} VARIANTS=\"$VARIANTS\"" \
@@ -46,9 +63,10 @@ echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= ${REPEAT:-1}; r++)); do
     for m in "${models[@]}"; do
         if [ -n "${BASE:-}" ]; then
-            "$BASE/bench_train" "$device" "$m" | sed 's/"impl":"ebgan"/"impl":"ebgan-base"/' | tee -a "$out"
+            # shellcheck disable=SC2086
+            ours "$BASE" "$m" env ${BASE_ENV:-} | sed 's/"impl":"ebgan"/"impl":"ebgan-base"/' | tee -a "$out"
         fi
-        "$BUILD/bench_train" "$device" "$m" | tee -a "$out"
+        ours "$BUILD" "$m" env | tee -a "$out"
         # shellcheck disable=SC2086
         "$PYTHON" bench/ref_pytorch.py --model "$m" --variant $VARIANTS --device "$device" --batch "$BATCH" \
             --threads "$THREADS" --tf32 "$TF32" ${STEPS:+--steps "$STEPS"} | tee -a "$out"
@@ -78,4 +96,8 @@ for (m, v), (its, mn) in best.items():
         print("%-6s %-6s %11.4g %11s %10.2fx %13.1f %13s %10.2fx   <- BASE=%s" % ("", "(base)", b_its, "", b_its / its, b_mn,
               "", mn / b_mn, sys.argv[2]))
 print("(ratio > 1: ours is faster; threads %s)" % sorted({r.get("threads") for r in rows if "threads" in r}))
+for impl in ("ebgan", "ebgan-base"):
+    cores = sorted({r["blas_core"] for r in rows if r["impl"] == impl and "blas_core" in r})
+    if cores:
+        print("%s: BLAS core %s" % ("ours" if impl == "ebgan" else "base", ", ".join(cores)))
 EOF

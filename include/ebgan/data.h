@@ -125,6 +125,9 @@ eb_status eb_npy_read(eb_npy *arr, const char *path);
 void eb_npy_free(eb_npy *arr);
 /* dtype EB_F32, EB_I32 or EB_U8; 1 <= ndim <= 4; data holds prod(shape) elements. */
 eb_status eb_npy_write(const char *path, eb_dtype dtype, int ndim, const int64_t *shape, const void *data);
+/* A uint8 [n, c, h, w] .npy of pseudo-random pixels from `seed` (data_random.c): stand-in images of a preset's
+ * shape for benchmarks, whose speed does not depend on what the pixels show. */
+eb_status eb_npy_write_random_images(const char *path, int n, int c, int h, int w, uint32_t seed);
 
 /* A dataset from .npy: float32 [N, D] (dense rows, shape [D, 1, 1]) or [N, C, H, W], used as stored;
  * uint8 [N, C, H, W] (images, kept uint8, normalised to [-1, 1] like every image set). */

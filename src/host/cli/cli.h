@@ -19,6 +19,8 @@ int eb_cli_energy(int argc, char **argv);
 int eb_cli_grads(int argc, char **argv);
 int eb_cli_eval(int argc, char **argv);
 int eb_cli_train_classifier(int argc, char **argv);
+/* The training iteration's speed as JSON lines (cmd_bench.c). */
+int eb_cli_bench(int argc, char **argv);
 /* The usable CUDA GPUs, or why none (cmd_devices.c). */
 int eb_cli_devices(int argc, char **argv);
 /* eval on a stacked-image run (cmd_classifier.c): n samples, each channel classified by the classifier file,

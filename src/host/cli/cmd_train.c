@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "ebgan/atomic_file.h"
+#include "ebgan/blas_core.h"
 #include "ebgan/safetensors.h"
 #include "ebgan/slurm.h"
 #include "ebgan/stop_signal.h"
@@ -270,6 +271,8 @@ static int write_config(eb_trainer *t) {
     FILE *m = open_memstream(&buf, &len);
     if (!m) return -1;
     fprintf(m, "# ebgan-gpu train: resolved configuration; re-run with: ebgan-gpu train --config %s\n", path);
+    /* a comment (every reader skips it): where the CPU's GEMMs ran, for comparing runs' speed */
+    fprintf(m, "# BLAS core %s (%s)\n", eb_blas_core_name(), eb_blas_config());
     eb_train_cfg c = t->cfg;
     c.resume[0] = '\0'; /* a re-run starts fresh */
     job_settings(&c);
@@ -358,8 +361,8 @@ int eb_cli_train(int argc, char **argv) {
         if (t.metrics_dropped)
             fprintf(stderr, "ebgan-gpu train: dropped %d metrics record(s) after step %lld (they are replayed)\n",
                     t.metrics_dropped, (long long)t.step);
-        printf("ebgan-gpu train: backend %s, run directory %s%s\n", t.be.ops->name, t.run_dir,
-               cfg.resume[0] ? " (resumed)" : "");
+        printf("ebgan-gpu train: backend %s, BLAS core %s, run directory %s%s\n", t.be.ops->name,
+               eb_blas_core_name(), t.run_dir, cfg.resume[0] ? " (resumed)" : "");
         printf("resolved settings:\n");
         eb_opts_print(g_train_opts, N_TRAIN_OPTS, &t.cfg, stdout, "  ");
         printf("  (networks) U %s | G %s | T %s%s%s | E %s\n", t.preset.u_spec, t.preset.g_spec,

@@ -7,15 +7,18 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "process_env.h"
 
 /* The CPU kernels and OpenBLAS run on OpenMP threads. OpenMP's default is to spin at every join; on a machine
  * shared with other jobs the spinning thread burns the core its partner needs and an iteration takes many times
  * longer (bench/PROFILE.md). libgomp reads OMP_WAIT_POLICY once, as it loads, before main: when the user has
- * not chosen, run this program again with passive waiting (same pid and arguments; on failure, carry on). */
-static void threads_wait_passive(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-    execv("/proc/self/exe", argv);
+ * not chosen, run this program again with passive waiting. The same run again sets the OpenBLAS core type
+ * when OpenBLAS's model table does not know this CPU (process_env.h); the user's own settings win. */
+static void process_env_settle(char **argv) {
+    int again = 0;
+    if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "passive", 1) == 0) again = 1;
+    if (eb_process_env_blas_core()) again = 1;
+    if (again) eb_process_env_reexec(argv);
 }
 
 static void usage(FILE *f) {
@@ -29,7 +32,8 @@ static void usage(FILE *f) {
                "  grads    the U-step loss gradient of every U parameter (and the penalty's part)\n"
                "  eval     mode coverage of a run (2-D mixtures; stacked Fashion-MNIST with the classifier)\n"
                "  train-classifier  train the Fashion-MNIST classifier that eval uses on stacked runs\n"
-               "  devices  the usable CUDA GPUs with driver and runtime versions, or why there is none\n");
+               "  devices  the usable CUDA GPUs with driver and runtime versions, or why there is none\n"
+               "  bench    the training iteration's speed on this machine, as JSON lines\n");
 }
 
 /* The quick demo (also what no arguments run): it must show a result within minutes on a CPU. It is the
@@ -53,7 +57,7 @@ static int demo(int argc, char **argv, int announce) {
 }
 
 int main(int argc, char **argv) {
-    threads_wait_passive(argv);
+    process_env_settle(argv);
     if (argc < 2) return demo(argc, argv, 1);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "train")) return eb_cli_train(argc - 1, argv + 1);
@@ -65,6 +69,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return eb_cli_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "train-classifier")) return eb_cli_train_classifier(argc - 1, argv + 1);
     if (!strcmp(cmd, "devices")) return eb_cli_devices(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return eb_cli_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
