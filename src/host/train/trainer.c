@@ -368,12 +368,13 @@ static void iteration_advance(eb_trainer *t) {
 
 eb_status eb_trainer_iteration(eb_trainer *t) {
     /* With --penalty-every K > 1 the U steps that take the penalty move from one iteration to the next, so one
-     * graph cannot replay them all. Counting K per iteration instead would change the method whenever K does
-     * not divide n_critic; K graphs, one per step modulo K, would capture up to K copies of few shapes. The
-     * plan's pattern (the first penalised U step of the iteration, or none) fixes an iteration's launches and
-     * takes at most n_critic + 1 values, so each pattern gets its own graph, captured after one eager
-     * iteration of it (cuDNN's algorithm search for its launches synchronises and allocates, which a capture
-     * cannot hold). At K = 1 there is one pattern: the first iteration runs eagerly, every later one replays. */
+     * graph cannot replay them all. Restarting the count of U steps in every iteration would keep one graph but
+     * penalise every K-th step only when K divides n_critic (and never past the first when K > n_critic);
+     * keying graphs by the iteration modulo K / gcd(K, n_critic) would capture up to K of them, most alike.
+     * The plan's pattern (the first penalised U step of the iteration, or none) fixes the launches and takes
+     * at most n_critic + 1 values, so each pattern gets its own graph, captured after one eager iteration of it
+     * (cuDNN's algorithm search for its launches synchronises and allocates, which a capture cannot hold;
+     * DESIGN.md §4.5). At K = 1 there is one pattern: the first iteration runs eagerly, every later one replays. */
     const int q = t->graphs ? eb_iteration_plan_pattern(&t->plan, t->step) : 0;
     eb_cuda_graph **graph = t->graphs ? &t->graphs[q] : NULL;
     if (graph && !*graph && t->pattern_warm[q]) {
