@@ -179,3 +179,42 @@ EB_TEST(penalty_only_pwl_skips_sweep) {
 EB_TEST(penalty_only_lrelu_conv) {
     return check_penalty_only("(a) lrelu conv U", spec_lrelu_conv, SHAPE(2, 8, 8), 4, EB_PENALTY_SCORE, 1.0, 211, 0);
 }
+
+/* The lazy penalty (--penalty-every K): the plan gives the K-th U steps {penalty, K lambda} and the others {none,
+ * 0} (test_iteration_plan). In float64 on conv U (a): the K-th step's gradient matches finite differences of
+ * E U(real) - E U(fake) + K lambda P, and its penalty part is K times the full penalty's. (A skipped step
+ * runs {none, 0}: the no_penalty case above.) */
+EB_TEST(lazy_penalty_kth_step_gradient_is_k_times_the_penalty) {
+    enum { K = 4 };
+    const double lambda = 0.5;
+    fixture f;
+    if (fixture_init(&f, spec_lrelu_conv, SHAPE(2, 8, 8), 4, 212) != EB_TEST_PASS) return EB_TEST_FAIL;
+    const eb_ustep_cfg full = {EB_PENALTY_SCORE, (eb_real)lambda}, none = {EB_PENALTY_NONE, 0};
+    const eb_ustep_cfg kth = {EB_PENALTY_SCORE, (eb_real)(K * lambda)};
+    const size_t np = f.U.n_params;
+    double *g[3], *fd = malloc(np * sizeof *fd);
+    const eb_ustep_cfg *cfgs[3] = {&kth, &full, &none};
+    for (int i = 0; i < 3; i++) {
+        g[i] = malloc(np * sizeof *g[i]);
+        EB_CHECK(g[i], "out of memory");
+        EB_CHECK_OK(eb_ustep_grad(&f.be, &f.U, &f.us, f.x_real, f.x_fake, f.t, f.n, cfgs[i]));
+        memcpy(g[i], f.U.grads, np * sizeof *g[i]);
+    }
+    EB_CHECK(fd && fd_grad(&f, &kth, EB_UTERM_LOSS, fd) == EB_TEST_PASS, "finite differences");
+    const double err_fd = eb_test_rel_err(g[0], fd, np, 1e-3);
+    double err_k = 0, scale = 0;
+    for (size_t j = 0; j < np; j++) {
+        const double pen_k = g[0][j] - g[2][j], pen_1 = g[1][j] - g[2][j];
+        err_k = fmax(err_k, fabs(pen_k - K * pen_1));
+        scale = fmax(scale, fabs(K * pen_1));
+    }
+    printf("K = %d: K-th step vs finite differences %.2e; its penalty part vs K x the full one %.2e (scale %.3e)\n",
+           K, err_fd, err_k, scale);
+    for (int i = 0; i < 3; i++) free(g[i]);
+    free(fd);
+    fixture_free(&f);
+    EB_CHECK(scale > 1e-3, "penalty gradient %g too small to be tested", scale);
+    EB_CHECK(err_fd < FD_BOUND, "K-th step's gradient disagrees with finite differences: %.2e", err_fd);
+    EB_CHECK(err_k < 1e-12 * (1 + scale), "K-th step's penalty gradient is not K times the full one: %.2e", err_k);
+    return EB_TEST_PASS;
+}

@@ -103,3 +103,73 @@ EB_TEST(every_optimiser_moves_by_the_plans_updates) {
     }
     return EB_TEST_PASS;
 }
+
+/* The plan of a lazy penalty for n_critic U steps per iteration and every K-th U step penalised (score, lambda
+ * 0.25), without a model: the plan only references the nets. */
+static eb_status lazy_plan(eb_iteration_plan *p, eb_gan *m, int n_critic, int K) {
+    memset(m, 0, sizeof *m);
+    const eb_iteration_plan_cfg c = {8, 2, n_critic, 0, EB_PENALTY_SCORE, 0, 24, 0.25, K};
+    return eb_iteration_plan_init(p, m, &c);
+}
+
+/* --penalty-every K: U step u = s n_critic + k of the run has the penalty with weight K lambda iff u % K == 0,
+ * the others none; at K = 1 every U step has lambda itself. Whatever K and n_critic, across many iterations. */
+EB_TEST(lazy_penalty_takes_every_kth_ustep_of_the_run_with_k_lambda) {
+    static const int ks[] = {1, 2, 3, 4, 7, 16}, ns[] = {1, 2, 5};
+    for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            eb_iteration_plan p;
+            eb_gan m;
+            EB_CHECK_OK(lazy_plan(&p, &m, ns[b], ks[a]));
+            int64_t penalised = 0;
+            for (int64_t s = 0; s < 200; s++)
+                for (int k = 0; k < ns[b]; k++) {
+                    const eb_ustep_cfg u = eb_iteration_plan_ustep(&p, s, k);
+                    const int want = (s * ns[b] + k) % ks[a] == 0;
+                    EB_CHECK(u.penalty == (want ? EB_PENALTY_SCORE : EB_PENALTY_NONE), "K %d n_critic %d: U step %d "
+                             "of iteration %lld %s the penalty", ks[a], ns[b], k, (long long)s, want ? "lacks" : "has");
+                    EB_CHECK(u.lambda == (want ? (eb_real)(0.25 * ks[a]) : 0), "K %d: weight %g, not K lambda",
+                             ks[a], (double)u.lambda);
+                    penalised += want;
+                }
+            EB_CHECK(penalised == (200 * ns[b] + ks[a] - 1) / ks[a], "K %d: %lld penalised U steps", ks[a],
+                     (long long)penalised);
+        }
+    eb_iteration_plan p;
+    eb_gan m;
+    EB_CHECK_OK(lazy_plan(&p, &m, 5, 1));
+    EB_CHECK(eb_iteration_plan_ustep(&p, 123, 4).lambda == (eb_real)0.25, "K = 1 must weigh lambda itself");
+    return EB_TEST_PASS;
+}
+
+/* Iterations of one pattern run the same U-step configurations (one CUDA graph replays them all), there are at
+ * most n_critic + 1 patterns, and at K = 1 one. */
+EB_TEST(lazy_penalty_pattern_fixes_the_iterations_usteps) {
+    static const int ks[] = {1, 3, 4, 16}, ns[] = {1, 2, 5};
+    for (size_t a = 0; a < sizeof ks / sizeof ks[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            eb_iteration_plan p;
+            eb_gan m;
+            EB_CHECK_OK(lazy_plan(&p, &m, ns[b], ks[a]));
+            int64_t first[EB_PLAN_PATTERNS_MAX(5)];
+            for (int q = 0; q < EB_PLAN_PATTERNS_MAX(5); q++) first[q] = -1;
+            int patterns = 0;
+            for (int64_t s = 0; s < 100; s++) {
+                const int q = eb_iteration_plan_pattern(&p, s);
+                EB_CHECK(q >= 0 && q < EB_PLAN_PATTERNS_MAX(ns[b]), "pattern %d out of range", q);
+                if (first[q] < 0) {
+                    first[q] = s;
+                    patterns++;
+                    continue;
+                }
+                for (int k = 0; k < ns[b]; k++) {
+                    const eb_ustep_cfg u = eb_iteration_plan_ustep(&p, s, k), v = eb_iteration_plan_ustep(&p, first[q], k);
+                    EB_CHECK(u.penalty == v.penalty && u.lambda == v.lambda, "K %d n_critic %d: iterations %lld and "
+                             "%lld share pattern %d but differ at U step %d", ks[a], ns[b], (long long)s,
+                             (long long)first[q], q, k);
+                }
+            }
+            EB_CHECK(ks[a] > 1 || patterns == 1, "K = 1: %d patterns, one graph must replay every iteration", patterns);
+        }
+    return EB_TEST_PASS;
+}

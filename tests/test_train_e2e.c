@@ -97,6 +97,50 @@ EB_TEST(resume_replays_bit_for_bit_with_train_mcmc) {
     return EB_TEST_PASS;
 }
 
+/* --penalty-every 4 (the lazy penalty): which U steps take the penalty follows the run's step, so a resumed run
+ * replays the uninterrupted one bit for bit; and it trains otherwise than the penalty on every U step. */
+EB_TEST(resume_replays_bit_for_bit_with_lazy_penalty) {
+    if (!setup()) return EB_TEST_SKIP;
+    char lazy[2300], d[2100], args[2400], every[2300], why[256];
+    EB_CHECK(check_resume("lazy4", "--penalty-every 4", lazy, sizeof lazy) == EB_TEST_PASS, "resume with K = 4");
+    EB_CHECK(fresh_dir(d, sizeof d, "lazy-every"), "cleanup");
+    snprintf(args, sizeof args, "--iters 20 --out %s", d);
+    EB_CHECK(run(SMALL " %s%s", args, "") == 0, "run without the option failed");
+    snprintf(every, sizeof every, "%s/ckpt-00000020.safetensors", d);
+    EB_CHECK(!eb_test_ckpt_same(lazy, every, 0, why, sizeof why), "--penalty-every 4 trained exactly as every step");
+    return EB_TEST_PASS;
+}
+
+/* --penalty-every 1 is the paper's penalty on every U step: bit for bit the run without the option. */
+EB_TEST(penalty_every_1_trains_as_without_the_option) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], args[2400], ca[2300], cb[2300], why[256];
+    EB_CHECK(fresh_dir(d, sizeof d, "every1"), "cleanup");
+    for (int with = 0; with < 2; with++) {
+        snprintf(args, sizeof args, "--iters 10 --out %s/%s%s", d, with ? "with" : "without",
+                 with ? " --penalty-every 1" : "");
+        EB_CHECK(run(SMALL " %s%s", args, "") == 0, "train %s --penalty-every 1 failed", with ? "with" : "without");
+    }
+    snprintf(ca, sizeof ca, "%s/with/ckpt-00000010.safetensors", d);
+    snprintf(cb, sizeof cb, "%s/without/ckpt-00000010.safetensors", d);
+    EB_CHECK(eb_test_ckpt_same(ca, cb, 1, why, sizeof why), "--penalty-every 1 trained apart from the default: %s", why);
+    return EB_TEST_PASS;
+}
+
+/* --penalty-every changes the method: a resume with another K is refused naming the option. */
+EB_TEST(resume_refuses_another_penalty_every) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], args[2400], log[2300];
+    EB_CHECK(fresh_dir(d, sizeof d, "lazy-strict"), "cleanup");
+    snprintf(args, sizeof args, "--iters 5 --penalty-every 4 --out %s", d);
+    EB_CHECK(run(SMALL " %s%s", args, "") == 0, "first run failed");
+    EB_CHECK(run("train --resume %s --iters 10 --penalty-every 2%s", d, "") != 0, "resume with another K accepted");
+    snprintf(log, sizeof log, "%s/last.log", g_tmp);
+    EB_CHECK(eb_test_file_has(log, "--penalty-every"), "the refusal does not name --penalty-every");
+    EB_CHECK(run("train --resume %s --iters 10 --penalty-every 4%s", d, "") == 0, "resume with the same K refused");
+    return EB_TEST_PASS;
+}
+
 EB_TEST(prepared_conv_weights_train_bit_for_bit_as_per_call_transforms) {
     /* cifar's nets at --dim 128 (their k3 s1 / k4 s2 layers take Winograd) on random images, with --train-mcmc:
      * the U steps, the critic loop's G and the MALA chains read frozen weights' forms (net.h); with EBGAN_CPU_PREP=0

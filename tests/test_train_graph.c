@@ -70,6 +70,18 @@ static eb_status w_hyper(void *c, eb_real *h, const eb_optim_sched *s) {
     return g_w.cpu->optim_hyper(c, h, s);
 }
 
+/* the penalty's seed: which U steps take the penalty, and with what weight (the lazy penalty's schedule) */
+static eb_status w_pen(void *c, eb_penalty_kind k, const eb_real *g, size_t rows, size_t cols, eb_real lambda,
+                       eb_real *gbar, eb_real *out) {
+    if (g_w.n < MAX_REC) {
+        rec r = {9, (uint64_t)k, 0, 0, NULL, gbar, (double)lambda, 0, 0, 0, rows * cols};
+        g_w.log[g_w.n++] = r;
+    } else {
+        g_w.overflow = 1;
+    }
+    return g_w.cpu->penalty_seed(c, k, g, rows, cols, lambda, gbar, out);
+}
+
 static eb_ops g_wrapped;
 
 static void wrap(eb_trainer *t) {
@@ -88,6 +100,7 @@ static void wrap(eb_trainer *t) {
     g_wrapped.mala_propose = w_propose;
     g_wrapped.mala_accept = w_accept;
     g_wrapped.optim_hyper = w_hyper;
+    g_wrapped.penalty_seed = w_pen;
     t->be.ops = &g_wrapped;
 }
 
@@ -119,16 +132,20 @@ static void cfg_small(eb_train_cfg *c, const char *model, const char *dataset) {
     c->keep = 1;
 }
 
-/* Runs 4 iterations under the wrapper; iterations 2..4 must log exactly what iteration 1 logged and make no
- * round trip to the host. */
-static int check_replayable(eb_train_cfg *c, const char *what) {
+/* Runs `iters` iterations under the wrapper; each must log exactly what the first iteration of its pattern
+ * (iteration_plan.h: one pattern unless --penalty-every K > 1) logged, and make no round trip to the host.
+ * With `pen_calls`, pen_calls[i] receives the number of penalty seeds iteration i issued. */
+static int check_replayable_for(eb_train_cfg *c, const char *what, int iters, int *pen_calls) {
     eb_trainer t;
     const char *notice = NULL;
     EB_CHECK_OK(eb_trainer_init(&t, c, &notice));
     wrap(&t);
-    static rec first[MAX_REC];
-    int n_first = 0;
-    for (int it = 0; it < 4; it++) {
+    enum { MAX_PAT = 8 };
+    static rec first[MAX_PAT][MAX_REC];
+    int n_first[MAX_PAT] = {0};
+    EB_CHECK(EB_PLAN_PATTERNS_MAX(t.plan.n_critic) <= MAX_PAT, "%s: too many patterns for this test", what);
+    for (int it = 0; it < iters; it++) {
+        const int q = eb_iteration_plan_pattern(&t.plan, t.step);
         g_w.n = 0;
         g_w.transfers = g_w.allocs = g_w.syncs = 0;
         EB_CHECK_OK(eb_trainer_iteration(&t));
@@ -136,27 +153,37 @@ static int check_replayable(eb_train_cfg *c, const char *what) {
         EB_CHECK(g_w.transfers == 0 && g_w.allocs == 0 && g_w.syncs == 0,
                  "%s, iteration %d: %ld transfers, %ld allocations, %ld syncs (a graph cannot hold them)", what, it,
                  g_w.transfers, g_w.allocs, g_w.syncs);
-        if (it == 0) {
-            n_first = g_w.n;
-            memcpy(first, g_w.log, (size_t)g_w.n * sizeof *first);
-            EB_CHECK(n_first > 0, "%s: no random draw recorded", what);
-            for (int i = 0; i < n_first; i++)
-                EB_CHECK(first[i].clock == t.clock, "%s: call %d (op %d) does not follow the trainer's clock", what, i,
-                         first[i].op);
+        if (pen_calls) {
+            pen_calls[it] = 0;
+            for (int i = 0; i < g_w.n; i++) pen_calls[it] += g_w.log[i].op == 9;
+        }
+        if (n_first[q] == 0) {
+            n_first[q] = g_w.n;
+            memcpy(first[q], g_w.log, (size_t)g_w.n * sizeof *first[q]);
+            EB_CHECK(n_first[q] > 0, "%s: no random draw recorded", what);
+            for (int i = 0; i < n_first[q]; i++)
+                EB_CHECK(first[q][i].op == 9 || first[q][i].clock == t.clock,
+                         "%s: call %d (op %d) does not follow the trainer's clock", what, i, first[q][i].op);
             continue;
         }
-        EB_CHECK(g_w.n == n_first, "%s: iteration %d made %d recorded calls, the first %d", what, it, g_w.n, n_first);
-        for (int i = 0; i < n_first; i++)
-            EB_CHECK(!memcmp(&first[i], &g_w.log[i], sizeof first[i]),
-                     "%s: iteration %d, call %d (op %d) passes other host values than iteration 0 (offset %llu vs "
-                     "%llu): a replayed graph would repeat iteration 0's", what, it, i, first[i].op,
-                     (unsigned long long)g_w.log[i].offset, (unsigned long long)first[i].offset);
+        EB_CHECK(g_w.n == n_first[q], "%s: iteration %d made %d recorded calls, the first of its pattern %d", what,
+                 it, g_w.n, n_first[q]);
+        for (int i = 0; i < n_first[q]; i++)
+            EB_CHECK(!memcmp(&first[q][i], &g_w.log[i], sizeof first[q][i]),
+                     "%s: iteration %d, call %d (op %d) passes other host values than the first of its pattern "
+                     "(offset %llu vs %llu): a replayed graph would repeat that iteration's", what, it, i,
+                     first[q][i].op, (unsigned long long)g_w.log[i].offset, (unsigned long long)first[q][i].offset);
     }
     unwrap(&t);
-    printf("  %s: %d recorded calls per iteration, identical over 4 iterations, no host round trip\n", what, n_first);
+    int patterns = 0;
+    for (int q = 0; q < MAX_PAT; q++) patterns += n_first[q] > 0;
+    printf("  %s: %d pattern(s) over %d iterations, each replayed identically, no host round trip\n", what, patterns,
+           iters);
     eb_trainer_free(&t);
     return EB_TEST_PASS;
 }
+
+static int check_replayable(eb_train_cfg *c, const char *what) { return check_replayable_for(c, what, 4, NULL); }
 
 EB_TEST(toy_iteration_is_replayable) {
     eb_train_cfg c;
@@ -171,6 +198,24 @@ EB_TEST(iteration_with_train_mcmc_wgan_gp_infogan_is_replayable) {
     snprintf(c.entropy, sizeof c.entropy, "infogan");
     c.train_mcmc = 2;
     return check_replayable(&c, "toy, infogan, wgan-gp, train-mcmc 2");
+}
+
+/* --penalty-every 3 with 2 U steps per iteration: U steps 0, 3, 6, ... of the run take the penalty (one seed
+ * each; its weight is the plan's, test_iteration_plan), the others none; iterations repeat one of the plan's
+ * patterns exactly. */
+EB_TEST(lazy_penalty_iterations_replay_per_pattern_and_penalise_every_kth_ustep) {
+    enum { ITERS = 9 };
+    eb_train_cfg c;
+    cfg_small(&c, "toy", "8gaussians");
+    c.penalty_every = 3;
+    int pen[ITERS];
+    if (check_replayable_for(&c, "toy, dim, score, penalty-every 3", ITERS, pen) != EB_TEST_PASS) return EB_TEST_FAIL;
+    for (int s = 0; s < ITERS; s++) {
+        int want = 0;
+        for (int k = 0; k < c.n_critic; k++) want += (s * c.n_critic + k) % 3 == 0;
+        EB_CHECK(pen[s] == want, "iteration %d issued %d penalty seeds, its U steps %d", s, pen[s], want);
+    }
+    return EB_TEST_PASS;
 }
 
 /* A resident uint8 image set: indices drawn and gathered on the backend. */

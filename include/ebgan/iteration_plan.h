@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ebgan/gan.h"
+#include "ebgan/ustep.h"
 
 /* What the plan is made from: the resolved settings (global batch) and the data's draw size. */
 typedef struct eb_iteration_plan_cfg {
@@ -16,6 +17,8 @@ typedef struct eb_iteration_plan_cfg {
     eb_penalty_kind penalty;
     int64_t decay_iters;      /* linear learning-rate decay over this many iterations (0: constant) */
     uint64_t data_counters;   /* counters one real batch of `batch` rows takes (batch_source.h) */
+    double lambda;            /* the penalty's weight on every U step (the paper's) */
+    int penalty_every;        /* K: the penalty on every K-th U step only, weighted K lambda (lazy, < 1: 1) */
 } eb_iteration_plan_cfg;
 
 typedef struct eb_iteration_plan {
@@ -29,6 +32,9 @@ typedef struct eb_iteration_plan {
     eb_optim *u_opt;
     int mcmc_steps;           /* > 0: each U step refines its latents by MALA first */
     int interp;               /* each U step uses its wgan-gp interpolation weights */
+    eb_penalty_kind penalty;
+    double lambda;
+    int penalty_every;        /* K >= 1: U step u of the run (u = s * n_critic + k) has the penalty iff u % K == 0 */
     int64_t decay_iters;
     /* counters of the run's stream each draw takes over the global batch, in the order drawn; a phase that
      * does not run still takes its (zero or unused) counters, so the layout depends on the settings only */
@@ -39,6 +45,18 @@ typedef struct eb_iteration_plan {
 
 /* The plan of `c` for the model m (its nets and optimisers are referenced, not owned: no _free). */
 eb_status eb_iteration_plan_init(eb_iteration_plan *p, eb_gan *m, const eb_iteration_plan_cfg *c);
+
+/* The U step k of iteration `step`: {penalty, K lambda} on every K-th U step of the run, counted from its first,
+ * and {none, 0} on the others, which skip the double backprop (DESIGN.md §2, lazy penalty). A pure function of
+ * (step, k), so a resumed run penalises the U steps the uninterrupted one did. At K = 1: {penalty, lambda}. */
+eb_ustep_cfg eb_iteration_plan_ustep(const eb_iteration_plan *p, int64_t step, int k);
+
+/* Iterations whose U steps run the same launches share a pattern (they differ in the clock only), and the
+ * pattern fixes them: the first penalised k of the iteration (later ones follow every K), or n_critic for
+ * none. So at most n_critic + 1 patterns, whatever K; at K = 1 there is one, 0. One CUDA graph per pattern
+ * replays any iteration of it (DESIGN.md §4.5). */
+#define EB_PLAN_PATTERNS_MAX(n_critic) ((n_critic) + 1)
+int eb_iteration_plan_pattern(const eb_iteration_plan *p, int64_t step);
 
 /* The host's count of one finished iteration: every optimiser's update number moves as the plan updates it. */
 void eb_iteration_plan_count(const eb_iteration_plan *p);

@@ -38,8 +38,11 @@ typedef struct eb_trainer {
     int64_t step;          /* completed G iterations */
     int64_t *clock;        /* [1] on the backend: the iteration being run (random draws and schedules) */
     int use_graph;         /* CUDA and --cuda-graph on */
-    int64_t eager_done;    /* iterations run without the graph in this session (the first warms up) */
-    eb_cuda_graph *graph;  /* one captured iteration, replayed */
+    int64_t eager_done;    /* iterations run without the graph in this session */
+    /* one captured iteration per pattern of U steps (iteration_plan.h: one at --penalty-every 1), replayed;
+     * each captured after one iteration of its pattern ran eagerly (its warm-up); [plan.n_critic + 1] */
+    eb_cuda_graph **graphs;
+    unsigned char *pattern_warm;
     eb_real *x_real;       /* [B, x] on the backend */
     eb_real *t_interp;     /* [B] wgan-gp interpolation weights */
     void *arena;

@@ -17,6 +17,7 @@ typedef struct eb_train_cfg {
     /* method */
     char penalty[16];    /* score | wgan-gp | none */
     double lambda;       /* < 0 = the preset's (full-norm definition, DESIGN.md §1) */
+    int penalty_every;   /* K: the penalty on every K-th U step only, weighted K lambda (lazy); 1 = every step */
     char entropy[16];    /* dim | infogan | none */
     double mi_weight;    /* weight of the entropy surrogate (infogan: lambda2) */
     int n_critic;        /* U steps per G step */

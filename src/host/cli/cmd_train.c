@@ -27,6 +27,8 @@ static const eb_opt g_train_opts[] = {
     {"penalty", EB_OPT_STR, F(penalty), "score", "score | wgan-gp | none"},
     {"lambda", EB_OPT_DBL, F(lambda), "-1",
      "penalty weight on the full per-sample norm (<0: the preset's; toy 0.1, images 10/(H*W))"},
+    {"penalty-every", EB_OPT_INT, F(penalty_every), "1",
+     "K: the penalty on every K-th U step only, weighted K*lambda (lazy, as StyleGAN2's R1; 1: every step)"},
     {"entropy", EB_OPT_STR, F(entropy), "dim", "dim | infogan | none"},
     {"mi-weight", EB_OPT_DBL, F(mi_weight), "1", "weight of the entropy surrogate (infogan: lambda2)"},
     {"n-critic", EB_OPT_INT, F(n_critic), "5", "U steps per G step"},

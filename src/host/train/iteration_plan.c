@@ -21,6 +21,9 @@ eb_status eb_iteration_plan_init(eb_iteration_plan *p, eb_gan *m, const eb_itera
     p->u_opt = &m->opt_U;
     p->mcmc_steps = c->train_mcmc;
     p->interp = c->penalty == EB_PENALTY_WGAN_GP;
+    p->penalty = c->penalty;
+    p->lambda = c->lambda;
+    p->penalty_every = c->penalty_every > 1 ? c->penalty_every : 1;
     p->decay_iters = c->decay_iters;
     const uint64_t B = (uint64_t)c->batch, zn = B * (uint64_t)c->z_dim;
     p->perm = B;
@@ -32,6 +35,25 @@ eb_status eb_iteration_plan_init(eb_iteration_plan *p, eb_gan *m, const eb_itera
     p->interp_t = B;
     p->stride = p->perm + p->z_g + (uint64_t)c->n_critic * (p->data + p->z_u + p->mcmc + p->interp_t);
     return EB_OK;
+}
+
+/* The run's U-step number of U step k in iteration `step`, modulo K (no overflow for any step). */
+static int64_t ustep_phase(const eb_iteration_plan *p, int64_t step, int k) {
+    const int64_t K = p->penalty_every;
+    return ((step % K) * (p->n_critic % K) + k) % K;
+}
+
+eb_ustep_cfg eb_iteration_plan_ustep(const eb_iteration_plan *p, int64_t step, int k) {
+    if (p->penalty == EB_PENALTY_NONE || ustep_phase(p, step, k) != 0) return (eb_ustep_cfg){EB_PENALTY_NONE, 0};
+    /* K lambda in double, then rounded once: at K = 1 exactly the weight every U step had before */
+    return (eb_ustep_cfg){p->penalty, (eb_real)(p->lambda * (double)p->penalty_every)};
+}
+
+int eb_iteration_plan_pattern(const eb_iteration_plan *p, int64_t step) {
+    if (p->penalty == EB_PENALTY_NONE) return 0; /* every U step alike */
+    for (int k = 0; k < p->n_critic && k < p->penalty_every; k++)
+        if (ustep_phase(p, step, k) == 0) return k;
+    return p->n_critic;
 }
 
 void eb_iteration_plan_count(const eb_iteration_plan *p) {

@@ -37,6 +37,8 @@ static eb_status parse_method(eb_trainer *t) {
     else if (!strcmp(c->penalty, "wgan-gp")) t->penalty = EB_PENALTY_WGAN_GP;
     else if (!strcmp(c->penalty, "none")) t->penalty = EB_PENALTY_NONE;
     else return EB_FAIL(EB_ERR_ARG, "--penalty '%s': expected score, wgan-gp or none", c->penalty);
+    if (c->penalty_every == 0) c->penalty_every = 1; /* a config from before the option */
+    if (c->penalty_every < 1) return EB_FAIL(EB_ERR_ARG, "--penalty-every must be >= 1, got %d", c->penalty_every);
     int e = eb_entropy_parse(c->entropy);
     if (e < 0) return EB_FAIL(EB_ERR_ARG, "--entropy '%s': expected dim, infogan or none", c->entropy);
     t->entropy = (eb_entropy_kind)e;
@@ -162,12 +164,21 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
     /* iteration s draws from [start + s * stride, start + (s + 1) * stride), start = the counter after weight init */
     const eb_iteration_plan_cfg pc = {c->batch, c->z_dim, c->n_critic, c->train_mcmc, t->penalty,
                                       !strcmp(c->lr_decay, "linear") && c->iters > 0 ? c->iters : 0,
-                                      eb_batch_source_counters(t->src, c->batch)};
+                                      eb_batch_source_counters(t->src, c->batch), c->lambda, c->penalty_every};
     if ((st = eb_iteration_plan_init(&t->plan, &t->gan, &pc)) != EB_OK) goto fail;
     if (c->resume[0] && (st = eb_trainer_load(t, c->resume)) != EB_OK) goto fail;
     /* the backend clock holds the iteration the next launch runs (DESIGN.md §4) */
     if ((st = t->be.ops->mem_upload(t->be.ctx, t->clock, &t->step, sizeof t->step)) != EB_OK) goto fail;
     t->use_graph = eb_backend_is_cuda(&t->be) && !strcmp(c->cuda_graph, "on");
+    if (t->use_graph) {
+        const size_t np = (size_t)EB_PLAN_PATTERNS_MAX(t->plan.n_critic);
+        t->graphs = calloc(np, sizeof *t->graphs);
+        t->pattern_warm = calloc(np, 1);
+        if (!t->graphs || !t->pattern_warm) {
+            st = EB_FAIL(EB_ERR_OOM, "trainer: CUDA graph table");
+            goto fail;
+        }
+    }
     return EB_OK;
 fail:
     eb_trainer_free(t);
@@ -179,7 +190,9 @@ void eb_trainer_free(eb_trainer *t) {
     eb_run_lock_release(&t->lock);
     eb_trainer_tb_close(t);
     eb_dataset_free(&t->holdout_test);
-    eb_cuda_graph_free(t->graph);
+    for (int i = 0; t->graphs && i < EB_PLAN_PATTERNS_MAX(t->plan.n_critic); i++) eb_cuda_graph_free(t->graphs[i]);
+    free(t->graphs);
+    free(t->pattern_warm);
     if (t->be.ops) {
         if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
         if (t->src) eb_batch_source_free(t->src, &t->be);
@@ -298,7 +311,6 @@ static eb_status iteration_launch(eb_trainer *t) {
 #define CRITIC_TRY(x) do { if ((st = (x)) != EB_OK) goto critic_done; } while (0)
     eb_status st = EB_OK;
     eb_net_freeze(&m->G, be);
-    const eb_ustep_cfg uc = {t->penalty, (eb_real)c->lambda};
     const uint64_t per_row = eb_batch_source_counters(t->src, 1);
     for (int k = 0; k < p->n_critic; k++) {
         eb_nvtx_push("U step");
@@ -324,6 +336,9 @@ static eb_status iteration_launch(eb_trainer *t) {
             CRITIC_TRY(o->rng_uniform(be->ctx, t->t_interp, (size_t)b, tp));
             interp = t->t_interp;
         }
+        /* the lazy penalty's U steps are fixed by (step, k): the launches differ between iterations only by the
+         * plan's pattern, and eb_trainer_iteration keeps one graph per pattern (DESIGN.md §4.5) */
+        const eb_ustep_cfg uc = eb_iteration_plan_ustep(p, t->step, k);
         CRITIC_TRY(eb_ustep_grad(be, p->u_net, &t->us, t->x_real, x_fake, interp, b, &uc));
         CRITIC_TRY(grads_allreduce(t, p->u_net));
         eb_nvtx_push("optimiser");
@@ -352,25 +367,34 @@ static void iteration_advance(eb_trainer *t) {
 }
 
 eb_status eb_trainer_iteration(eb_trainer *t) {
-    if (t->use_graph && !t->graph && t->eager_done > 0) {
-        /* capture once, after an eager iteration chose the convolution algorithms (cuDNN's search
-         * synchronises and allocates, which a capture cannot hold) */
+    /* With --penalty-every K > 1 the U steps that take the penalty move from one iteration to the next, so one
+     * graph cannot replay them all. Restarting the count of U steps in every iteration would keep one graph but
+     * penalise every K-th step only when K divides n_critic (and never past the first when K > n_critic);
+     * keying graphs by the iteration modulo K / gcd(K, n_critic) would capture up to K of them, most alike.
+     * The plan's pattern (the first penalised U step of the iteration, or none) fixes the launches and takes
+     * at most n_critic + 1 values, so each pattern gets its own graph, captured after one eager iteration of it
+     * (cuDNN's algorithm search for its launches synchronises and allocates, which a capture cannot hold;
+     * DESIGN.md §4.5). At K = 1 there is one pattern: the first iteration runs eagerly, every later one replays. */
+    const int q = t->graphs ? eb_iteration_plan_pattern(&t->plan, t->step) : 0;
+    eb_cuda_graph **graph = t->graphs ? &t->graphs[q] : NULL;
+    if (graph && !*graph && t->pattern_warm[q]) {
         EB_TRY(eb_cuda_graph_begin(&t->be));
         eb_status st = iteration_launch(t);
         eb_cuda_graph *g = NULL;
         eb_status st_end = eb_cuda_graph_end(&t->be, st == EB_OK, &g);
         if (st != EB_OK) return st;
         if (st_end != EB_OK) return st_end;
-        t->graph = g;
+        *graph = g;
     }
-    if (t->graph) {
+    if (graph && *graph) {
         eb_nvtx_push("iteration (CUDA graph)");
-        eb_status st = eb_cuda_graph_launch(&t->be, t->graph);
+        eb_status st = eb_cuda_graph_launch(&t->be, *graph);
         eb_nvtx_pop();
         EB_TRY(st);
     } else {
         EB_TRY(iteration_launch(t));
         t->eager_done++;
+        if (graph) t->pattern_warm[q] = 1;
     }
     iteration_advance(t);
     return EB_OK;
