@@ -23,12 +23,12 @@ typedef struct eb_cuda_graph eb_cuda_graph;
 
 /* The divergence watch (src/host/train/divergence.c, docs/DESIGN.md §4.8): the terms an iteration marks on the
  * device when they go non-finite, in the order the iteration computes them, and what --on-divergence does. */
-#define EB_DIVERGENCE_TERMS_MAX (2 + 2 * EB_GAN_NETS_MAX)
+#define EB_DIVERGENCE_TERMS_MAX (2 + 3 * EB_GAN_NETS_MAX)
 /* A rollback moves the run's stream by this many counters per epoch: 2^48, far past what a run draws, so the
  * draws after a rollback are fresh and never repeat those of an earlier attempt. */
 #define EB_STREAM_EPOCH_COUNTERS (1ULL << 48)
 typedef struct eb_divergence_term {
-    char name[40];          /* "U loss", "gradient of G", "weights of U" (batch-norm buffers included) */
+    char name[40];          /* "U loss", "gradient of G", "Adam moments of U", "weights of U" (with batch-norm buffers) */
     const eb_real *x[2];    /* the values checked, on the backend (x[1] may be NULL) */
     size_t n[2];
 } eb_divergence_term;

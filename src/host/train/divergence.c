@@ -35,7 +35,8 @@ static void term_add(eb_divergence *d, const char *what, const eb_net *net, cons
 }
 
 /* The terms in the order an iteration computes them (the G step's, then the U steps'), so that of the terms that
- * went non-finite in the same iteration the first named is the cause, the later ones its consequences. */
+ * went non-finite in the same iteration the first named is the cause, the later ones its consequences. The Adam
+ * moments count: a squared gradient that overflows leaves the weights finite but the checkpoint not. */
 eb_status eb_divergence_init(eb_trainer *t) {
     eb_divergence *d = &t->div;
     EB_TRY(eb_divergence_policy_parse(t->cfg.on_divergence[0] ? t->cfg.on_divergence : "stop", &d->rollback_max));
@@ -45,10 +46,14 @@ eb_status eb_divergence_init(eb_trainer *t) {
     for (int i = 0; i < p->n_g_nets; i++)
         term_add(d, "gradient of ", p->g_nets[i], p->g_nets[i]->grads, p->g_nets[i]->n_params, NULL, 0);
     for (int i = 0; i < p->n_g_nets; i++)
+        term_add(d, "Adam moments of ", p->g_nets[i], p->g_opts[i]->m, p->g_opts[i]->n, p->g_opts[i]->v,
+                 p->g_opts[i]->n);
+    for (int i = 0; i < p->n_g_nets; i++)
         term_add(d, "weights of ", p->g_nets[i], p->g_nets[i]->params, p->g_nets[i]->n_params,
                  p->g_nets[i]->buffers, p->g_nets[i]->n_buffers);
     term_add(d, "U loss", NULL, t->us.terms + EB_UTERM_LOSS, 1, NULL, 0);
     term_add(d, "gradient of ", p->u_net, p->u_net->grads, p->u_net->n_params, NULL, 0);
+    term_add(d, "Adam moments of ", p->u_net, p->u_opt->m, p->u_opt->n, p->u_opt->v, p->u_opt->n);
     term_add(d, "weights of ", p->u_net, p->u_net->params, p->u_net->n_params, p->u_net->buffers,
              p->u_net->n_buffers);
     EB_TRY(t->be.ops->mem_alloc(t->be.ctx, (void **)&d->first, EB_DIVERGENCE_TERMS_MAX * sizeof(int64_t)));
