@@ -103,8 +103,8 @@ eb_status eb_divergence_check_save(eb_trainer *t) {
     if (!t->div.first) return EB_OK;
     EB_TRY(earliest(t, 0, &it, &k)); /* rank 0 alone saves: its own marks (the run loop agreed on them before) */
     if (it < 0) return EB_OK;
-    return EB_FAIL(EB_ERR_NUMERIC, "the %s went non-finite at step %lld: not checkpointed (earlier checkpoints are "
-                   "kept)", t->div.term[k].name, (long long)it + 1);
+    return EB_FAIL(EB_ERR_NUMERIC, "the %s is not finite since step %lld: training diverged; not checkpointed "
+                   "(earlier checkpoints are kept)", t->div.term[k].name, (long long)it + 1);
 }
 
 /* metrics.jsonl loses the records after `step` (the abandoned attempt's) and gains one naming the rollback;
@@ -177,7 +177,7 @@ eb_status eb_divergence_poll(eb_trainer *t, FILE *log, int *rolled_back) {
         if (st == EB_OK) {
             EB_TRY(log_rollback(t, step, term, ckpt));
             if (t->comm->rank == 0) {
-                fprintf(log, "\ndiverged at step %lld (%s non-finite): rolled back to step %lld (%s) on fresh random "
+                fprintf(log, "\ndiverged at step %lld (%s not finite): rolled back to step %lld (%s) on fresh random "
                         "draws, stream epoch %lld; rollback %lld of %d\n", (long long)step, term, (long long)t->step,
                         ckpt, (long long)d->stream_epoch, (long long)d->stream_epoch, d->rollback_max);
                 fflush(log);
@@ -187,14 +187,14 @@ eb_status eb_divergence_poll(eb_trainer *t, FILE *log, int *rolled_back) {
         }
         char why[1200];
         snprintf(why, sizeof why, "%s", eb_error_message());
-        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s went non-finite; no checkpoint to "
-                       "roll back to (%s)", (long long)step, term, why);
+        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s is not finite; no checkpoint to roll "
+                       "back to (%s)", (long long)step, term, why);
     }
     if (d->rollback_max > 0)
-        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s went non-finite, after %d rollbacks "
+        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s is not finite, after %d rollbacks "
                        "(--on-divergence rollback:%d); stopped there, the last good checkpoint is %s", (long long)step,
                        term, d->rollback_max, d->rollback_max, t->saved_step >= 0 ? t->last_ckpt : "none");
-    return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s went non-finite; stopped there without "
+    return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s is not finite; stopped there without "
                    "checkpointing it (last good checkpoint: %s); try a smaller --lr or --lambda, or --on-divergence "
                    "rollback", (long long)step, term, t->saved_step >= 0 ? t->last_ckpt : "none");
 }
