@@ -359,6 +359,41 @@ EB_TEST(row_sqnorm) {
     return EB_TEST_PASS;
 }
 
+/* The divergence watch marks the clock's iteration on both backends alike: not for finite data, at once for a
+ * NaN or an infinity anywhere, and never over an earlier mark. */
+EB_TEST(nonfinite_mark) {
+    FX_OPEN();
+    const size_t n = (size_t)fx_int(1, 200000);
+    float *x = fx_rand(n, -1e30, 1e30);
+    const int64_t clk = fx_int(0, 1 << 20), unset = -1;
+    int64_t *dclk = fx_up(&clk, sizeof clk);
+    int64_t h_first = -1, d_first = 0;
+    int64_t *df = fx_up(&unset, sizeof unset);
+    EB_CHECK_OK(CPU(nonfinite_mark, x, n, &clk, &h_first));
+    EB_CHECK_OK(GPU(nonfinite_mark, FX_UPF(x, n), n, dclk, df));
+    EB_CHECK_OK(GPU(mem_download, &d_first, df, sizeof d_first));
+    EB_CHECK(h_first == -1 && d_first == -1, "finite data marked: cpu %lld, cuda %lld", (long long)h_first,
+             (long long)d_first);
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 3; k++) {
+        x[fx_int(0, (int)n - 1)] = bad[k];
+        h_first = -1;
+        df = fx_up(&unset, sizeof unset);
+        EB_CHECK_OK(CPU(nonfinite_mark, x, n, &clk, &h_first));
+        EB_CHECK_OK(GPU(nonfinite_mark, FX_UPF(x, n), n, dclk, df));
+        EB_CHECK_OK(GPU(mem_download, &d_first, df, sizeof d_first));
+        EB_CHECK(h_first == clk && d_first == clk, "%g not marked at iteration %lld: cpu %lld, cuda %lld",
+                 (double)bad[k], (long long)clk, (long long)h_first, (long long)d_first);
+    }
+    const int64_t earlier = clk + 1; /* a mark stays */
+    df = fx_up(&earlier, sizeof earlier);
+    EB_CHECK_OK(GPU(nonfinite_mark, FX_UPF(x, n), n, dclk, df));
+    EB_CHECK_OK(GPU(mem_download, &d_first, df, sizeof d_first));
+    EB_CHECK(d_first == earlier, "an earlier mark %lld was overwritten with %lld", (long long)earlier,
+             (long long)d_first);
+    return EB_TEST_PASS;
+}
+
 /* ---- random numbers: the CUDA stream equals the CPU stream for the same (seed, offset) ---- */
 
 EB_TEST(rng_uniform) {

@@ -110,6 +110,10 @@ typedef struct eb_ops {
     eb_status (*reduce_sum)(void *ctx, const eb_real *x, size_t n, eb_real *out_dev, eb_real alpha, eb_real beta);
     /* out[r] = sum_c x[r, c]^2 */
     eb_status (*row_sqnorm)(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out);
+    /* The divergence watch (docs/DESIGN.md §4.8): where some x[i] (i < n) is NaN or infinite and *first < 0,
+     * *first = *clock (the iteration being run; 0 when clock is NULL); otherwise *first is left as it is. It stays
+     * on the device, so a training iteration never waits for it; the host reads `first` only when it logs or saves. */
+    eb_status (*nonfinite_mark)(void *ctx, const eb_real *x, size_t n, const int64_t *clock, int64_t *first);
 
     /* ---- random numbers: Philox4x32-10 keyed by (seed, offset), element i uses counter offset + i,
      * so every backend produces the same stream (up to float rounding of the transform). ---- */

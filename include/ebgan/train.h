@@ -21,6 +21,25 @@
 typedef struct eb_batch_source eb_batch_source;
 typedef struct eb_cuda_graph eb_cuda_graph;
 
+/* The divergence watch (src/host/train/divergence.c, docs/DESIGN.md §4.8): the terms an iteration marks on the
+ * device when they go non-finite, in the order the iteration computes them, and what --on-divergence does. */
+#define EB_DIVERGENCE_TERMS_MAX (2 + 3 * EB_GAN_NETS_MAX)
+/* A rollback moves the run's stream by this many counters per epoch: 2^48, far past what a run draws, so the
+ * draws after a rollback are fresh and never repeat those of an earlier attempt. */
+#define EB_STREAM_EPOCH_COUNTERS (1ULL << 48)
+typedef struct eb_divergence_term {
+    char name[40];          /* "U loss", "gradient of G", "Adam moments of U", "weights of U" (with batch-norm buffers) */
+    const eb_real *x[2];    /* the values checked, on the backend (x[1] may be NULL) */
+    size_t n[2];
+} eb_divergence_term;
+typedef struct eb_divergence {
+    int n_terms;
+    eb_divergence_term term[EB_DIVERGENCE_TERMS_MAX];
+    int64_t *first;         /* [n_terms] on the backend: the iteration (clock) each term first went non-finite; -1 */
+    int rollback_max;       /* --on-divergence rollback:N: N; stop: 0 */
+    int64_t stream_epoch;   /* rollbacks the run made so far = its stream shift, in EB_STREAM_EPOCH_COUNTERS (checkpointed) */
+} eb_divergence;
+
 typedef struct eb_trainer {
     eb_train_cfg cfg;      /* resolved: preset defaults filled in */
     eb_backend be;
@@ -72,6 +91,7 @@ typedef struct eb_trainer {
     int holdout_class;     /* --holdout-class resolved; -1 = none */
     eb_dataset holdout_test; /* its anomaly test split (labels = classes; anomaly.h); else empty */
     double wall_start, wall_offset; /* seconds; offset carries the time of earlier sessions on resume */
+    eb_divergence div;     /* non-finite values and --on-divergence (divergence.c) */
 } eb_trainer;
 
 /* Resolves `cfg` (data, preset, defaults), opens the backend, builds the model; with cfg->resume set,
@@ -125,6 +145,20 @@ eb_status eb_trainer_holdout_split(eb_trainer *t, eb_dataset *raw);
 eb_status eb_trainer_tb_open(eb_trainer *t);
 eb_status eb_trainer_tb_scalars(eb_trainer *t, int64_t step, const eb_tb_scalar *v, int n);
 void eb_trainer_tb_close(eb_trainer *t);
+/* The divergence watch (src/host/train/divergence.c, docs/DESIGN.md §4.8). policy_parse reads --on-divergence
+ * (stop | rollback | rollback:N, N >= 1, rollback alone = rollback:3) into *rollback_max (stop: 0). init parses
+ * t->cfg.on_divergence and allocates the device marks after the nets and steps exist; mark issues the marks of
+ * one iteration (backend ops only, no sync: inside the captured graph); due says whether step s logs, saves or
+ * plots (then poll reads the marks). poll: all finite → EB_OK; else with rollbacks left it goes back to the newest
+ * good checkpoint on a shifted stream, logs it and sets *rolled_back; else EB_ERR_NUMERIC with one line naming
+ * the step and the term. check_save: EB_ERR_NUMERIC when a mark is set, so that no such state is checkpointed. */
+eb_status eb_divergence_policy_parse(const char *text, int *rollback_max);
+eb_status eb_divergence_init(eb_trainer *t);
+void eb_divergence_free(eb_trainer *t);
+eb_status eb_divergence_mark(eb_trainer *t);
+int eb_divergence_due(const eb_trainer *t, int64_t s);
+eb_status eb_divergence_poll(eb_trainer *t, FILE *log, int *rolled_back);
+eb_status eb_divergence_check_save(eb_trainer *t);
 /* Pictures (src/host/train/plots.c): <run>/samples.png (+ energy heat map for 2-D data). */
 eb_status eb_trainer_plot(eb_trainer *t);
 /* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */

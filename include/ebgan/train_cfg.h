@@ -28,6 +28,7 @@ typedef struct eb_train_cfg {
     int64_t iters;
     double lr, beta1, beta2, eps;
     char lr_decay[16];   /* none | linear (to 0 at iters: sharper samples at the end of short runs) */
+    char on_divergence[24]; /* stop | rollback[:N]: what a non-finite loss, gradient or weight does (DESIGN.md §4.8) */
     uint64_t seed;
     /* run directory and outputs */
     char out[EB_CFG_PATH_MAX];    /* run directory; "" = runs/<timestamp> */

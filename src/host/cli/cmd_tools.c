@@ -61,9 +61,10 @@ int eb_cli_energy(int argc, char **argv) {
     eb_npy in;
     if (eb_npy_read(&in, c.input) != EB_OK) return fail("energy");
     eb_trainer t;
-    if (eb_cli_load_run(c.run, c.device, &t)) {
+    int load_rc = eb_cli_load_run(c.run, c.device, &t);
+    if (load_rc) {
         eb_npy_free(&in);
-        return 1;
+        return load_rc;
     }
     const eb_backend *be = &t.be;
     size_t xd = (size_t)eb_shape_numel(t.gan.x_shape);
@@ -170,10 +171,11 @@ int eb_cli_grads(int argc, char **argv) {
         return fail("grads");
     }
     eb_trainer t;
-    if (eb_cli_load_run(c.run, c.device, &t)) {
+    int load_rc = eb_cli_load_run(c.run, c.device, &t);
+    if (load_rc) {
         eb_npy_free(&r);
         eb_npy_free(&f);
-        return 1;
+        return load_rc;
     }
     int ret = 0;
     size_t xd = (size_t)eb_shape_numel(t.gan.x_shape);
@@ -266,7 +268,8 @@ int eb_cli_eval(int argc, char **argv) {
         return 2;
     }
     eb_trainer t;
-    if (eb_cli_load_run(c.run, c.device, &t)) return 1;
+    int load_rc = eb_cli_load_run(c.run, c.device, &t);
+    if (load_rc) return load_rc;
     int ret = 0;
     if (c.anomaly) {
         ret = eb_cli_eval_anomaly(&t, c.run);

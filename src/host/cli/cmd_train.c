@@ -1,5 +1,6 @@
 /* `ebgan-gpu train`: parses the one option table, prints every resolved setting, writes config.txt and
  * runs the trainer. The only place (with main.c) that turns a status into an exit code. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ static const eb_opt g_train_opts[] = {
     {"iters", EB_OPT_I64, F(iters), "100000", "G iterations (the paper's 100000)"},
     {"lr", EB_OPT_DBL, F(lr), "1e-4", "Adam learning rate, all networks"},
     {"lr-decay", EB_OPT_STR, F(lr_decay), "none", "none | linear (lr falls linearly to 0 at --iters)"},
+    {"on-divergence", EB_OPT_STR, F(on_divergence), "stop",
+     "stop | rollback[:N]: at a non-finite loss, gradient or weight, exit 1, or go back to the newest good "
+     "checkpoint on fresh random draws, at most N times (rollback: 3)"},
     {"beta1", EB_OPT_DBL, F(beta1), "0.5", "Adam beta1"},
     {"beta2", EB_OPT_DBL, F(beta2), "0.9", "Adam beta2"},
     {"eps", EB_OPT_DBL, F(eps), "1e-8", "Adam epsilon"},
@@ -185,6 +189,45 @@ static int resume_config(int argc, char **argv, eb_train_cfg *cfg) {
     return 0;
 }
 
+/* Values no run can use, refused before anything starts with one line naming the option (exit 2). Of the
+ * options whose 0 or negative value stands for the preset's, only a value given on the command line is checked. */
+static int check_values(int argc, char **argv, const eb_train_cfg *c) {
+    unsigned char given[N_TRAIN_OPTS];
+    int config_given = 0, rollback_max = 0;
+    eb_opts_given(g_train_opts, N_TRAIN_OPTS, argc, argv, given, &config_given);
+    int lambda_given = 0, batch_given = 0;
+    for (int i = 0; i < N_TRAIN_OPTS; i++) {
+        lambda_given |= given[i] && !strcmp(g_train_opts[i].name, "lambda");
+        batch_given |= given[i] && !strcmp(g_train_opts[i].name, "batch");
+    }
+    char why[200] = "";
+    if (lambda_given && !(c->lambda >= 0 && isfinite(c->lambda)))
+        snprintf(why, sizeof why, "--lambda %g: must be a finite number >= 0 (leave it out for the preset's)", c->lambda);
+    else if (!(c->lr > 0) || !isfinite(c->lr))
+        snprintf(why, sizeof why, "--lr %g: must be a finite positive number", c->lr);
+    else if (c->batch < 0 || c->batch == 1 || (batch_given && c->batch < 2))
+        snprintf(why, sizeof why, "--batch %d: must be >= 2 (leave it out for the preset's)", c->batch);
+    else if (c->iters < 0)
+        snprintf(why, sizeof why, "--iters %lld: must be >= 0", (long long)c->iters);
+    else if (c->n_critic < 1)
+        snprintf(why, sizeof why, "--n-critic %d: must be >= 1", c->n_critic);
+    else if (!(c->mi_weight >= 0) || !isfinite(c->mi_weight))
+        snprintf(why, sizeof why, "--mi-weight %g: must be a finite number >= 0", c->mi_weight);
+    else if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        snprintf(why, sizeof why, "--beta%d %g: must be in [0, 1)", c->beta1 >= 0 && c->beta1 < 1 ? 2 : 1,
+                 c->beta1 >= 0 && c->beta1 < 1 ? c->beta2 : c->beta1);
+    else if (!(c->eps > 0) || !isfinite(c->eps))
+        snprintf(why, sizeof why, "--eps %g: must be a finite positive number", c->eps);
+    else if (c->keep < 0 || c->ckpt_every < 0 || c->plot_every < 0)
+        snprintf(why, sizeof why, "--%s %d: must be >= 0", c->keep < 0 ? "keep" : c->ckpt_every < 0 ? "ckpt-every"
+                 : "plot-every", c->keep < 0 ? c->keep : c->ckpt_every < 0 ? c->ckpt_every : c->plot_every);
+    else if (eb_divergence_policy_parse(c->on_divergence, &rollback_max) != EB_OK)
+        snprintf(why, sizeof why, "%s", eb_error_message());
+    if (!why[0]) return 0;
+    fprintf(stderr, "ebgan-gpu train: %s\n", why);
+    return -1;
+}
+
 int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
     char err[1200];
     memset(cfg, 0, sizeof *cfg);
@@ -206,6 +249,7 @@ int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg) {
         eb_error_clear();
     }
     if (cfg->resume[0] && resume_config(argc, argv, cfg)) return -1;
+    if (check_values(argc, argv, cfg)) return -1;
     if (cfg->log_every < 1) cfg->log_every = 1;
     return 0;
 }
@@ -422,6 +466,11 @@ int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
     struct stat sb;
     char ck[EB_CFG_PATH_MAX + 80];
     eb_safetensors st;
+    if (rc == 0 && stat(path, &sb) != 0 && eb_trainer_find_checkpoint(dir, ck, sizeof ck) != EB_OK) {
+        eb_error_clear();
+        fprintf(stderr, "ebgan-gpu: --run %s: no config.txt and no checkpoint: not a run directory\n", dir);
+        return 2; /* a usage error: the option names something else than a run */
+    }
     if (rc == 0 && stat(path, &sb) != 0 && eb_trainer_find_checkpoint(dir, ck, sizeof ck) == EB_OK &&
         eb_safetensors_open(&st, ck) == EB_OK) {
         /* config.txt lost: the checkpoint embeds the same settings */
@@ -439,7 +488,7 @@ int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
     }
     if (rc) {
         fprintf(stderr, "ebgan-gpu: --run %s: %s\n", dir, err);
-        return -1;
+        return 1;
     }
     snprintf(cfg.resume, sizeof cfg.resume, "%s", dir);
     snprintf(cfg.out, sizeof cfg.out, "%s", dir);
@@ -447,7 +496,7 @@ int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
     const char *notice = NULL;
     if (eb_trainer_init(t, &cfg, &notice) != EB_OK) {
         fprintf(stderr, "ebgan-gpu: --run %s: %s\n", dir, eb_error_message());
-        return -1;
+        return 1;
     }
     snprintf(t->run_dir, sizeof t->run_dir, "%s", dir);
     return 0;

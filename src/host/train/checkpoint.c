@@ -165,6 +165,7 @@ static char *read_text(const char *path) {
 
 eb_status eb_trainer_save(eb_trainer *t) {
     const eb_backend *be = &t->be;
+    EB_TRY(eb_divergence_check_save(t)); /* never a checkpoint of a diverged state (DESIGN.md §4.8) */
     eb_net *nets[EB_GAN_NETS_MAX];
     eb_optim *opts[EB_GAN_NETS_MAX];
     int k = eb_gan_nets(&t->gan, nets, opts);
@@ -227,8 +228,9 @@ eb_status eb_trainer_save(eb_trainer *t) {
         }
     }
     if (st != EB_OK) goto out;
-    char step[32], seed[32], ctr[32], wall[32], adam[5][32], keys[5][48];
+    char step[32], seed[32], ctr[32], wall[32], adam[5][32], keys[5][48], epoch[32];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
+    snprintf(epoch, sizeof epoch, "%lld", (long long)t->div.stream_epoch);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->rng.seed);
     snprintf(ctr, sizeof ctr, "%llu", (unsigned long long)t->rng.counter);
     snprintf(wall, sizeof wall, "%.3f", eb_trainer_wall_s(t));
@@ -241,6 +243,7 @@ eb_status eb_trainer_save(eb_trainer *t) {
     meta[nm++] = (eb_st_meta){"step", step};
     meta[nm++] = (eb_st_meta){"rng_seed", seed};
     meta[nm++] = (eb_st_meta){"rng_counter", ctr};
+    meta[nm++] = (eb_st_meta){"stream_epoch", epoch}; /* rollbacks so far: the counter's shift (DESIGN.md §4.8) */
     meta[nm++] = (eb_st_meta){"wall_s", wall};
     meta[nm++] = (eb_st_meta){"config", cfg_text ? cfg_text : ""};
     /* the cuDNN algorithms this run convolves with, so that a resume uses the same ones (conv_algo.h) */
@@ -389,13 +392,21 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
         rc = EB_FAIL(EB_ERR_FORMAT, "checkpoint %s: metadata '%s' = '%.40s' is %s", path, key, v ? v : "", why);
         goto out;
     }
+    /* a rolled-back run's stream is shifted by whole epochs (DESIGN.md §4.8); older checkpoints have no epoch */
+    long long epoch = 0;
+    const char *ep = eb_safetensors_meta(&st, "stream_epoch");
+    if (ep && (why = parse_count(ep, &epoch)) != NULL) {
+        rc = EB_FAIL(EB_ERR_FORMAT, "checkpoint %s: metadata 'stream_epoch' = '%.40s' is %s", path, ep, why);
+        goto out;
+    }
+    const uint64_t shift = (uint64_t)epoch * EB_STREAM_EPOCH_COUNTERS;
     if ((uint64_t)seed != t->rng.seed ||
-        (uint64_t)ctr != t->rng.counter + (uint64_t)step * t->plan.stride) {
+        (uint64_t)ctr != t->rng.counter + (uint64_t)step * t->plan.stride + shift) {
         rc = EB_FAIL(EB_ERR_FORMAT, "checkpoint %s: its random stream (seed %llu, counter %llu at step %lld) is not "
                      "this configuration's (seed %llu, counter %llu): another run's checkpoint or edited metadata",
                      path, (unsigned long long)seed, (unsigned long long)ctr, step,
                      (unsigned long long)t->rng.seed,
-                     (unsigned long long)(t->rng.counter + (uint64_t)step * t->plan.stride));
+                     (unsigned long long)(t->rng.counter + (uint64_t)step * t->plan.stride + shift));
         goto out;
     }
     const char *rid = eb_safetensors_meta(&st, "run_id");
@@ -457,6 +468,7 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
         t->saved_step = t->step;
         snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", path);
         t->rng.counter = (uint64_t)ctr;
+        t->div.stream_epoch = epoch;
         const char *w = eb_safetensors_meta(&st, "wall_s");
         t->wall_offset = w ? atof(w) : 0;
         if (!isfinite(t->wall_offset) || t->wall_offset < 0) t->wall_offset = 0; /* informative only */

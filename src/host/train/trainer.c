@@ -166,6 +166,7 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
                                       !strcmp(c->lr_decay, "linear") && c->iters > 0 ? c->iters : 0,
                                       eb_batch_source_counters(t->src, c->batch), c->lambda, c->penalty_every};
     if ((st = eb_iteration_plan_init(&t->plan, &t->gan, &pc)) != EB_OK) goto fail;
+    if ((st = eb_divergence_init(t)) != EB_OK) goto fail;
     if (c->resume[0] && (st = eb_trainer_load(t, c->resume)) != EB_OK) goto fail;
     /* the backend clock holds the iteration the next launch runs (DESIGN.md §4) */
     if ((st = t->be.ops->mem_upload(t->be.ctx, t->clock, &t->step, sizeof t->step)) != EB_OK) goto fail;
@@ -195,6 +196,7 @@ void eb_trainer_free(eb_trainer *t) {
     free(t->pattern_warm);
     if (t->be.ops) {
         if (t->arena) t->be.ops->mem_free(t->be.ctx, t->arena);
+        eb_divergence_free(t);
         if (t->src) eb_batch_source_free(t->src, &t->be);
         if (t->us.arena) eb_ustep_free(&t->us, &t->be);
         if (t->mala.arena) eb_mala_free(&t->mala, &t->be);
@@ -351,6 +353,7 @@ critic_done:
     eb_net_thaw(&m->G, be);
 #undef CRITIC_TRY
     EB_TRY(st);
+    EB_TRY(eb_divergence_mark(t)); /* device-side marks, read when the run logs or saves (DESIGN.md §4.8) */
     /* the draws above and the plan's stride are one layout: resume and the graph replay depend on it */
     if (d.next - first != p->stride)
         return EB_FAIL(EB_ERR_ARG, "iteration: drew %llu counters of the stream, the plan's stride is %llu",
@@ -425,6 +428,9 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
     int64_t last_step = t->step;
     eb_real *scratch = t->us.terms; /* reused after the terms were read: logging only */
     t->stop_signo = 0;
+    /* a rollback needs a checkpoint to go back to: the run's start is the first */
+    if (t->div.rollback_max > 0 && t->step == 0 && t->saved_step < 0 && c->iters > 0 && t->comm->rank == 0)
+        EB_TRY(eb_trainer_save(t));
     while (t->step < c->iters) {
         /* a stop signal ends the run between iterations (stop_signal.h); a multi-rank run agrees on it first,
          * so every rank stops after the same iteration (one small all-reduce per iteration) */
@@ -433,6 +439,15 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
         eb_watchdog_beat(); /* a multi-rank job's collectives completed (watchdog.h) */
         int64_t s = t->step;
         int is_last = s == c->iters;
+        if (eb_divergence_due(t, s)) { /* nothing is logged, saved or plotted past a non-finite value */
+            int rolled_back = 0;
+            EB_TRY(eb_divergence_poll(t, log, &rolled_back));
+            if (rolled_back) {
+                last_t = now_s();
+                last_step = t->step;
+                continue;
+            }
+        }
         if (s % c->log_every == 0 || is_last) {
             double u[EB_UTERM_COUNT], g[EB_GTERM_COUNT];
             EB_TRY(eb_ustep_read_terms(&t->be, &t->us, u));

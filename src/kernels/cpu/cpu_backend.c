@@ -23,6 +23,7 @@ static const eb_ops g_cpu_ops = {
     .lerp_rows = eb_cpu_lerp_rows,
     .reduce_sum = eb_cpu_reduce_sum,
     .row_sqnorm = eb_cpu_row_sqnorm,
+    .nonfinite_mark = eb_cpu_nonfinite_mark,
     .rng_normal = eb_cpu_rng_normal,
     .rng_uniform = eb_cpu_rng_uniform,
     .rng_index = eb_cpu_rng_index,

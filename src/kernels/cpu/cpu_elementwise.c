@@ -86,6 +86,17 @@ eb_status eb_cpu_reduce_sum(void *ctx, const eb_real *x, size_t n, eb_real *out_
     return EB_OK;
 }
 
+/* One pass that only reads: x - x is 0 for every finite x and NaN for an infinity or a NaN, so the loop has no
+ * branch and vectorises (no fast-math in C, CMakeLists.txt: the comparison is kept). */
+eb_status eb_cpu_nonfinite_mark(void *ctx, const eb_real *x, size_t n, const int64_t *clock, int64_t *first) {
+    (void)ctx;
+    if (*first >= 0) return EB_OK; /* already marked: the first iteration is what the host reports */
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= !(x[i] - x[i] == 0);
+    if (bad) *first = clock ? *clock : 0;
+    return EB_OK;
+}
+
 eb_status eb_cpu_row_sqnorm(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out) {
     (void)ctx;
     for (size_t r = 0; r < rows; r++) {

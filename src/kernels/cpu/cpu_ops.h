@@ -33,6 +33,7 @@ eb_status eb_cpu_gather_rows_u8(void *ctx, eb_real *dst, const uint8_t *src, con
 eb_status eb_cpu_lerp_rows(void *ctx, eb_real *out, const eb_real *t, const eb_real *x, const eb_real *y, size_t rows, size_t cols);
 eb_status eb_cpu_reduce_sum(void *ctx, const eb_real *x, size_t n, eb_real *out_dev, eb_real alpha, eb_real beta);
 eb_status eb_cpu_row_sqnorm(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out);
+eb_status eb_cpu_nonfinite_mark(void *ctx, const eb_real *x, size_t n, const int64_t *clock, int64_t *first);
 /* The first counter of a draw: p.offset + p.stride * (*p.clock) (ops.h) */
 uint64_t eb_cpu_rng_base(eb_rng_pos p);
 eb_status eb_cpu_rng_normal(void *ctx, eb_real *x, size_t n, eb_rng_pos p);

@@ -25,6 +25,7 @@ static const eb_ops g_cuda_ops = {
     .lerp_rows = eb_cuda_lerp_rows,
     .reduce_sum = eb_cuda_reduce_sum,
     .row_sqnorm = eb_cuda_row_sqnorm,
+    .nonfinite_mark = eb_cuda_nonfinite_mark,
     .rng_normal = eb_cuda_rng_normal,
     .rng_uniform = eb_cuda_rng_uniform,
     .rng_index = eb_cuda_rng_index,

@@ -57,6 +57,15 @@ static __global__ void eb_k_reduce_sum(const eb_real *x, size_t n, eb_real *out,
     eb_grid_finish(s, partials, counter, out, alpha, beta);
 }
 
+/* Every thread that sees a non-finite value writes the same clock value, so the race is harmless; the early
+ * return keeps an already marked buffer from being read again. */
+static __global__ void eb_k_nonfinite_mark(const eb_real *x, size_t n, const int64_t *clock, int64_t *first) {
+    if (*first >= 0) return;
+    int bad = 0;
+    EB_GRID_STRIDE(i, n) bad |= !isfinite(x[i]);
+    if (bad) *first = clock ? *clock : 0;
+}
+
 /* One block per row (grid-stride over rows). */
 static __global__ void eb_k_row_sqnorm(const eb_real *x, size_t rows, size_t cols, eb_real *out) {
     for (size_t r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -147,6 +156,14 @@ eb_status eb_cuda_reduce_sum(void *ctx, const eb_real *x, size_t n, eb_real *out
     eb_k_reduce_sum<<<eb_cuda_red_grid(n), EB_CUDA_THREADS, 0, c->stream>>>(x, n, out_dev, alpha, beta, c->partials,
                                                                             c->done_counter);
     EB_CUDA_LAUNCHED("eb_k_reduce_sum");
+    return EB_OK;
+}
+
+eb_status eb_cuda_nonfinite_mark(void *ctx, const eb_real *x, size_t n, const int64_t *clock, int64_t *first) {
+    eb_cuda_ctx *c = (eb_cuda_ctx *)ctx;
+    if (n == 0) return EB_OK;
+    eb_k_nonfinite_mark<<<eb_cuda_grid(c, n), EB_CUDA_THREADS, 0, c->stream>>>(x, n, clock, first);
+    EB_CUDA_LAUNCHED("eb_k_nonfinite_mark");
     return EB_OK;
 }
 

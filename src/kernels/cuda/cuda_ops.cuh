@@ -109,6 +109,7 @@ eb_status eb_cuda_gather_rows_u8(void *ctx, eb_real *dst, const uint8_t *src, co
 eb_status eb_cuda_lerp_rows(void *ctx, eb_real *out, const eb_real *t, const eb_real *x, const eb_real *y, size_t rows, size_t cols);
 eb_status eb_cuda_reduce_sum(void *ctx, const eb_real *x, size_t n, eb_real *out_dev, eb_real alpha, eb_real beta);
 eb_status eb_cuda_row_sqnorm(void *ctx, const eb_real *x, size_t rows, size_t cols, eb_real *out);
+eb_status eb_cuda_nonfinite_mark(void *ctx, const eb_real *x, size_t n, const int64_t *clock, int64_t *first);
 /* The first counter of a draw on the device: offset + stride * (*clock) (ops.h). */
 static __device__ __forceinline__ uint64_t eb_cuda_rng_base(const eb_rng_pos &p) {
     return p.offset + (p.clock ? p.stride * (uint64_t)*p.clock : 0);
