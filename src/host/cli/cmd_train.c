@@ -35,6 +35,8 @@ static const eb_opt g_train_opts[] = {
     {"iters", EB_OPT_I64, F(iters), "100000", "G iterations (the paper's 100000)"},
     {"lr", EB_OPT_DBL, F(lr), "1e-4", "Adam learning rate, all networks"},
     {"lr-decay", EB_OPT_STR, F(lr_decay), "none", "none | linear (lr falls linearly to 0 at --iters)"},
+    {"g-ema", EB_OPT_DBL, F(g_ema), "0",
+     "decay of the generator's moving average, kept beside G and used by sample and eval (0: off; e.g. 0.999)"},
     {"beta1", EB_OPT_DBL, F(beta1), "0.5", "Adam beta1"},
     {"beta2", EB_OPT_DBL, F(beta2), "0.9", "Adam beta2"},
     {"eps", EB_OPT_DBL, F(eps), "1e-8", "Adam epsilon"},
@@ -50,6 +52,11 @@ static const eb_opt g_train_opts[] = {
     {"ckpt-every", EB_OPT_INT, F(ckpt_every), "500", "steps between checkpoints (and one at the end)"},
     {"keep", EB_OPT_INT, F(keep), "3", "checkpoints kept"},
     {"plot-every", EB_OPT_INT, F(plot_every), "500", "steps between pictures (and one at the end)"},
+    {"eval-every", EB_OPT_INT, F(eval_every), "0",
+     "steps between evaluations during training into metrics and TensorBoard (fixed z; 0: off)"},
+    {"eval-n", EB_OPT_INT, F(eval_n), "0", "samples of those evaluations (0: eval's default)"},
+    {"eval-classifier", EB_OPT_STR, F(eval_classifier), "",
+     "stacked images: the classifier file of those evaluations (\"\": stacked runs are not evaluated)"},
     {"tensorboard", EB_OPT_STR, F(tensorboard), "on",
      "on (event file in the run directory) | off | DIR (event file in DIR)"},
     {"holdout-class", EB_OPT_STR, F(holdout_class), "",
@@ -72,7 +79,7 @@ static const eb_opt g_train_opts[] = {
 /* The options that may differ on --resume: the run's length, cadence and execution, none of which changes
  * the method or the data stream. Every other option given with --resume must equal the run's value. */
 static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "tensorboard", "device",
-                                          "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
+                                          "eval-every", "eval-n", "eval-classifier", "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
                                           "resume-intact",
                                           /* per process (job_settings): a run resumes on any world size */
                                           "rank", "world-size", "local-rank", "comm", "comm-timeout"};
@@ -87,8 +94,9 @@ static const char *USAGE =
     "usage: ebgan-gpu train [options]\n"
     "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.\n"
     "With --resume DIR only these may change: --iters (not below the current step), --log-every, --ckpt-every,\n"
-    "--keep, --plot-every, --tensorboard, --device, --precision, --cuda-graph, --conv-algo, --progress,\n"
-    "--requeue-signal, --resume-intact; any other option must equal the run's value.\n"
+    "--keep, --plot-every, --eval-every, --eval-n, --eval-classifier, --tensorboard, --device, --precision,\n"
+    "--cuda-graph, --conv-algo, --progress, --requeue-signal, --resume-intact; any other option must equal the\n"
+    "run's value.\n"
     "SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue signal: checkpoint and exit 4; a second SIGINT:\n"
     "exit 130 at once.";
 
