@@ -138,9 +138,18 @@ EB_TEST(ema_follows_the_batch_norm_buffers_of_an_image_generator) {
     return check_ema_recurrence(d, 3, 0.5, 1);
 }
 
+/* dir_a/file and dir_b/file hold the same tensors and random-stream position; `what` names the claim. */
+static int check_same_ckpt(const char *da, const char *db, const char *file, const char *what) {
+    char pa[2300], pb[2300], why[256];
+    snprintf(pa, sizeof pa, "%s/%s", da, file);
+    snprintf(pb, sizeof pb, "%s/%s", db, file);
+    EB_CHECK(eb_test_ckpt_same(pa, pb, 1, why, sizeof why), "%s: %s", what, why);
+    return EB_TEST_PASS;
+}
+
 EB_TEST(resume_with_ema_replays_bit_for_bit) {
     if (!setup()) return EB_TEST_SKIP;
-    char a[2100], b[2100], args[6000], why[256], pa[2200], pb[2200];
+    char a[2100], b[2100], args[6000], pb[2200];
     EB_CHECK(fresh(a, sizeof a, "ema-resume-a") && fresh(b, sizeof b, "ema-resume-b"), "cleanup");
     snprintf(args, sizeof args, SMALL " --g-ema 0.99 --ckpt-every 10 --iters 20 --out %s", a);
     EB_CHECK(run(args) == 0, "uninterrupted run failed");
@@ -148,12 +157,11 @@ EB_TEST(resume_with_ema_replays_bit_for_bit) {
     EB_CHECK(run(args) == 0, "first half failed");
     snprintf(args, sizeof args, "train --resume %s --iters 20", b);
     EB_CHECK(run(args) == 0, "resume failed");
-    snprintf(pa, sizeof pa, "%s/ckpt-00000020.safetensors", a);
     snprintf(pb, sizeof pb, "%s/ckpt-00000020.safetensors", b);
     float *e = NULL;
     EB_CHECK(read_tensor(pb, "G_ema.0.weight", &e) > 0, "the resumed checkpoint holds no average");
     free(e);
-    EB_CHECK(eb_test_ckpt_same(pa, pb, 1, why, sizeof why), "resumed run differs: %s", why);
+    if (check_same_ckpt(a, b, "ckpt-00000020.safetensors", "resumed run differs") != EB_TEST_PASS) return EB_TEST_FAIL;
     snprintf(args, sizeof args, "train --resume %s --iters 30 --g-ema 0.9", b);
     EB_CHECK(run(args) != 0, "resume with another --g-ema was accepted");
     return EB_TEST_PASS;
@@ -247,16 +255,13 @@ EB_TEST(eval_curve_last_point_equals_eval_of_the_checkpoint) {
 
 EB_TEST(eval_every_leaves_the_checkpoints_bit_identical) {
     if (!setup()) return EB_TEST_SKIP;
-    char a[2100], b[2100], args[6000], why[256], pa[2200], pb[2200];
+    char a[2100], b[2100], args[6000];
     EB_CHECK(fresh(a, sizeof a, "eval-bits-a") && fresh(b, sizeof b, "eval-bits-b"), "cleanup");
     snprintf(args, sizeof args, SMALL " --g-ema 0.9 --iters 12 --ckpt-every 12 --eval-every 3 --eval-n 500 --out %s", a);
     EB_CHECK(run(args) == 0, "train --eval-every failed");
     snprintf(args, sizeof args, SMALL " --g-ema 0.9 --iters 12 --ckpt-every 12 --out %s", b);
     EB_CHECK(run(args) == 0, "train without --eval-every failed");
-    snprintf(pa, sizeof pa, "%s/ckpt-00000012.safetensors", a);
-    snprintf(pb, sizeof pb, "%s/ckpt-00000012.safetensors", b);
-    EB_CHECK(eb_test_ckpt_same(pa, pb, 1, why, sizeof why), "evaluation changed the training: %s", why);
-    return EB_TEST_PASS;
+    return check_same_ckpt(a, b, "ckpt-00000012.safetensors", "evaluation changed the training");
 }
 
 EB_TEST(eval_every_on_a_run_without_modes_fails_before_training) {
