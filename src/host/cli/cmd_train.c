@@ -79,8 +79,10 @@ static const eb_opt g_train_opts[] = {
 /* The options that may differ on --resume: the run's length, cadence and execution, none of which changes
  * the method or the data stream. Every other option given with --resume must equal the run's value. */
 static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "tensorboard", "device",
-                                          "eval-every", "eval-n", "eval-classifier", "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
+                                          "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
                                           "resume-intact",
+                                          /* evaluation during training reads the run, it does not change it */
+                                          "eval-every", "eval-n", "eval-classifier",
                                           /* per process (job_settings): a run resumes on any world size */
                                           "rank", "world-size", "local-rank", "comm", "comm-timeout"};
 

@@ -246,7 +246,6 @@ eb_status eb_trainer_save(eb_trainer *t) {
         float *p = host + at;
         if ((st = eb_g_ema_download(&t->g_ema, be, &t->gan.G, p)) != EB_OK) goto out;
         add_entries(&t->gan.G, p, p + t->gan.G.n_params, info, &ni, n_entries, ent, &ne, 1);
-        at += t->gan.G.n_params + t->gan.G.n_buffers;
     }
     char step[32], seed[32], ctr[32], wall[32], adam[5][32], keys[5][48];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
