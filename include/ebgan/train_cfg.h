@@ -38,7 +38,7 @@ typedef struct eb_train_cfg {
     int plot_every;      /* steps between pictures (and one at the end) */
     int eval_every;      /* steps between in-training evaluations (eval_during.c); 0 = off */
     int eval_n;          /* their sample count; 0 = eval's default */
-    char eval_classifier[EB_CFG_PATH_MAX]; /* stacked images: the classifier file; "" = not evaluated */
+    char eval_classifier[EB_CFG_PATH_MAX]; /* stacked images: the classifier --eval-every needs there */
     char tensorboard[EB_CFG_PATH_MAX]; /* on (event file in the run directory) | off | a directory; "" = on */
     char holdout_class[16]; /* anomaly protocol (anomaly.h): the class id held out of training; "" = none */
     /* execution */

@@ -56,7 +56,7 @@ static const eb_opt g_train_opts[] = {
      "steps between evaluations during training into metrics and TensorBoard (fixed z; 0: off)"},
     {"eval-n", EB_OPT_INT, F(eval_n), "0", "samples of those evaluations (0: eval's default)"},
     {"eval-classifier", EB_OPT_STR, F(eval_classifier), "",
-     "stacked images: the classifier file of those evaluations (\"\": stacked runs are not evaluated)"},
+     "stacked images: the classifier file those evaluations need (made by train-classifier)"},
     {"tensorboard", EB_OPT_STR, F(tensorboard), "on",
      "on (event file in the run directory) | off | DIR (event file in DIR)"},
     {"holdout-class", EB_OPT_STR, F(holdout_class), "",
