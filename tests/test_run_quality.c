@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ebgan/backend.h"
+#include "ebgan/classifier.h"
 #include "ebgan/data.h"
 #include "ebgan/png_write.h"
 #include "ebgan/safetensors.h"
@@ -112,19 +114,27 @@ EB_TEST(ema_in_checkpoints_equals_an_ema_of_the_saved_weights) {
     return check_ema_recurrence(d, 6, 0.9, 0);
 }
 
-/* 28x28 images, n of them, uniform in [-1, 1), at path (float32 .npy); 1 on success. */
-static int write_images(const char *path, int n, int c) {
+/* 28x28 images, n of them, at path (.npy): float32 uniform in [-1, 1), or uint8 uniform in 0..255 (what
+ * --stack takes); 1 on success. */
+static int write_images_as(const char *path, int n, int c, int as_u8) {
     const size_t count = (size_t)n * (size_t)c * 28 * 28;
     float *img = malloc(count * sizeof *img);
-    if (!img) return 0;
+    uint8_t *px = malloc(count);
     eb_rng r;
     eb_rng_init(&r, 11);
-    for (size_t i = 0; i < count; i++) img[i] = (float)(2 * eb_rng_uniform(&r) - 1);
+    for (size_t i = 0; img && px && i < count; i++) {
+        const double u = eb_rng_uniform(&r);
+        img[i] = (float)(2 * u - 1);
+        px[i] = (uint8_t)(u * 256);
+    }
     const int64_t shape[4] = {n, c, 28, 28};
-    const int ok = eb_npy_write(path, EB_F32, 4, shape, img) == EB_OK;
+    const int ok = img && px && eb_npy_write(path, as_u8 ? EB_U8 : EB_F32, 4, shape, as_u8 ? (void *)px : img) == EB_OK;
     free(img);
+    free(px);
     return ok;
 }
+
+static int write_images(const char *path, int n, int c) { return write_images_as(path, n, c, 0); }
 
 EB_TEST(ema_follows_the_batch_norm_buffers_of_an_image_generator) {
     if (!setup()) return EB_TEST_SKIP;
@@ -250,6 +260,46 @@ EB_TEST(eval_curve_last_point_equals_eval_of_the_checkpoint) {
             EB_CHECK(a == b, "%s: the curve says %.9g, eval --g-weights %s says %.9g", key, a, gens[g][0], b);
         }
     }
+    return EB_TEST_PASS;
+}
+
+/* A classifier of 28x28 images with freshly drawn weights saved at path (its labels are arbitrary but fixed:
+ * enough to check that the curve and `eval` count the same modes); 1 on success. */
+static int write_classifier(const char *path) {
+    eb_backend be;
+    if (eb_cpu_backend_init(&be) != EB_OK) return 0;
+    eb_classifier c;
+    eb_rng rng;
+    eb_rng_init(&rng, 5);
+    int ok = eb_classifier_init(&c, &be, NULL, (eb_shape){1, 28, 28}, 16) == EB_OK;
+    if (ok) {
+        ok = eb_classifier_init_weights(&c, &be, &rng) == EB_OK && eb_classifier_save(&c, &be, path) == EB_OK;
+        eb_classifier_free(&c, &be);
+    }
+    eb_backend_close(&be);
+    return ok;
+}
+
+EB_TEST(stacked_eval_curve_last_point_equals_eval_with_the_classifier) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100], data[2200], cl[2200], args[9000], path[2300], curve[16384], ev[16384];
+    EB_CHECK(fresh(d, sizeof d, "eval-stacked"), "cleanup");
+    snprintf(data, sizeof data, "%s-images.npy", d);
+    snprintf(cl, sizeof cl, "%s-classifier.safetensors", d);
+    EB_CHECK(write_images_as(data, 40, 1, 1) && write_classifier(cl), "cannot write %s or %s", data, cl);
+    snprintf(args, sizeof args, "train --model mnist --dim 8 --batch 8 --stack 2 --iters 2 --plot-every 0 --ckpt-every 2 "
+             "--eval-every 2 --eval-n 400 --eval-classifier %s --dataset %s --out %s", cl, data, d);
+    EB_CHECK(run(args) == 0, "train --stack 2 --eval-every failed");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", d);
+    EB_CHECK(last_line(path, curve, sizeof curve), "no metrics");
+    snprintf(args, sizeof args, "eval --run %s --n 400 --classifier %s", d, cl);
+    EB_CHECK(run(args) == 0, "eval --classifier failed");
+    snprintf(path, sizeof path, "%s/eval.json", d);
+    EB_CHECK(last_line(path, ev, sizeof ev), "no eval.json");
+    EB_CHECK(json_num(curve, "eval_samples") == 400 && json_num(ev, "samples") == 400, "sample counts");
+    EB_CHECK(json_num(curve, "eval_modes_covered") == json_num(ev, "modes_covered") &&
+                 json_num(curve, "eval_kl_modes_uniform") == json_num(ev, "kl_modes_uniform"),
+             "the curve's last point %s differs from eval's %s", curve, ev);
     return EB_TEST_PASS;
 }
 
