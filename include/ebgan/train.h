@@ -8,6 +8,7 @@
 #include "ebgan/comm.h"
 #include "ebgan/conv_algo.h"
 #include "ebgan/data.h"
+#include "ebgan/g_ema.h"
 #include "ebgan/gstep.h"
 #include "ebgan/iteration_plan.h"
 #include "ebgan/mala.h"
@@ -51,6 +52,7 @@ typedef struct eb_trainer {
     eb_gstep gs;
     eb_ustep us;           /* with the fakes' own latents and G workspace (eb_ustep_fakes_init) */
     eb_mala mala;          /* --train-mcmc only */
+    eb_g_ema g_ema;        /* --g-ema: the average of G (off: nothing allocated) */
     eb_batch_source *src;
     eb_rng rng;            /* the run's stream (checkpointed): counter = start + step * plan.stride */
     eb_iteration_plan plan; /* what one iteration runs, updates and draws (iteration_plan.h) */
@@ -159,6 +161,9 @@ eb_status eb_divergence_mark(eb_trainer *t);
 int eb_divergence_due(const eb_trainer *t, int64_t s);
 eb_status eb_divergence_poll(eb_trainer *t, FILE *log, int *rolled_back);
 eb_status eb_divergence_check_save(eb_trainer *t);
+/* The generator the sampling commands use (--g-weights): "ema" (the average; an error without one), "raw"
+ * (G's trained tensors), or "" (the average when the run keeps one). */
+eb_status eb_trainer_select_g(eb_trainer *t, const char *which);
 /* Pictures (src/host/train/plots.c): <run>/samples.png (+ energy heat map for 2-D data). */
 eb_status eb_trainer_plot(eb_trainer *t);
 /* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */

@@ -29,6 +29,7 @@ typedef struct eb_train_cfg {
     double lr, beta1, beta2, eps;
     char lr_decay[16];   /* none | linear (to 0 at iters: sharper samples at the end of short runs) */
     char on_divergence[24]; /* stop | rollback[:N]: what a non-finite loss, gradient or weight does (DESIGN.md §4.8) */
+    double g_ema;        /* decay of the generator's moving average (g_ema.h); 0 = off, as the paper */
     uint64_t seed;
     /* run directory and outputs */
     char out[EB_CFG_PATH_MAX];    /* run directory; "" = runs/<timestamp> */
@@ -37,6 +38,9 @@ typedef struct eb_train_cfg {
     int ckpt_every;      /* steps between checkpoints (and one at the end) */
     int keep;            /* checkpoints kept */
     int plot_every;      /* steps between pictures (and one at the end) */
+    int eval_every;      /* steps between in-training evaluations (eval_during.c); 0 = off */
+    int eval_n;          /* their sample count; 0 = eval's default */
+    char eval_classifier[EB_CFG_PATH_MAX]; /* stacked images: the classifier --eval-every needs there */
     char tensorboard[EB_CFG_PATH_MAX]; /* on (event file in the run directory) | off | a directory; "" = on */
     char holdout_class[16]; /* anomaly protocol (anomaly.h): the class id held out of training; "" = none */
     /* execution */

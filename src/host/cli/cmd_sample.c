@@ -7,13 +7,14 @@
 
 #include "cli.h"
 #include "ebgan/mala.h"
+#include "ebgan/png_dir.h"
 #include "ebgan/png_write.h"
 #include "ebgan/shards.h"
 #include "ebgan/train.h"
 #include "options.h"
 
 typedef struct {
-    char run[1024], out[1024], device[8], mcmc[8], prior[16];
+    char run[1024], out[1024], device[8], mcmc[8], prior[16], png_dir[1024], g_weights[8];
     int n, steps, chunk, accept_per_step, record_every;
     int shard, shards; /* this process's shard of the chains (shards 0: all; -1: from the environment) */
     double alpha, beta;
@@ -37,6 +38,10 @@ static const eb_opt g_sample_opts[] = {
      "K > 0: also write the latents every K steps to FILE_trace.npy [T, n, z_dim] (the start, every K-th step, "
      "the last); images: FILE_trace.png, 8 chains by up to 16 of those steps"},
     {"accept-per-step", EB_OPT_INT, S(accept_per_step), "0", "1: print the acceptance rate of every step"},
+    {"png-dir", EB_OPT_STR, S(png_dir), "",
+     "also write each sample as DIR/<index>.png (images, 0..255, the data's channels): the folder FID tools score"},
+    {"g-weights", EB_OPT_STR, S(g_weights), "", "ema | raw: the generator's moving average (--g-ema) or its trained "
+                                                "weights (default: ema when the run keeps one)"},
     {"device", EB_OPT_STR, S(device), "", "auto | cpu | cuda (default: the run's)"},
     {"shards", EB_OPT_INT, S(shards), "0",
      "R > 0: write only shard --shard of R (chains k*n/R .. (k+1)*n/R - 1) to FILE-0000k-of-0000R.npy; -1: shard "
@@ -206,6 +211,11 @@ int eb_cli_sample(int argc, char **argv) {
     eb_trainer t;
     int load_rc = eb_cli_load_run(c.run, c.device, &t);
     if (load_rc) return load_rc;
+    if (eb_trainer_select_g(&t, c.g_weights) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message());
+        eb_trainer_free(&t);
+        return 2;
+    }
     eb_shape xs = t.gan.x_shape;
     size_t xd = (size_t)eb_shape_numel(xs), zd = (size_t)t.gan.z_dim;
     int n_before = N < 64 ? N : 64;
@@ -253,6 +263,11 @@ int eb_cli_sample(int argc, char **argv) {
     if (st == EB_OK && pictures) st = eb_png_write_grid(png, x, n_before, xs.c, xs.h, xs.w, 8);
     if (st == EB_OK && pictures && mc.kind != EB_MCMC_NONE)
         st = eb_png_write_grid(png_before, before, n_before, xs.c, xs.h, xs.w, 8);
+    if (st == EB_OK && c.png_dir[0]) {
+        if (dense) st = EB_FAIL(EB_ERR_ARG, "--png-dir needs images; run %s makes %zu-D points", c.run, xd);
+        else st = eb_png_dir_write(c.png_dir, x, lo, N, xs.c, xs.h, xs.w);
+        if (st == EB_OK) printf("wrote %d PNG files to %s\n", N, c.png_dir);
+    }
     if (st != EB_OK) {
         fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message());
         ret = 1;

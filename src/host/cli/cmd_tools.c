@@ -243,7 +243,7 @@ out:
 }
 
 /* ---- eval ---- */
-typedef struct { char run[1024], device[8], classifier[1024]; int n, anomaly; unsigned long long seed; } eval_cfg;
+typedef struct { char run[1024], device[8], classifier[1024], g_weights[8]; int n, anomaly; unsigned long long seed; } eval_cfg;
 #define V(f) EB_OPT_FIELD(eval_cfg, f)
 static const eb_opt g_eval_opts[] = {
     {"run", EB_OPT_STR, V(run), "", "run directory"},
@@ -255,12 +255,14 @@ static const eb_opt g_eval_opts[] = {
      "stacked images: the classifier of each channel (made by `ebgan-gpu train-classifier`)"},
     {"anomaly", EB_OPT_FLAG, V(anomaly), "0",
      "score the anomaly test split of a --holdout-class run by U(x) and ||grad_x U(x)|| (AUPRC, ROC AUC)"},
+    {"g-weights", EB_OPT_STR, V(g_weights), "", "ema | raw: the generator's moving average (--g-ema) or its trained "
+                                                "weights (default: ema when the run keeps one)"},
 };
 #undef V
 
 int eb_cli_eval(int argc, char **argv) {
     eval_cfg c;
-    int rc = parse(g_eval_opts, 6, &c, argc, argv,
+    int rc = parse(g_eval_opts, (int)(sizeof g_eval_opts / sizeof g_eval_opts[0]), &c, argc, argv,
                    "usage: ebgan-gpu eval --run DIR [--n N] [--classifier FILE.safetensors] [--anomaly]", "eval");
     if (rc) return rc > 0 ? 0 : 2;
     if (!c.run[0] || c.n < 0) {
@@ -270,6 +272,11 @@ int eb_cli_eval(int argc, char **argv) {
     eb_trainer t;
     int load_rc = eb_cli_load_run(c.run, c.device, &t);
     if (load_rc) return load_rc;
+    if (eb_trainer_select_g(&t, c.g_weights) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu eval: %s\n", eb_error_message());
+        eb_trainer_free(&t);
+        return 2;
+    }
     int ret = 0;
     if (c.anomaly) {
         ret = eb_cli_eval_anomaly(&t, c.run);

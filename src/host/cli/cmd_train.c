@@ -42,6 +42,8 @@ static const eb_opt g_train_opts[] = {
     {"on-divergence", EB_OPT_STR, F(on_divergence), "stop",
      "stop | rollback[:N]: at a non-finite loss, gradient or weight, exit 1, or go back to the newest good "
      "checkpoint on fresh random draws, at most N times (rollback: 3)"},
+    {"g-ema", EB_OPT_DBL, F(g_ema), "0",
+     "decay of the generator's moving average, kept beside G and used by sample and eval (0: off; e.g. 0.999)"},
     {"beta1", EB_OPT_DBL, F(beta1), "0.5", "Adam beta1"},
     {"beta2", EB_OPT_DBL, F(beta2), "0.9", "Adam beta2"},
     {"eps", EB_OPT_DBL, F(eps), "1e-8", "Adam epsilon"},
@@ -57,6 +59,11 @@ static const eb_opt g_train_opts[] = {
     {"ckpt-every", EB_OPT_INT, F(ckpt_every), "500", "steps between checkpoints (and one at the end)"},
     {"keep", EB_OPT_INT, F(keep), "3", "checkpoints kept"},
     {"plot-every", EB_OPT_INT, F(plot_every), "500", "steps between pictures (and one at the end)"},
+    {"eval-every", EB_OPT_INT, F(eval_every), "0",
+     "steps between evaluations during training into metrics and TensorBoard (fixed z; 0: off)"},
+    {"eval-n", EB_OPT_INT, F(eval_n), "0", "samples of those evaluations (0: eval's default)"},
+    {"eval-classifier", EB_OPT_STR, F(eval_classifier), "",
+     "stacked images: the classifier file those evaluations need (made by train-classifier)"},
     {"tensorboard", EB_OPT_STR, F(tensorboard), "on",
      "on (event file in the run directory) | off | DIR (event file in DIR)"},
     {"holdout-class", EB_OPT_STR, F(holdout_class), "",
@@ -81,6 +88,8 @@ static const eb_opt g_train_opts[] = {
 static const char *const k_resume_ok[] = {"iters", "log-every", "ckpt-every", "keep", "plot-every", "tensorboard", "device",
                                           "precision", "cuda-graph", "conv-algo", "progress", "requeue-signal",
                                           "resume-intact",
+                                          /* evaluation during training reads the run, it does not change it */
+                                          "eval-every", "eval-n", "eval-classifier",
                                           /* per process (job_settings): a run resumes on any world size */
                                           "rank", "world-size", "local-rank", "comm", "comm-timeout"};
 
@@ -94,8 +103,9 @@ static const char *USAGE =
     "usage: ebgan-gpu train [options]\n"
     "Trains an energy-based GAN (MEG). With no options: the toy preset on 25gaussians.\n"
     "With --resume DIR only these may change: --iters (not below the current step), --log-every, --ckpt-every,\n"
-    "--keep, --plot-every, --tensorboard, --device, --precision, --cuda-graph, --conv-algo, --progress,\n"
-    "--requeue-signal, --resume-intact; any other option must equal the run's value.\n"
+    "--keep, --plot-every, --eval-every, --eval-n, --eval-classifier, --tensorboard, --device, --precision,\n"
+    "--cuda-graph, --conv-algo, --progress, --requeue-signal, --resume-intact; any other option must equal the\n"
+    "run's value.\n"
     "SIGTERM, SIGINT, SIGHUP: checkpoint and exit 3; the requeue signal: checkpoint and exit 4; a second SIGINT:\n"
     "exit 130 at once.";
 

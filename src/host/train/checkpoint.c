@@ -163,6 +163,24 @@ static char *read_text(const char *path) {
     return s;
 }
 
+/* The entries of one net's tensors staged at p (params) and b (buffers); as_ema: under G_ema.<name>. */
+static void add_entries(const eb_net *net, float *p, float *b, eb_param_info *info, int *ni, int cap,
+                        eb_st_entry *ent, int *ne, int as_ema) {
+    int np = eb_net_param_list(net, info + *ni, cap - *ni);
+    for (int j = 0; j < np; j++) {
+        eb_param_info *pi = &info[*ni + j];
+        if (as_ema) {
+            char nm[sizeof pi->name];
+            eb_g_ema_name(pi->name, nm, sizeof nm);
+            memcpy(pi->name, nm, sizeof nm);
+        }
+        ent[*ne] = (eb_st_entry){pi->name, EB_ST_F32, pi->ndim, {0}, (pi->is_buffer ? b : p) + pi->offset};
+        for (int d = 0; d < pi->ndim; d++) ent[*ne].shape[d] = pi->shape[d];
+        (*ne)++;
+    }
+    *ni += np;
+}
+
 eb_status eb_trainer_save(eb_trainer *t) {
     const eb_backend *be = &t->be;
     EB_TRY(eb_divergence_check_save(t)); /* never a checkpoint of a diverged state (DESIGN.md §4.8) */
@@ -175,6 +193,10 @@ eb_status eb_trainer_save(eb_trainer *t) {
     for (int i = 0; i < k; i++) {
         total += nets[i]->n_params + nets[i]->n_buffers + 2 * opts[i]->n;
         n_entries += eb_net_param_list(nets[i], NULL, 0) + 2;
+    }
+    if (t->g_ema.w) { /* the average of G (g_ema.h) */
+        total += t->gan.G.n_params + t->gan.G.n_buffers;
+        n_entries += eb_net_param_list(&t->gan.G, NULL, 0);
     }
     float *host = malloc(total * sizeof(float) + 1);
     eb_st_entry *ent = calloc((size_t)n_entries, sizeof *ent);
@@ -203,14 +225,7 @@ eb_status eb_trainer_save(eb_trainer *t) {
                 break;
             }
         if (st != EB_OK) break;
-        int np = eb_net_param_list(net, info + ni, n_entries - ni);
-        for (int j = 0; j < np; j++) {
-            eb_param_info *pi = &info[ni + j];
-            ent[ne] = (eb_st_entry){pi->name, EB_ST_F32, pi->ndim, {0}, (pi->is_buffer ? b : p) + pi->offset};
-            for (int d = 0; d < pi->ndim; d++) ent[ne].shape[d] = pi->shape[d];
-            ne++;
-        }
-        ni += np;
+        add_entries(net, p, b, info, &ni, n_entries, ent, &ne, 0);
         at += net->n_params + net->n_buffers;
         eb_optim *o = opts[i];
         if (o->n && o->m) {
@@ -228,6 +243,11 @@ eb_status eb_trainer_save(eb_trainer *t) {
         }
     }
     if (st != EB_OK) goto out;
+    if (t->g_ema.w) {
+        float *p = host + at;
+        if ((st = eb_g_ema_download(&t->g_ema, be, &t->gan.G, p)) != EB_OK) goto out;
+        add_entries(&t->gan.G, p, p + t->gan.G.n_params, info, &ni, n_entries, ent, &ne, 1);
+    }
     char step[32], seed[32], ctr[32], wall[32], adam[5][32], keys[5][48], epoch[32];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
     snprintf(epoch, sizeof epoch, "%lld", (long long)t->div.stream_epoch);
@@ -458,6 +478,12 @@ eb_status eb_trainer_load(eb_trainer *t, const char *where) {
         }
         free(host);
         free(info);
+    }
+    if (rc == EB_OK && t->g_ema.w) { /* --g-ema is a method option: its run's checkpoints all hold the average */
+        if (!eb_g_ema_in_checkpoint(&st, &t->gan.G))
+            rc = EB_FAIL(EB_ERR_FORMAT, "checkpoint %s holds no average of G (G_ema.*) but the run has --g-ema %g",
+                         path, t->g_ema.decay);
+        else rc = eb_g_ema_load(&t->g_ema, be, &t->gan.G, &st);
     }
     if (rc == EB_OK && (t->gan.opt_G.step != (int64_t)step || t->gan.opt_U.step != (int64_t)step * t->cfg.n_critic))
         rc = EB_FAIL(EB_ERR_FORMAT, "checkpoint %s: optimiser steps (G %lld, U %lld) do not match step %lld with "

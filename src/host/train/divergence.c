@@ -155,9 +155,11 @@ static eb_status rollback(eb_trainer *t, char *ckpt, size_t cap) {
     for (int i = 0; i < EB_DIVERGENCE_TERMS_MAX; i++) none[i] = -1;
     EB_TRY(t->be.ops->mem_upload(t->be.ctx, d->first, none, sizeof none));
     EB_TRY(t->be.ops->mem_upload(t->be.ctx, t->clock, &t->step, sizeof t->step));
-    /* the captured graph holds the old stream position: the next iteration captures again */
-    eb_cuda_graph_free(t->graph);
-    t->graph = NULL;
+    /* the captured graphs hold the old stream position: each pattern's next iteration captures again */
+    for (int i = 0; t->graphs && i < EB_PLAN_PATTERNS_MAX(t->plan.n_critic); i++) {
+        eb_cuda_graph_free(t->graphs[i]);
+        t->graphs[i] = NULL;
+    }
     return EB_OK;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "batch_source.h"
+#include "eval_during.h"
 #include "ebgan/anomaly.h"
 #include "ebgan/cuda.h"
 #include "ebgan/watchdog.h"
@@ -50,6 +51,7 @@ static eb_status parse_method(eb_trainer *t) {
         return EB_FAIL(EB_ERR_ARG, "--batch must be >= 2 (batch statistics and the shuffled z need 2), got %d",
                        c->batch);
     if (!(c->lr > 0) || !isfinite(c->lr)) return EB_FAIL(EB_ERR_ARG, "--lr %g: must be a finite positive number", c->lr);
+    if (c->eval_every < 0 || c->eval_n < 0) return EB_FAIL(EB_ERR_ARG, "--eval-every and --eval-n must be >= 0");
     if (strcmp(c->lr_decay, "none") && strcmp(c->lr_decay, "linear"))
         return EB_FAIL(EB_ERR_ARG, "--lr-decay '%s': expected none or linear", c->lr_decay);
     return eb_trainer_holdout_parse(t);
@@ -136,6 +138,7 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
     if ((st = eb_gan_init(&t->gan, &t->be, &specs, t->preset.data, c->z_dim, t->entropy, &oc)) != EB_OK) goto fail;
     eb_rng_init(&t->rng, c->seed);
     if ((st = eb_gan_init_weights(&t->gan, &t->be, &t->rng)) != EB_OK) goto fail;
+    if ((st = eb_g_ema_init(&t->g_ema, &t->be, &t->gan.G, c->g_ema)) != EB_OK) goto fail;
     int B = t->b_local; /* every per-sample buffer holds this rank's slice */
     if ((st = eb_gstep_init(&t->gs, &t->be, &t->gan, B)) != EB_OK) goto fail;
     if ((st = eb_gstep_set_comm(&t->gs, &t->be, &t->gan, t->comm)) != EB_OK) goto fail;
@@ -201,6 +204,7 @@ void eb_trainer_free(eb_trainer *t) {
         if (t->us.arena) eb_ustep_free(&t->us, &t->be);
         if (t->mala.arena) eb_mala_free(&t->mala, &t->be);
         if (t->gs.arena) eb_gstep_free(&t->gs, &t->be);
+        eb_g_ema_free(&t->g_ema, &t->be);
         eb_gan_free(&t->gan, &t->be);
         eb_backend_close(&t->be);
     }
@@ -353,6 +357,8 @@ critic_done:
     eb_net_thaw(&m->G, be);
 #undef CRITIC_TRY
     EB_TRY(st);
+    /* the average of G, after the U steps: their fakes moved G's batch-norm buffers (g_ema.h) */
+    EB_TRY(eb_g_ema_update(&t->g_ema, be, &m->G));
     EB_TRY(eb_divergence_mark(t)); /* device-side marks, read when the run logs or saves (DESIGN.md §4.8) */
     /* the draws above and the plan's stride are one layout: resume and the graph replay depend on it */
     if (d.next - first != p->stride)
@@ -431,6 +437,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
     /* a rollback needs a checkpoint to go back to: the run's start is the first */
     if (t->div.rollback_max > 0 && t->step == 0 && t->saved_step < 0 && c->iters > 0 && t->comm->rank == 0)
         EB_TRY(eb_trainer_save(t));
+    EB_TRY(eb_eval_during_check(t));
     while (t->step < c->iters) {
         /* a stop signal ends the run between iterations (stop_signal.h); a multi-rank run agrees on it first,
          * so every rank stops after the same iteration (one small all-reduce per iteration) */
@@ -448,7 +455,14 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
                 continue;
             }
         }
-        if (s % c->log_every == 0 || is_last) {
+        /* --eval-every: measured first, its time left out of it/s; its figures join the step's metrics line */
+        const int is_eval = c->eval_every > 0 && (s % c->eval_every == 0 || is_last);
+        eb_eval_point ev = {0};
+        if (is_eval && t->comm->rank == 0) {
+            EB_TRY(eb_eval_during_run(t, &ev));
+            last_t += ev.seconds;
+        }
+        if (s % c->log_every == 0 || is_last || is_eval) {
             double u[EB_UTERM_COUNT], g[EB_GTERM_COUNT];
             EB_TRY(eb_ustep_read_terms(&t->be, &t->us, u));
             EB_TRY(eb_gstep_read_terms(&t->be, &t->gs, g));
@@ -483,6 +497,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             eb_json_line_num(&l, "grad_norm_mi", gn_t);
             eb_json_line_num(&l, "it_per_s", its);
             eb_json_line_num(&l, "samples_per_s", its * c->batch * c->n_critic);
+            eb_eval_during_json(&ev, &l);
             eb_json_line_end(&l);
             if (t->comm->rank == 0) EB_TRY(eb_jsonl_append(&t->metrics, &l)); /* rank 0 writes the run */
             const eb_tb_scalar tb[] = {
@@ -493,6 +508,7 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
                 {"grad/grad_norm_mi", gn_t}, {"speed/it_per_s", its}, {"speed/samples_per_s", its * c->batch * c->n_critic},
                 {"speed/wall_s", wall}};
             if (t->comm->rank == 0) EB_TRY(eb_trainer_tb_scalars(t, s, tb, (int)(sizeof tb / sizeof tb[0])));
+            if (t->comm->rank == 0) EB_TRY(eb_eval_during_tb(t, s, &ev));
             char eta[32];
             fmt_eta((double)(c->iters - s) / (its > 0 ? its : 1e-9), eta, sizeof eta);
             FILE *out = t->comm->rank == 0 ? log : NULL; /* one progress line per job: rank 0's */
@@ -505,6 +521,10 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
                         "g_loss %.5f  mi %.5f\n",
                         (long long)s, (long long)c->iters, its, eta, u[EB_UTERM_LOSS], u[EB_UTERM_U_REAL],
                         u[EB_UTERM_U_FAKE], u[EB_UTERM_PENALTY], g[EB_GTERM_LOSS], g[EB_GTERM_MI]);
+            for (int k = 0; out && ev.done && k < ev.n_gens; k++)
+                fprintf(log, "%seval step %lld (%s): modes covered %lld, KL %.4f (%d samples; %.2f s, not in it/s)\n",
+                        live && k == 0 ? "\n" : "", (long long)s, k ? "average of G" : "G",
+                        (long long)ev.modes_covered[k], ev.kl_uniform[k], ev.samples, ev.seconds);
             fflush(log);
             last_t = now;
             last_step = s;
