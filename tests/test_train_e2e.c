@@ -197,7 +197,8 @@ EB_TEST(eval_density_of_the_true_energy_is_the_data_density) {
             double dx = px - c[2 * k], dy = py - c[2 * k + 1];
             p += exp(-(dx * dx + dy * dy) / (2 * sd * sd)) / (25 * 2 * acos(-1.0) * sd * sd);
         }
-        (i < g * g ? ug[i] : uh[i - g * g]) = (float)(-log(p) + 7); /* any constant: Z absorbs it */
+        float *u = i < g * g ? &ug[i] : &uh[i - g * g];
+        *u = (float)(-log(p) + 7); /* any constant: Z absorbs it */
     }
     eb_toy_density d;
     EB_CHECK_OK(eb_eval_toy_density(EB_TOY_25GAUSSIANS, ug, g, -2, 2, uh, (size_t)n, &d));
