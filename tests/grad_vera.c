@@ -12,6 +12,19 @@
 #define FD_H 1e-5
 #define FD_TOL 1e-6 /* as grad_gstep.c: float64 central differences of smooth nets */
 
+/* A loss of the parameters as they stand now, and its central difference in one of them. */
+typedef double (*loss_fn)(void *arg);
+
+static double central_diff(double *param, loss_fn loss, void *arg) {
+    const double keep = *param;
+    *param = keep + FD_H;
+    const double lp = loss(arg);
+    *param = keep - FD_H;
+    const double lm = loss(arg);
+    *param = keep;
+    return (lp - lm) / (2 * FD_H);
+}
+
 typedef struct vcase {
     eb_backend be;
     eb_gan m;
@@ -92,23 +105,33 @@ EB_TEST(linear_gaussian_entropy_gradient_within_monte_carlo_error) {
 
 /* -ELBO of log eta (x, z0 and the draws fixed): -(1/n) sum_i [log N(x_i; G(z'_i), sigma^2 I) + log N(z'_i; 0, I)]
  * - sum_j log eta_j, z'_i = z0_i + eta eps_i (constants dropped), written from the definition in float64. */
-static double neg_elbo(vcase *v, const double *x, const double *z0, const double *eps, const double *leta,
-                       double sigma, double *zp) {
+typedef struct elbo_arg {
+    vcase *v;
+    const double *x, *z0, *eps;
+    double *leta, *zp, sigma;
+} elbo_arg;
+
+static double neg_elbo(void *arg) {
+    const elbo_arg *a = arg;
+    vcase *v = a->v;
     const int n = v->n, zd = v->m.z_dim;
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < zd; j++) zp[i * zd + j] = z0[i * zd + j] + exp(leta[j]) * eps[i * zd + j];
+        for (int j = 0; j < zd; j++) a->zp[i * zd + j] = a->z0[i * zd + j] + exp(a->leta[j]) * a->eps[i * zd + j];
     eb_net_ws ws;
     if (eb_net_ws_init(&ws, &v->be, &v->m.G, n, 0) != EB_OK) return NAN;
-    if (eb_net_forward(&v->be, &v->m.G, &ws, zp, n, EB_MODE_TRAIN) != EB_OK) return NAN;
+    if (eb_net_forward(&v->be, &v->m.G, &ws, a->zp, n, EB_MODE_TRAIN) != EB_OK) return NAN;
     const double *g = ws.h[v->m.G.n_layers];
     double s = 0;
     for (int i = 0; i < n; i++) {
-        for (int j = 0; j < 2; j++) s += 0.5 * (x[i * 2 + j] - g[i * 2 + j]) * (x[i * 2 + j] - g[i * 2 + j]) / (sigma * sigma);
-        for (int j = 0; j < zd; j++) s += 0.5 * zp[i * zd + j] * zp[i * zd + j];
+        for (int j = 0; j < 2; j++) {
+            const double r = a->x[i * 2 + j] - g[i * 2 + j];
+            s += 0.5 * r * r / (a->sigma * a->sigma);
+        }
+        for (int j = 0; j < zd; j++) s += 0.5 * a->zp[i * zd + j] * a->zp[i * zd + j];
     }
     eb_net_ws_free(&ws, &v->be);
     double ent = 0;
-    for (int j = 0; j < zd; j++) ent += leta[j];
+    for (int j = 0; j < zd; j++) ent += a->leta[j];
     return s / n - ent;
 }
 
@@ -129,15 +152,8 @@ EB_TEST(posterior_elbo_gradient_matches_finite_differences) {
     const double lo = log(vc.sigma_min), hi = log(vc.sigma_max), ls = v.m.vera_sigma.params[0];
     const double sigma = exp(ls < lo ? lo : ls > hi ? hi : ls);
     for (int j = 0; j < zd; j++) leta[j] = v.m.vera_eta.params[j], an[j] = v.m.vera_eta.grads[j];
-    for (int j = 0; j < zd; j++) {
-        const double keep = leta[j];
-        leta[j] = keep + FD_H;
-        const double lp = neg_elbo(&v, x, z0, eps, leta, sigma, zp);
-        leta[j] = keep - FD_H;
-        const double lm = neg_elbo(&v, x, z0, eps, leta, sigma, zp);
-        leta[j] = keep;
-        fd[j] = (lp - lm) / (2 * FD_H);
-    }
+    elbo_arg arg = {&v, x, z0, eps, leta, zp, sigma};
+    for (int j = 0; j < zd; j++) fd[j] = central_diff(&leta[j], neg_elbo, &arg);
     const double e = eb_test_rel_err(an, fd, (size_t)zd, 1e-8);
     printf("  log eta: max rel err %.3e\n", e);
     free(x), free(z0), free(eps), free(zp);
@@ -149,31 +165,33 @@ EB_TEST(posterior_elbo_gradient_matches_finite_differences) {
 /* ---- the G step's gradient with c held fixed ---- */
 
 /* mean U(x) - w mean <c, x> at the current parameters, x = G(z) + sigma eps (the same draws), c given. */
-static double loss_c_fixed(vcase *v, const double *c, double w) {
+typedef struct cfix_arg {
+    vcase *v;
+    const double *c;
+    double w;
+} cfix_arg;
+
+static double loss_c_fixed(void *arg) {
+    const cfix_arg *a = arg;
+    vcase *v = a->v;
     double t[EB_GTERM_COUNT];
-    if (eb_gstep_loss(&v->be, &v->m, &v->gs, v->n, eb_rng_at(7, 1000), NULL, (eb_real)w) != EB_OK) return NAN;
+    if (eb_gstep_loss(&v->be, &v->m, &v->gs, v->n, eb_rng_at(7, 1000), NULL, (eb_real)a->w) != EB_OK) return NAN;
     if (eb_gstep_read_terms(&v->be, &v->gs, t) != EB_OK) return NAN;
     double cx = 0;
-    for (int i = 0; i < v->n * 2; i++) cx += c[i] * v->gs.x_noisy[i];
-    return t[EB_GTERM_U_FAKE] - w * cx / v->n;
+    for (int i = 0; i < v->n * 2; i++) cx += a->c[i] * v->gs.x_noisy[i];
+    return t[EB_GTERM_U_FAKE] - a->w * cx / v->n;
 }
 
-static int check_params(vcase *v, eb_net *net, const double *c, double w, double *worst) {
-    const size_t np = net->n_params;
+/* Every one of the first np parameters of `net` (its gradients from the G step, which the loss-only calls
+ * leave alone) against central differences. */
+static int check_params(cfix_arg *a, eb_net *net, size_t np, double *worst) {
     double *an = malloc(np * sizeof *an), *fd = malloc(np * sizeof *fd);
-    size_t k = 0;
-    for (size_t i = 0; i < np; i++, k++) {
-        const eb_real keep = net->params[i];
-        net->params[i] = keep + FD_H;
-        const double lp = loss_c_fixed(v, c, w);
-        net->params[i] = keep - FD_H;
-        const double lm = loss_c_fixed(v, c, w);
-        net->params[i] = keep;
-        fd[k] = (lp - lm) / (2 * FD_H);
-        an[k] = net->grads[i];
+    for (size_t i = 0; i < np; i++) {
+        fd[i] = central_diff(&net->params[i], loss_c_fixed, a);
+        an[i] = net->grads[i];
     }
-    const double e = eb_test_rel_err(an, fd, k, 1e-8);
-    printf("  %-8s %zu parameters: max rel err %.3e\n", net->name, k, e);
+    const double e = eb_test_rel_err(an, fd, np, 1e-8);
+    printf("  %-8s %zu parameters: max rel err %.3e\n", net->name, np, e);
     if (!(e <= *worst)) *worst = e;
     free(an);
     free(fd);
@@ -190,18 +208,10 @@ EB_TEST(g_step_gradient_with_c_fixed_matches_finite_differences) {
     EB_CHECK_OK(eb_gstep_grad(&v.be, &v.m, &v.gs, v.n, eb_rng_at(7, 1000), NULL, (eb_real)w));
     double c[10];
     memcpy(c, v.gs.c, sizeof c);
-    /* the gradients are read before the finite differences overwrite gs */
-    eb_real *gG = malloc(v.m.G.n_params * sizeof(eb_real)), gs0 = v.m.vera_sigma.grads[0];
-    memcpy(gG, v.m.G.grads, v.m.G.n_params * sizeof(eb_real));
+    cfix_arg arg = {&v, c, w};
     double worst = 0;
-    int bad = 0;
-    memcpy(v.m.G.grads, gG, v.m.G.n_params * sizeof(eb_real));
-    bad |= check_params(&v, &v.m.G, c, w, &worst);
-    v.m.vera_sigma.grads[0] = gs0;
-    eb_net sig = v.m.vera_sigma;
-    sig.n_params = 1; /* log sigma (the rest is alignment padding) */
-    bad |= check_params(&v, &sig, c, w, &worst);
-    free(gG);
+    int bad = check_params(&arg, &v.m.G, v.m.G.n_params, &worst);
+    bad |= check_params(&arg, &v.m.vera_sigma, 1, &worst); /* log sigma (the rest is alignment padding) */
     vcase_close(&v);
     EB_CHECK(!bad, "G-step gradient differs from finite differences: worst rel err %.3e > %.1e", worst, FD_TOL);
     return EB_TEST_PASS;
