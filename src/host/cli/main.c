@@ -27,7 +27,7 @@ static void usage(FILE *f) {
                "  merge    join the shards of `sample --shards R`, checking the set is complete\n"
                "  energy   U(x) and optionally grad_x U(x) of a run for the rows of a .npy\n"
                "  grads    the U-step loss gradient of every U parameter (and the penalty's part)\n"
-               "  eval     mode coverage of a run (2-D mixtures; stacked Fashion-MNIST with the classifier)\n"
+               "  eval     mode coverage of a run (2-D mixtures, and exp(-U) as a density; stacked images with the classifier)\n"
                "  train-classifier  train the Fashion-MNIST classifier that eval uses on stacked runs\n"
                "  devices  the usable CUDA GPUs with driver and runtime versions, or why there is none\n");
 }
