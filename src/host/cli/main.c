@@ -40,10 +40,10 @@ static int demo(int argc, char **argv, int announce) {
     static char *flags[] = {"--dim", "128", "--lr", "1e-3", "--lr-decay", "linear", "--mi-weight", "0.1",
                             "--iters", "6000", "--log-every", "250", "--plot-every", "1000", "--ckpt-every", "1000"};
     /* --entropy vera: its entropy term is calibrated (the G step's optimum is q ~ exp(-U / lambda_H)), so
-     * lambda_H = 1 makes exp(-U) the density; the score penalty must then let U be steep at the modes while
-     * still holding their relative depths, and the output noise stay within a mode's width (README, "An energy
-     * that is a density: --entropy vera") */
-    static char *vera_flags[] = {"--mi-weight", "1", "--lambda", "3e-3", "--vera-sigma-max", "0.02"};
+     * lambda_H = 1 makes exp(-U) the density; the score penalty must then let U be as steep as the modes, and
+     * MALA on the negatives' latents moves them to the modes U has made too deep, which holds the modes'
+     * relative depths (README, "An energy that is a density: --entropy vera") */
+    static char *vera_flags[] = {"--mi-weight", "1", "--lambda", "1e-3", "--vera-sigma-max", "0.05", "--train-mcmc", "5"};
     enum { NF = sizeof flags / sizeof flags[0], NV = sizeof vera_flags / sizeof vera_flags[0] };
     int vera = 0;
     for (int i = 1; i + 1 < argc; i++)
@@ -58,7 +58,7 @@ static int demo(int argc, char **argv, int announce) {
     if (announce)
         printf("ebgan-gpu: the quick toy demo (25gaussians; --dim 128 --lr 1e-3 --lr-decay linear --mi-weight 0.1 "
                "--iters 6000%s); `ebgan-gpu train --help` for all options\n",
-               vera ? "; vera: --mi-weight 1 --lambda 3e-3 --vera-sigma-max 0.02" : "");
+               vera ? "; vera: --mi-weight 1 --lambda 1e-3 --vera-sigma-max 0.05 --train-mcmc 5" : "");
     return eb_cli_train(n, av);
 }
 
