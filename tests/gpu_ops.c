@@ -1238,6 +1238,54 @@ EB_TEST(mala_propose_and_accept) {
     return EB_TEST_PASS;
 }
 
+/* VERA's ops (ops.h): the same arithmetic in double on both sides, so they agree to float rounding. log sigma is
+ * drawn inside and outside its clamp; the score over random k, sizes and a posterior of random scale. */
+EB_TEST(vera_noise_score_and_gradients) {
+    FX_OPEN();
+    const size_t n = (size_t)fx_int(1, 300), k = (size_t)fx_int(1, 40), xd = (size_t)fx_int(1, 70);
+    const size_t zd = (size_t)fx_int(1, 20);
+    const float lo = (float)log(0.01), hi = (float)log(0.3);
+    for (int clamp = 0; clamp < 3; clamp++) {
+        float ls = clamp == 0 ? (float)log(0.1) : clamp == 1 ? (float)log(0.001) : (float)log(0.9);
+        float *dls = FX_UPF(&ls, 1);
+        float *x = fx_rand(n * xd, -2, 2), *eps = fx_rand(n * xd, -2, 2), *xc = fx_hcopy(x, n * xd);
+        float *dx = FX_UPF(x, n * xd);
+        EB_CHECK_OK(CPU(vera_noise, xc, eps, &ls, lo, hi, n * xd));
+        EB_CHECK_OK(GPU(vera_noise, dx, FX_UPF(eps, n * xd), dls, lo, hi, n * xd));
+        FX_CMP("vera_noise", dx, xc, n * xd, TOL_ELEM);
+        float *gsum = fx_rand(1, -1, 1), *dgsum = FX_UPF(gsum, 1);
+        float *dy = fx_rand(n * xd, -1, 1);
+        /* a sum of a random-sign product over n * xd terms: float rounding of the inputs only */
+        EB_CHECK_OK(CPU(vera_sigma_grad, dy, eps, &ls, lo, hi, n * xd, gsum));
+        EB_CHECK_OK(GPU(vera_sigma_grad, FX_UPF(dy, n * xd), FX_UPF(eps, n * xd), dls, lo, hi, n * xd, dgsum));
+        FX_CMP("vera_sigma_grad", dgsum, gsum, 1, TOL_ELEM);
+        float *g = fx_rand(n * xd, -2, 2), *seed = fx_hnan(n * xd), *dseed = fx_nan(n * xd);
+        EB_CHECK_OK(CPU(vera_post_seed, x, g, &ls, lo, hi, n * xd, 0.5f, seed));
+        EB_CHECK_OK(GPU(vera_post_seed, FX_UPF(x, n * xd), FX_UPF(g, n * xd), dls, lo, hi, n * xd, 0.5f, dseed));
+        FX_CMP("vera_post_seed", dseed, seed, n * xd, TOL_ELEM);
+    }
+    float ls = (float)log(0.2);
+    float *dls = FX_UPF(&ls, 1);
+    float *leta = fx_rand(zd, -1.5, 0), *z0 = fx_rand(n * zd, -2, 2), *epk = fx_rand(k * n * zd, -2, 2);
+    float *zk = fx_hnan(k * n * zd), *dzk = fx_nan(k * n * zd), *dleta = FX_UPF(leta, zd);
+    EB_CHECK_OK(CPU(vera_post_sample, z0, epk, leta, n, k, zd, zk));
+    EB_CHECK_OK(GPU(vera_post_sample, FX_UPF(z0, n * zd), FX_UPF(epk, k * n * zd), dleta, n, k, zd, dzk));
+    FX_CMP("vera_post_sample", dzk, zk, k * n * zd, TOL_ELEM);
+    /* the score from identical samples: x near the G outputs, so the weights are neither uniform nor one-hot */
+    float *x = fx_rand(n * xd, -1, 1), *g = fx_rand(k * n * xd, -1, 1), *c = fx_hnan(n * xd), *dc = fx_nan(n * xd);
+    for (size_t i = 0; i < k * n * xd; i++) g[i] = x[i % (n * xd)] + 0.1f * g[i];
+    EB_CHECK_OK(CPU(vera_score, x, g, zk, z0, leta, &ls, (float)log(0.01), (float)log(0.3), n, k, xd, zd, c));
+    EB_CHECK_OK(GPU(vera_score, FX_UPF(x, n * xd), FX_UPF(g, k * n * xd), FX_UPF(zk, k * n * zd), FX_UPF(z0, n * zd),
+                    dleta, dls, (float)log(0.01), (float)log(0.3), n, k, xd, zd, dc));
+    FX_CMP("vera_score", dc, c, n * xd, TOL_ELEM);
+    float *dz = fx_rand(n * zd, -1, 1), *gr = fx_hnan(zd), *dgr = fx_nan(zd);
+    EB_CHECK_OK(CPU(vera_post_grad, dz, zk, epk, leta, n, zd, 0.25f, gr));
+    EB_CHECK_OK(GPU(vera_post_grad, FX_UPF(dz, n * zd), FX_UPF(zk, n * zd), FX_UPF(epk, n * zd), dleta, n, zd, 0.25f,
+                    dgr));
+    FX_CMP("vera_post_grad", dgr, gr, zd, TOL_ELEM);
+    return EB_TEST_PASS;
+}
+
 /* ---- CUDA-graph capture: the ops of a step run inside a captured graph and replay to the eager result ---- */
 
 /* A sequence of idempotent ops (outputs overwritten from unchanged inputs): fill, rng, linear forward and

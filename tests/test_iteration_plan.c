@@ -17,6 +17,7 @@ static const method k_methods[] = {
     {"dim", "score", "8gaussians", 2, 0},
     {"infogan", "wgan-gp", "swissroll", 3, 2},
     {"none", "none", "8gaussians", 1, 0},
+    {"vera", "score", "8gaussians", 2, 1},
 };
 
 static void cfg_toy(eb_train_cfg *c, const method *m) {
@@ -34,6 +35,11 @@ static void cfg_toy(eb_train_cfg *c, const method *m) {
     c->n_critic = m->n_critic;
     c->train_mcmc = m->train_mcmc;
     c->train_mcmc_alpha = 0.01;
+    c->vera_k = 3;
+    c->vera_sigma_min = 0.01;
+    c->vera_sigma_max = 0.3;
+    c->vera_eta_init = 0.5;
+    c->vera_post_lr = 1e-3;
     c->batch = 8;
     c->iters = 10;
     c->lr = 1e-3;
@@ -61,15 +67,18 @@ static eb_status two_iterations(eb_trainer *t) {
 
 /* Two iterations of each method run (a launch whose draws missed the stride fails), each moving the stream
  * by the stride, which is the layout existing checkpoints' rng_counter follows: B (permutation) + B z (G's
- * latents) + n_critic times [3 B (toy points) + B z (latents) + train_mcmc B (z + 1) (MALA) + B (wgan-gp's t)]. */
+ * latents) + n_critic times [3 B (toy points) + B z (latents) + train_mcmc B (z + 1) (MALA) + B (wgan-gp's t)],
+ * and vera's noise. */
 EB_TEST(every_method_draws_exactly_its_plans_stride) {
     for (size_t i = 0; i < sizeof k_methods / sizeof k_methods[0]; i++) {
         const method *m = &k_methods[i];
         eb_trainer t;
         EB_CHECK_OK(start(&t, m));
         const uint64_t B = (uint64_t)t.cfg.batch, z = (uint64_t)t.cfg.z_dim;
-        const uint64_t per_u = 3 * B + B * z + (uint64_t)m->train_mcmc * B * (z + 1) + B;
-        const uint64_t want = B + B * z + (uint64_t)m->n_critic * per_u;
+        /* vera's output noise: B (x + k z) after G's latents (x, then the posterior's k draws), B x per U step */
+        const uint64_t x = 2, vera = !strcmp(m->entropy, "vera"), k = (uint64_t)t.cfg.vera_k;
+        const uint64_t per_u = 3 * B + B * z + (uint64_t)m->train_mcmc * B * (z + 1) + vera * B * x + B;
+        const uint64_t want = B + B * z + vera * B * (x + k * z) + (uint64_t)m->n_critic * per_u;
         EB_CHECK(t.plan.stride == want, "%s: the plan's stride is %llu, the layout %llu", m->entropy,
                  (unsigned long long)t.plan.stride, (unsigned long long)want);
         const uint64_t at = t.rng.counter;

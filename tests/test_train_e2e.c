@@ -141,6 +141,22 @@ EB_TEST(resume_refuses_another_penalty_every) {
     return EB_TEST_PASS;
 }
 
+EB_TEST(resume_replays_bit_for_bit_vera) {
+    if (!setup()) return EB_TEST_SKIP;
+    char ck[2300];
+    /* the output noise, the posterior and its own learning rate are part of the replayed state */
+    return check_resume("vera", "--entropy vera --vera-k 4 --vera-post-lr 3e-3 --mi-weight 1", ck, sizeof ck);
+}
+
+EB_TEST(resume_of_vera_refuses_another_posterior_setting) {
+    if (!setup()) return EB_TEST_SKIP;
+    char d[2100];
+    EB_CHECK(fresh_dir(d, sizeof d, "vera-strict"), "run directory");
+    EB_CHECK(run(SMALL " --entropy vera --vera-k 4 --iters 10 --out %s%s", d, "") == 0, "vera run failed");
+    EB_CHECK(run("train --resume %s --iters 20 --vera-k 5%s", d, "") != 0, "--vera-k changed on resume was accepted");
+    return EB_TEST_PASS;
+}
+
 EB_TEST(prepared_conv_weights_train_bit_for_bit_as_per_call_transforms) {
     /* cifar's nets at --dim 128 (their k3 s1 / k4 s2 layers take Winograd) on random images, with --train-mcmc:
      * the U steps, the critic loop's G and the MALA chains read frozen weights' forms (net.h); with EBGAN_CPU_PREP=0
@@ -203,6 +219,44 @@ EB_TEST(eval_sees_a_collapsed_generator) {
     EB_CHECK_OK(eb_eval_toy(EB_TOY_25GAUSSIANS, x, 1000, &ev));
     EB_CHECK(ev.modes_covered == 2 && ev.hq_fraction == 1.0, "modes %d hq %.3f", ev.modes_covered, ev.hq_fraction);
     EB_CHECK(fabs(ev.kl_uniform - log(12.5)) < 1e-9, "kl %.6f, want log(25/2)", ev.kl_uniform);
+    return EB_TEST_PASS;
+}
+
+/* The mixture's own energy U = -log p is a density that eval scores as the data: held-out NLL at the mixture's
+ * entropy (log 25 + log(2 pi e s^2), s = 0.05 / 2.828), 98.9% of the mass within 3 std, every mode alike. */
+EB_TEST(eval_density_of_the_true_energy_is_the_data_density) {
+    double c[50], sd;
+    eb_toy_modes(EB_TOY_25GAUSSIANS, c, &sd);
+    const int g = 400, n = 20000;
+    float *ug = malloc((size_t)g * g * sizeof(float)), *uh = malloc((size_t)n * sizeof(float));
+    float *x = malloc((size_t)n * 2 * sizeof(float));
+    eb_rng r;
+    eb_rng_init(&r, 11);
+    eb_toy_fill(EB_TOY_25GAUSSIANS, &r, x, (size_t)n);
+    for (int i = 0; i < g * g + n; i++) {
+        double px = i < g * g ? -2 + (i % g + 0.5) * 4.0 / g : x[2 * (i - g * g)];
+        double py = i < g * g ? -2 + (i / g + 0.5) * 4.0 / g : x[2 * (i - g * g) + 1];
+        double p = 0;
+        for (int k = 0; k < 25; k++) {
+            double dx = px - c[2 * k], dy = py - c[2 * k + 1];
+            p += exp(-(dx * dx + dy * dy) / (2 * sd * sd)) / (25 * 2 * acos(-1.0) * sd * sd);
+        }
+        float *u = i < g * g ? &ug[i] : &uh[i - g * g];
+        *u = (float)(-log(p) + 7); /* any constant: Z absorbs it */
+    }
+    eb_toy_density d;
+    EB_CHECK_OK(eb_eval_toy_density(EB_TOY_25GAUSSIANS, ug, g, -2, 2, uh, (size_t)n, &d));
+    free(ug);
+    free(uh);
+    free(x);
+    const double h = log(25) + log(2 * acos(-1.0) * exp(1) * sd * sd);
+    /* NLL: the sample mean's error ~ std(log p) / sqrt(n) ~ 0.007; the grid's midpoint rule at 0.56 std is exact
+     * to far below that for a Gaussian */
+    EB_CHECK(fabs(d.nll - h) < 0.03, "nll %.4f, the mixture's entropy %.4f", d.nll, h);
+    EB_CHECK(fabs(d.mass_near - 0.9889) < 0.01, "mass near the modes %.4f", d.mass_near);
+    EB_CHECK(d.mode_mass_kl < 0.01 && fabs(d.top3_share - 0.12) < 0.01, "kl %.4f top3 %.4f", d.mode_mass_kl,
+             d.top3_share);
+    EB_CHECK(fabs(d.mass_uniform - 25 * acos(-1.0) * 9 * sd * sd / 16) < 1e-12, "uniform share %.5f", d.mass_uniform);
     return EB_TEST_PASS;
 }
 

@@ -18,6 +18,21 @@ typedef struct eb_toy_eval {
 /* x: n samples [n, 2]. EB_ERR_ARG for a toy without modes (swissroll). */
 eb_status eb_eval_toy(eb_toy_kind kind, const float *x, size_t n, eb_toy_eval *out);
 
+/* The learned density exp(-U) / Z of a 2-D mixture run: Z by the midpoint rule on a g x g grid over
+ * [lo, hi]^2, the held-out data's negative log-likelihood under it, and how its mass sits on the modes. */
+typedef struct eb_toy_density {
+    double log_z;         /* log of the integral of exp(-U) over the window */
+    double nll;           /* mean over held-out points of U(x) + log Z (nats; the mixture's own is about -2.0) */
+    double mass_near;     /* share of the window's mass within 3 std of a mode */
+    double mass_uniform;  /* that share for a flat density: the discs' area over the window's */
+    double mode_mass_kl;  /* sum_k m_k log(m_k K) of the per-mode masses m (normalised; 0 = balanced) */
+    double top3_share;    /* the three heaviest modes' share of the mass near modes */
+} eb_toy_density;
+
+/* u_grid [g * g] is U at the cell centres (row y, column x); u_held [n] U at the held-out points. */
+eb_status eb_eval_toy_density(eb_toy_kind kind, const float *u_grid, int g, double lo, double hi,
+                              const float *u_held, size_t n, eb_toy_density *out);
+
 /* Stacked images: each sample's channels classified separately; mode = sum_j label_j * n_classes^j (the
  * label order of eb_dataset_stack). */
 typedef struct eb_stacked_eval {

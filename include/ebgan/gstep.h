@@ -11,7 +11,7 @@ enum { EB_GTERM_U_FAKE = 0, EB_GTERM_MI, EB_GTERM_LOSS, EB_GTERM_COUNT };
 
 typedef struct eb_gstep {
     int max_batch;
-    eb_net_ws ws_G, ws_U, ws_T_trunk, ws_T_head, ws_E;
+    eb_net_ws ws_G, ws_U, ws_T_trunk, ws_T_head, ws_E, ws_vera_sigma, ws_vera_eta;
     int n_ws_aux;
     eb_net_ws *ws_aux[EB_GAN_AUX_MAX]; /* the workspace of each m->aux[i], in that order */
     eb_real *z;         /* [B, z_dim] */
@@ -29,6 +29,16 @@ typedef struct eb_gstep {
     eb_comm *comm;      /* NULL: one process */
     eb_real *z_all;     /* [world * max_batch, z_dim]: every rank's z (dim's shuffle permutes the global batch) */
     eb_bn_sync bn_sync; /* G's (and T's, E's) batch norm over the global batch */
+    /* vera (src/host/nn/gstep_vera.c): the noisy fakes and the importance samples, one allocation */
+    eb_net_ws ws_Gk;    /* G on the k * B posterior samples (forward only), then on the B of the ELBO */
+    eb_real *x_noisy;   /* [B, x]: G(z) + sigma eps, what U sees */
+    eb_real *eps_x;     /* [B, x]: eps of the last noise drawn (G step or U step fakes) */
+    eb_real *zk, *eps_k;/* [k B, z_dim]: z_k = z + eta eps_k, rows s * B + i */
+    eb_real *c;         /* [B, x]: the score estimate ~ -grad_x log q(x) */
+    eb_real *vx;        /* [B, x]: scratch (c * x; the ELBO's seed) */
+    eb_real *dz;        /* [B, z_dim]: the ELBO's gradient in z */
+    eb_rng_pos vera_pos;/* where the posterior's eps_k are drawn (after eps_x) */
+    void *vera_arena;
 } eb_gstep;
 
 eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int max_batch);
@@ -49,6 +59,12 @@ eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb
 /* The same loss without gradients (finite-difference tests). */
 eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
                         const int32_t *perm_dev, eb_real mi_weight);
+/* The U step's fakes as the surrogate's generator makes them (DESIGN.md §1): vera adds its output noise
+ * sigma eps, eps ([n, x]) drawn at pos, in place; nothing for the others. */
+eb_status eb_gstep_perturb_fakes(const eb_backend *be, eb_gan *m, eb_gstep *gs, eb_real *x, int n, eb_rng_pos pos);
+/* Stream counters per sample the surrogate's noise takes beyond z: in the G step (u_step 0) or on a U step's
+ * fakes (u_step 1); 0 for the surrogates without output noise. */
+uint64_t eb_gstep_noise_draws(const eb_gan *m, int u_step);
 eb_status eb_gstep_read_terms(const eb_backend *be, const eb_gstep *gs, double out[EB_GTERM_COUNT]);
 
 #endif

@@ -38,9 +38,11 @@ typedef struct eb_iteration_plan {
     int64_t decay_iters;
     /* counters of the run's stream each draw takes over the global batch, in the order drawn; a phase that
      * does not run still takes its (zero or unused) counters, so the layout depends on the settings only */
-    uint64_t perm, z_g;                 /* G step: dim's permutation, the latents */
+    uint64_t perm, z_g;                 /* G step: dim's permutation, the latents (and vera's noise after them) */
     uint64_t data, z_u, mcmc, interp_t; /* each U step: the real batch, the latents, MALA's chains, wgan-gp's t */
-    uint64_t stride;                    /* one iteration: perm + z_g + n_critic * (data + z_u + mcmc + interp_t) */
+    uint64_t noise_u;                   /* each U step: the fakes' output noise (vera; 0 otherwise) */
+    uint64_t stride;                    /* one iteration: perm + z_g + n_critic * (data + z_u + mcmc + noise_u +
+                                         * interp_t) */
 } eb_iteration_plan;
 
 /* The plan of `c` for the model m (its nets and optimisers are referenced, not owned: no _free). */

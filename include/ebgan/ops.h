@@ -262,6 +262,37 @@ typedef struct eb_ops {
                              const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha,
                              int ula, eb_rng_pos base, eb_real *accepted);
 
+    /* ---- VERA's entropy gradient (DESIGN.md §1; src/host/nn/gstep_vera.c) ----
+     * The generator's output noise sigma = exp(clamp(*log_sigma, lo, hi)) (log_sigma one value in backend
+     * memory, lo and hi its bounds in log units) and the posterior xi(z | x) = N(z0, diag eta^2) with
+     * eta = exp(log_eta) ([zd] in backend memory). Rows k * n + i of g and zk belong to sample i. */
+    /* x += sigma * eps ([n] each) */
+    eb_status (*vera_noise)(void *ctx, eb_real *x, const eb_real *eps, const eb_real *log_sigma, eb_real lo,
+                            eb_real hi, size_t n);
+    /* zk_(s n + i) = z0_i + eta * eps_(s n + i) for s < k: the k samples of xi(z | x_i) (z0 [n, zd]; zk, eps
+     * [k n, zd]) */
+    eb_status (*vera_post_sample)(void *ctx, const eb_real *z0, const eb_real *eps, const eb_real *log_eta, size_t n,
+                                  size_t k, size_t zd, eb_real *zk);
+    /* c_i = sum_k w_ki (x_i - g_ki) / sigma^2 with w_.i = softmax over the k samples of
+     * -||x_i - g_ki||^2 / (2 sigma^2) - ||zk_ki||^2 / 2 + ||(zk_ki - z0_i) / eta||^2 / 2
+     * (log q(x, z) - log xi(z | x) less what does not depend on k); x, c [n, xd], g [k n, xd], zk [k n, zd],
+     * z0 [n, zd]; sums and the softmax in double */
+    eb_status (*vera_score)(void *ctx, const eb_real *x, const eb_real *g, const eb_real *zk, const eb_real *z0,
+                            const eb_real *log_eta, const eb_real *log_sigma, eb_real lo, eb_real hi, size_t n,
+                            size_t k, size_t xd, size_t zd, eb_real *c);
+    /* *grad += sigma * sum_i dx_i eps_i ([n] each): d loss / d log_sigma through x = G(z) + sigma eps; 0 where
+     * the clamp holds log_sigma at a bound and the step would push it further out */
+    eb_status (*vera_sigma_grad)(void *ctx, const eb_real *dx, const eb_real *eps, const eb_real *log_sigma,
+                                 eb_real lo, eb_real hi, size_t n, eb_real *grad);
+    /* dy = scale * (g - x) / sigma^2 ([n] each): the seed of -scale * log N(x; g, sigma^2 I) */
+    eb_status (*vera_post_seed)(void *ctx, const eb_real *x, const eb_real *g, const eb_real *log_sigma, eb_real lo,
+                                eb_real hi, size_t n, eb_real scale, eb_real *dy);
+    /* grad_j = eta_j * sum_i (dz_ij + scale * z_ij) eps_ij - 1 (z, dz, eps [n, zd]; grad, log_eta [zd]): the
+     * gradient in log eta of -scale * sum_i (log q(x_i, z_i) + log xi's entropy) at z = z0 + eta * eps, given
+     * dz = d(-scale * sum_i log N(x_i; G(z_i), sigma^2 I)) / dz */
+    eb_status (*vera_post_grad)(void *ctx, const eb_real *dz, const eb_real *z, const eb_real *eps,
+                                const eb_real *log_eta, size_t n, size_t zd, eb_real scale, eb_real *grad);
+
     /* ---- optimisers over one flat parameter buffer (all of a net's parameters, one launch) ---- */
     /* hyper[0..2] = {lr, bc1, bc2} of one update (eb_optim_sched above); hyper in backend memory */
     eb_status (*optim_hyper)(void *ctx, eb_real *hyper, const eb_optim_sched *s);

@@ -168,5 +168,7 @@ eb_status eb_trainer_select_g(eb_trainer *t, const char *which);
 eb_status eb_trainer_plot(eb_trainer *t);
 /* n generator samples [n, x] on the host, G in inference mode, z from the Philox stream `seed`. */
 eb_status eb_trainer_samples(eb_trainer *t, int n, uint64_t seed, float *out);
+/* U(x) on n host points ([n, x] floats), inference mode. */
+eb_status eb_trainer_energy(eb_trainer *t, const float *pts, int n, float *out);
 
 #endif

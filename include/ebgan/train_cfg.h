@@ -18,8 +18,10 @@ typedef struct eb_train_cfg {
     char penalty[16];    /* score | wgan-gp | none */
     double lambda;       /* < 0 = the preset's (full-norm definition, DESIGN.md §1) */
     int penalty_every;   /* K: the penalty on every K-th U step only, weighted K lambda (lazy); 1 = every step */
-    char entropy[16];    /* dim | infogan | none */
-    double mi_weight;    /* weight of the entropy surrogate (infogan: lambda2) */
+    char entropy[16];    /* dim | infogan | vera | none */
+    double mi_weight;    /* weight of the entropy surrogate (infogan: lambda2, vera: lambda_H) */
+    int vera_k;          /* vera (gan.h eb_vera_cfg): importance samples, sigma's range, eta's start and lr */
+    double vera_sigma_min, vera_sigma_max, vera_eta_init, vera_post_lr;
     int n_critic;        /* U steps per G step */
     int train_mcmc;      /* MALA steps refining the U step's fake latents (0: off, as the paper's code) */
     double train_mcmc_alpha; /* their step size */

@@ -260,6 +260,38 @@ static const eb_opt g_eval_opts[] = {
 };
 #undef V
 
+#define EVAL_DENSITY_GRID 400     /* cells per axis: 0.01 wide, under the modes' std of 0.0177 */
+#define EVAL_DENSITY_RANGE 2.0    /* [-2, 2]^2, the heat map's window */
+#define EVAL_HELD_OUT_SALT 0x484f4c44ULL /* held-out points: a stream no training draw uses */
+
+/* The energy as a density (eval.h): U on the grid and on n fresh points of the run's mixture. */
+static eb_status eval_density(eb_trainer *t, int n, uint64_t seed, eb_toy_density *out) {
+    const int g = EVAL_DENSITY_GRID;
+    float *grid = malloc((size_t)g * g * 2 * sizeof(float)), *ug = malloc((size_t)g * g * sizeof(float));
+    float *held = malloc((size_t)n * 2 * sizeof(float)), *uh = malloc((size_t)n * sizeof(float));
+    eb_status st = EB_OK;
+    if (!grid || !ug || !held || !uh) st = EB_FAIL(EB_ERR_OOM, "eval: density buffers");
+    const double lo = -EVAL_DENSITY_RANGE, h = 2 * EVAL_DENSITY_RANGE / g;
+    for (int iy = 0; st == EB_OK && iy < g; iy++)
+        for (int ix = 0; ix < g; ix++) {
+            grid[2 * ((size_t)iy * g + ix)] = (float)(lo + (ix + 0.5) * h);
+            grid[2 * ((size_t)iy * g + ix) + 1] = (float)(lo + (iy + 0.5) * h);
+        }
+    if (st == EB_OK) {
+        eb_rng rng;
+        eb_rng_init(&rng, seed ^ EVAL_HELD_OUT_SALT);
+        eb_toy_fill(t->toy, &rng, held, (size_t)n);
+        st = eb_trainer_energy(t, grid, g * g, ug);
+    }
+    if (st == EB_OK) st = eb_trainer_energy(t, held, n, uh);
+    if (st == EB_OK) st = eb_eval_toy_density(t->toy, ug, g, lo, -lo, uh, (size_t)n, out);
+    free(grid);
+    free(ug);
+    free(held);
+    free(uh);
+    return st;
+}
+
 int eb_cli_eval(int argc, char **argv) {
     eval_cfg c;
     int rc = parse(g_eval_opts, (int)(sizeof g_eval_opts / sizeof g_eval_opts[0]), &c, argc, argv,
@@ -298,11 +330,13 @@ int eb_cli_eval(int argc, char **argv) {
     if (c.n == 0) c.n = 10000;
     float *x = malloc((size_t)c.n * 2 * sizeof(float));
     eb_toy_eval ev;
+    eb_toy_density dens;
     if (!x) {
         fprintf(stderr, "ebgan-gpu eval: out of memory: --n %d needs %.3g GB of host buffers\n", c.n,
                 (double)c.n * 2 * sizeof(float) / 1e9);
         ret = 1;
-    } else if (eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK || eb_eval_toy(t.toy, x, (size_t)c.n, &ev) != EB_OK) {
+    } else if (eb_trainer_samples(&t, c.n, c.seed, x) != EB_OK || eb_eval_toy(t.toy, x, (size_t)c.n, &ev) != EB_OK ||
+               eval_density(&t, c.n, c.seed, &dens) != EB_OK) {
         ret = fail("eval");
     } else {
         eb_json_line l; /* non-finite values print as null, never as nan */
@@ -314,6 +348,11 @@ int eb_cli_eval(int argc, char **argv) {
         eb_json_line_int(&l, "modes_covered", ev.modes_covered);
         eb_json_line_num(&l, "high_quality_fraction", round(ev.hq_fraction * 1e4) / 1e4);
         eb_json_line_num(&l, "kl_modes_uniform", round(ev.kl_uniform * 1e4) / 1e4);
+        eb_json_line_num(&l, "density_nll", round(dens.nll * 1e4) / 1e4);
+        eb_json_line_num(&l, "density_mass_near_modes", round(dens.mass_near * 1e4) / 1e4);
+        eb_json_line_num(&l, "density_mass_uniform", round(dens.mass_uniform * 1e4) / 1e4);
+        eb_json_line_num(&l, "density_mode_kl", round(dens.mode_mass_kl * 1e4) / 1e4);
+        eb_json_line_num(&l, "density_top3_share", round(dens.top3_share * 1e4) / 1e4);
         eb_json_line_end(&l);
         printf("%s\n", l.buf);
         char path[1100];

@@ -30,7 +30,7 @@ static void usage(FILE *f) {
                "  merge    join the shards of `sample --shards R`, checking the set is complete\n"
                "  energy   U(x) and optionally grad_x U(x) of a run for the rows of a .npy\n"
                "  grads    the U-step loss gradient of every U parameter (and the penalty's part)\n"
-               "  eval     mode coverage of a run (2-D mixtures; stacked Fashion-MNIST with the classifier)\n"
+               "  eval     mode coverage of a run (2-D mixtures, and exp(-U) as a density; stacked images with the classifier)\n"
                "  train-classifier  train the Fashion-MNIST classifier that eval uses on stacked runs\n"
                "  devices  the usable CUDA GPUs with driver and runtime versions, or why there is none\n"
                "  bench    the training iteration's speed on this machine, as JSON lines\n");
@@ -43,16 +43,26 @@ static void usage(FILE *f) {
 static int demo(int argc, char **argv, int announce) {
     static char *flags[] = {"--dim", "128", "--lr", "1e-3", "--lr-decay", "linear", "--mi-weight", "0.1",
                             "--iters", "6000", "--log-every", "250", "--plot-every", "1000", "--ckpt-every", "1000"};
-    enum { NF = sizeof flags / sizeof flags[0] };
-    char *av[NF + 64];
+    /* --entropy vera: its entropy term is calibrated (the G step's optimum is q ~ exp(-U / lambda_H)), so
+     * lambda_H = 1 makes exp(-U) the density; the score penalty must then let U be as steep as the modes, and
+     * MALA on the negatives' latents moves them to the modes U has made too deep, which holds the modes'
+     * relative depths (README, "An energy that is a density: --entropy vera") */
+    static char *vera_flags[] = {"--mi-weight", "1", "--lambda", "1e-3", "--vera-sigma-max", "0.05", "--train-mcmc", "5"};
+    enum { NF = sizeof flags / sizeof flags[0], NV = sizeof vera_flags / sizeof vera_flags[0] };
+    int vera = 0;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--entropy") && !strcmp(argv[i + 1], "vera")) vera = 1;
+    char *av[NF + NV + 64];
     int n = 0;
     av[n++] = argv[0];
     for (int i = 0; i < NF; i++) av[n++] = flags[i];
-    for (int i = 1; i < argc && n < NF + 63; i++) av[n++] = argv[i];
+    for (int i = 0; vera && i < NV; i++) av[n++] = vera_flags[i];
+    for (int i = 1; i < argc && n < NF + NV + 63; i++) av[n++] = argv[i];
     av[n] = NULL;
     if (announce)
         printf("ebgan-gpu: the quick toy demo (25gaussians; --dim 128 --lr 1e-3 --lr-decay linear --mi-weight 0.1 "
-               "--iters 6000); `ebgan-gpu train --help` for all options\n");
+               "--iters 6000%s); `ebgan-gpu train --help` for all options\n",
+               vera ? "; vera: --mi-weight 1 --lambda 1e-3 --vera-sigma-max 0.05 --train-mcmc 5" : "");
     return eb_cli_train(n, av);
 }
 

@@ -2,6 +2,8 @@
  * U: x -> 1, G: z -> x, then the entropy surrogate's nets as its table entry lists them (surrogate.c). */
 #include "ebgan/gan.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "surrogate.h"
@@ -40,10 +42,19 @@ static eb_status build_surrogate(eb_gan *m, const eb_backend *be, const eb_gan_s
         eb_optim *o = (eb_optim *)((char *)m + d->opt_at);
         m->aux[m->n_aux] = net;
         m->aux_opt[m->n_aux++] = o;
+        eb_optim_cfg oc = *opt;
+        if (d->lr_at) oc.lr = *(const double *)((const char *)m + d->lr_at);
+        if (d->param_vec) { /* a learned vector: the weights of a linear layer that never runs */
+            char vec[32];
+            snprintf(vec, sizeof vec, "linear:%d:nobias", d->out > 0 ? d->out : m->z_dim);
+            EB_TRY(eb_net_init(net, be, d->name, (eb_shape){1, 1, 1}, vec));
+            EB_TRY(eb_optim_init(o, be, net->n_params, &oc));
+            continue;
+        }
         const eb_shape in = d->in == EB_SURROGATE_IN_X ? m->x_shape : (eb_shape){(int)(feature + m->z_dim), 1, 1};
         EB_TRY(eb_net_init(net, be, d->name, in, spec));
         if (d->out) EB_TRY(check_out(net, d->out > 0 ? d->out : m->z_dim, d->out_what));
-        EB_TRY(eb_optim_init(o, be, net->n_params, opt));
+        EB_TRY(eb_optim_init(o, be, net->n_params, &oc));
         feature = eb_shape_numel(net->out_shape);
     }
     m->has_trunk = m->T_trunk.layers != NULL; /* what dim's loss branches on */
@@ -58,6 +69,8 @@ eb_status eb_gan_init(eb_gan *m, const eb_backend *be, const eb_gan_specs *specs
     m->entropy = entropy;
     m->surrogate = eb_surrogate_of(entropy);
     if (!m->surrogate) return EB_FAIL(EB_ERR_ARG, "unknown entropy surrogate %d", (int)entropy);
+    const eb_vera_cfg vera_defaults = EB_VERA_DEFAULTS;
+    m->vera = vera_defaults;
     if (z_dim <= 0) return EB_FAIL(EB_ERR_ARG, "z_dim must be positive, got %d", z_dim);
     eb_shape zs = {z_dim, 1, 1};
     int64_t xn = eb_shape_numel(x_shape);
@@ -79,6 +92,18 @@ fail:
     return st;
 }
 
+eb_status eb_gan_set_vera(eb_gan *m, const eb_vera_cfg *cfg) {
+    if (m->entropy != EB_ENTROPY_VERA) return EB_OK;
+    if (cfg->k < 1 || !(cfg->sigma_min > 0) || !(cfg->sigma_max >= cfg->sigma_min) || !isfinite(cfg->sigma_max) ||
+        !(cfg->eta_init > 0) || !isfinite(cfg->eta_init) || !(cfg->post_lr > 0) || !isfinite(cfg->post_lr))
+        return EB_FAIL(EB_ERR_ARG, "vera: needs k >= 1, 0 < sigma_min <= sigma_max, eta_init > 0 and post_lr > 0 "
+                       "(got k %d, sigma %g..%g, eta %g, lr %g)", cfg->k, cfg->sigma_min, cfg->sigma_max,
+                       cfg->eta_init, cfg->post_lr);
+    m->vera = *cfg;
+    m->opt_vera_eta.cfg.lr = cfg->post_lr;
+    return EB_OK;
+}
+
 void eb_gan_free(eb_gan *m, const eb_backend *be) {
     /* whatever was made: a half-built model (init failed) frees what it has */
     eb_net *nets[EB_GAN_NETS_MAX];
@@ -96,7 +121,8 @@ eb_status eb_gan_init_weights(eb_gan *m, const eb_backend *be, eb_rng *rng) {
     eb_optim *opts[EB_GAN_NETS_MAX];
     int k = eb_gan_nets(m, nets, opts);
     for (int i = 0; i < k; i++) EB_TRY(eb_net_init_weights(nets[i], be, rng));
-    return EB_OK;
+    const eb_surrogate_hooks *h = m->surrogate ? m->surrogate->hooks : NULL;
+    return h && h->init_params ? h->init_params(m, be) : EB_OK;
 }
 
 int eb_gan_nets(eb_gan *m, eb_net **nets, eb_optim **opts) {

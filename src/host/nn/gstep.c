@@ -45,6 +45,8 @@ eb_status eb_gstep_init(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int
         gs->ws_aux[gs->n_ws_aux++] = ws;
         if ((st = eb_net_ws_init(ws, be, net, d->rows * max_batch, 0)) != EB_OK) goto fail;
     }
+    const eb_surrogate_hooks *hk = m->surrogate->hooks;
+    if (hk && hk->ws_init && (st = hk->ws_init(gs, be, m, max_batch)) != EB_OK) goto fail;
     return EB_OK;
 fail:
     eb_gstep_free(gs, be);
@@ -54,6 +56,9 @@ fail:
 eb_status eb_gstep_set_comm(eb_gstep *gs, const eb_backend *be, eb_gan *m, eb_comm *comm) {
     if (!eb_comm_active(comm)) return EB_OK;
     if (gs->comm) return EB_FAIL(EB_ERR_ARG, "G step: communicator already set");
+    if (m->surrogate->hooks && comm->world > 1)
+        return EB_FAIL(EB_ERR_ARG, "G step: the %s surrogate runs in one process (its noise is drawn per batch, "
+                       "not per rank)", m->surrogate->name);
     const size_t zn = (size_t)comm->world * (size_t)gs->max_batch * (size_t)m->z_dim;
     if (m->surrogate->shuffles_z) EB_TRY(be->ops->mem_alloc(be->ctx, (void **)&gs->z_all, zn * sizeof(eb_real)));
     const eb_net *nets[1 + EB_GAN_AUX_MAX] = {&m->G};
@@ -73,6 +78,8 @@ void eb_gstep_free(eb_gstep *gs, const eb_backend *be) {
     if (gs->arena) be->ops->mem_free(be->ctx, gs->arena);
     if (gs->z_all) be->ops->mem_free(be->ctx, gs->z_all);
     if (gs->bn_sync.scratch) eb_bn_sync_free(&gs->bn_sync, be);
+    if (gs->vera_arena) be->ops->mem_free(be->ctx, gs->vera_arena);
+    if (gs->ws_Gk.arena) eb_net_ws_free(&gs->ws_Gk, be);
     memset(gs, 0, sizeof *gs);
 }
 
@@ -145,6 +152,12 @@ static eb_status gstep_run(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n,
     EB_TRY(o->rng_normal(be->ctx, gs->z, N * zd, z_pos));
     EB_TRY(eb_net_forward(be, &m->G, &gs->ws_G, gs->z, n, EB_MODE_TRAIN));
     const eb_real *xf = gs->ws_G.h[m->G.n_layers];
+    if (sur->hooks) { /* the generator's output noise, drawn after z; U and the loss see the noisy fakes */
+        eb_rng_pos np = z_pos;
+        np.offset += N * zd;
+        EB_TRY(sur->hooks->perturb(be, m, gs, xf, gs->x_noisy, n, np));
+        xf = gs->x_noisy;
+    }
     EB_TRY(eb_net_forward(be, &m->U, &gs->ws_U, xf, n, EB_MODE_TRAIN));
     const eb_real *u = gs->ws_U.h[m->U.n_layers];
     EB_TRY(o->reduce_sum(be->ctx, u, N, gs->terms + EB_GTERM_U_FAKE, (eb_real)1 / (eb_real)n, 0));
@@ -170,6 +183,19 @@ eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb
 eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
                         const int32_t *perm_dev, eb_real mi_weight) {
     return gstep_run(be, m, gs, n, z_pos, perm_dev, mi_weight, 0);
+}
+
+eb_status eb_gstep_perturb_fakes(const eb_backend *be, eb_gan *m, eb_gstep *gs, eb_real *x, int n, eb_rng_pos pos) {
+    const eb_surrogate_hooks *hk = m->surrogate->hooks;
+    if (!hk) return EB_OK;
+    if (n <= 0 || n > gs->max_batch)
+        return EB_FAIL(EB_ERR_ARG, "G step: batch %d outside 1..%d", n, gs->max_batch);
+    return hk->perturb(be, m, gs, x, x, n, pos);
+}
+
+uint64_t eb_gstep_noise_draws(const eb_gan *m, int u_step) {
+    const eb_surrogate_hooks *hk = m->surrogate ? m->surrogate->hooks : NULL;
+    return hk && hk->draws ? hk->draws(m, u_step) : 0;
 }
 
 eb_status eb_gstep_read_terms(const eb_backend *be, const eb_gstep *gs, double out[EB_GTERM_COUNT]) {

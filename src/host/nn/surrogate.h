@@ -25,7 +25,23 @@ typedef struct eb_surrogate_net {
     int out;                 /* values per sample it must output: 0 any, -1 z_dim, else that count */
     const char *out_what;    /* what that output is, for the message when it does not fit */
     int rows;                /* rows per sample the G step runs it on (its workspace holds max_batch * rows) */
+    int param_vec;           /* 1: no spec, a vector of `out` learned values held as the weights of a bias-free
+                              * linear layer on a 1-value input (gan.h: vera's log sigma and log eta) */
+    size_t lr_at;            /* offsetof a double in eb_gan overriding its optimiser's learning rate; 0: none */
 } eb_surrogate_net;
+
+/* What a surrogate with output noise and buffers of its own adds to the G step and the U step (vera). */
+typedef struct eb_surrogate_hooks {
+    /* the starting values of its parameter vectors, after eb_gan_init_weights drew them */
+    eb_status (*init_params)(eb_gan *m, const eb_backend *be);
+    /* stream counters per sample the noise takes beyond z: in the G step (u_step 0) or on a U step's fakes */
+    uint64_t (*draws)(const eb_gan *m, int u_step);
+    /* its G-step buffers (eb_gstep's vera fields, released by eb_gstep_free) */
+    eb_status (*ws_init)(eb_gstep *gs, const eb_backend *be, const eb_gan *m, int max_batch);
+    /* x_out = x_in + the generator's output noise drawn at pos ([n, x]; in place allowed) */
+    eb_status (*perturb)(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *x_in, eb_real *x_out, int n,
+                         eb_rng_pos pos);
+} eb_surrogate_hooks;
 
 /* Adds the surrogate's term to the G step: fills gs->terms[EB_GTERM_MI] = w * term on the n fakes xf (gs->z
  * their latents) and, with want_grad, accumulates its gradient into the surrogate's nets and gs->dx. */
@@ -40,6 +56,7 @@ typedef struct eb_surrogate {
     eb_surrogate_loss loss;         /* NULL: no term (the MI term is 0) */
     int shuffles_z;                 /* the loss pairs fakes with z shuffled over the global batch (perm_dev) */
     int pair_rows;                  /* rows per sample of the G step's [feature, z] buffer (dim: 2, z and z bar) */
+    const eb_surrogate_hooks *hooks; /* NULL: fakes are G(z), nothing of its own */
 } eb_surrogate;
 
 /* The entry of a kind (NULL for a value outside the enum), or of an --entropy name (NULL when unknown). */
@@ -51,5 +68,10 @@ eb_status eb_surrogate_dim_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, c
                                 const int32_t *perm_dev, eb_real w, int want_grad);
 eb_status eb_surrogate_infogan_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n,
                                     const int32_t *perm_dev, eb_real w, int want_grad);
+
+/* vera (gstep_vera.c) */
+eb_status eb_surrogate_vera_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, const eb_real *xf, int n,
+                                 const int32_t *perm_dev, eb_real w, int want_grad);
+extern const eb_surrogate_hooks eb_surrogate_vera_hooks;
 
 #endif

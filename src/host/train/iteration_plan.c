@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "ebgan/gstep.h"
+
 eb_status eb_iteration_plan_init(eb_iteration_plan *p, eb_gan *m, const eb_iteration_plan_cfg *c) {
     memset(p, 0, sizeof *p);
     if (c->batch < 1 || c->z_dim < 1 || c->n_critic < 1 || c->train_mcmc < 0)
@@ -33,7 +35,11 @@ eb_status eb_iteration_plan_init(eb_iteration_plan *p, eb_gan *m, const eb_itera
     /* per chain and MALA step: z_dim for the proposal, 1 for the acceptance test (mala.h) */
     p->mcmc = (uint64_t)c->train_mcmc * B * (uint64_t)(c->z_dim + 1);
     p->interp_t = B;
-    p->stride = p->perm + p->z_g + (uint64_t)c->n_critic * (p->data + p->z_u + p->mcmc + p->interp_t);
+    /* the surrogate's output noise (vera): the G step's after its latents, each U step's after its fakes */
+    p->z_g += B * eb_gstep_noise_draws(m, 0);
+    p->noise_u = B * eb_gstep_noise_draws(m, 1);
+    p->stride = p->perm + p->z_g +
+                (uint64_t)c->n_critic * (p->data + p->z_u + p->mcmc + p->noise_u + p->interp_t);
     return EB_OK;
 }
 

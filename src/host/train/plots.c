@@ -31,6 +31,8 @@ static eb_status energy_on(eb_trainer *t, const float *pts, int n, float *out) {
     return EB_OK;
 }
 
+eb_status eb_trainer_energy(eb_trainer *t, const float *pts, int n, float *out) { return energy_on(t, pts, n, out); }
+
 /* n generator samples (inference mode: batch-norm running statistics) from a fixed z stream. */
 eb_status eb_trainer_samples(eb_trainer *t, int n, uint64_t seed, float *out) {
     const eb_backend *be = &t->be;

@@ -41,7 +41,7 @@ static eb_status parse_method(eb_trainer *t) {
     if (c->penalty_every == 0) c->penalty_every = 1; /* a config from before the option */
     if (c->penalty_every < 1) return EB_FAIL(EB_ERR_ARG, "--penalty-every must be >= 1, got %d", c->penalty_every);
     int e = eb_entropy_parse(c->entropy);
-    if (e < 0) return EB_FAIL(EB_ERR_ARG, "--entropy '%s': expected dim, infogan or none", c->entropy);
+    if (e < 0) return EB_FAIL(EB_ERR_ARG, "--entropy '%s': expected dim, infogan, vera or none", c->entropy);
     t->entropy = (eb_entropy_kind)e;
     if (c->train_mcmc < 0 || (c->train_mcmc > 0 && !(c->train_mcmc_alpha > 0)))
         return EB_FAIL(EB_ERR_ARG, "--train-mcmc must be >= 0 with --train-mcmc-alpha > 0");
@@ -136,6 +136,8 @@ eb_status eb_trainer_init_dist(eb_trainer *t, const eb_train_cfg *cfg, const eb_
                           t->preset.e_spec};
     eb_optim_cfg oc = {EB_OPTIM_ADAM, c->lr, c->beta1, c->beta2, c->eps};
     if ((st = eb_gan_init(&t->gan, &t->be, &specs, t->preset.data, c->z_dim, t->entropy, &oc)) != EB_OK) goto fail;
+    const eb_vera_cfg vera = {c->vera_k, c->vera_sigma_min, c->vera_sigma_max, c->vera_eta_init, c->vera_post_lr};
+    if ((st = eb_gan_set_vera(&t->gan, &vera)) != EB_OK) goto fail;
     eb_rng_init(&t->rng, c->seed);
     if ((st = eb_gan_init_weights(&t->gan, &t->be, &t->rng)) != EB_OK) goto fail;
     if ((st = eb_g_ema_init(&t->g_ema, &t->be, &t->gan.G, c->g_ema)) != EB_OK) goto fail;
@@ -336,6 +338,8 @@ static eb_status iteration_launch(eb_trainer *t) {
         }
         const eb_real *x_fake = NULL;
         CRITIC_TRY(eb_ustep_fakes(be, &m->G, &t->us, b, &x_fake));
+        const eb_rng_pos np = slice(draw(&d, p->noise_u), r0, p->noise_u / (uint64_t)B);
+        if (p->noise_u) CRITIC_TRY(eb_gstep_perturb_fakes(be, m, &t->gs, (eb_real *)x_fake, b, np));
         const eb_rng_pos tp = slice(draw(&d, p->interp_t), r0, 1);
         const eb_real *interp = NULL;
         if (p->interp) {

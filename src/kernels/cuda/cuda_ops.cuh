@@ -146,6 +146,12 @@ eb_status eb_cuda_penalty_seed(void *ctx, eb_penalty_kind k, const eb_real *g, s
 eb_status eb_cuda_softmax_xent(void *ctx, const eb_real *logits, const int32_t *labels, size_t rows, size_t k, eb_real scale, eb_real *loss_dev, eb_real *dlogit);
 eb_status eb_cuda_mala_propose(void *ctx, const eb_real *z, const eb_real *grad, eb_real *z_prop, size_t n, size_t dim, eb_real alpha, eb_rng_pos base);
 eb_status eb_cuda_mala_accept(void *ctx, eb_real *z, eb_real *e, eb_real *g, const eb_real *z_prop, const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha, int ula, eb_rng_pos base, eb_real *accepted);
+eb_status eb_cuda_vera_noise(void *ctx, eb_real *x, const eb_real *eps, const eb_real *log_sigma, eb_real lo, eb_real hi, size_t n);
+eb_status eb_cuda_vera_post_sample(void *ctx, const eb_real *z0, const eb_real *eps, const eb_real *log_eta, size_t n, size_t k, size_t zd, eb_real *zk);
+eb_status eb_cuda_vera_score(void *ctx, const eb_real *x, const eb_real *g, const eb_real *zk, const eb_real *z0, const eb_real *log_eta, const eb_real *log_sigma, eb_real lo, eb_real hi, size_t n, size_t k, size_t xd, size_t zd, eb_real *c);
+eb_status eb_cuda_vera_sigma_grad(void *ctx, const eb_real *dx, const eb_real *eps, const eb_real *log_sigma, eb_real lo, eb_real hi, size_t n, eb_real *grad);
+eb_status eb_cuda_vera_post_seed(void *ctx, const eb_real *x, const eb_real *g, const eb_real *log_sigma, eb_real lo, eb_real hi, size_t n, eb_real scale, eb_real *dy);
+eb_status eb_cuda_vera_post_grad(void *ctx, const eb_real *dz, const eb_real *z, const eb_real *eps, const eb_real *log_eta, size_t n, size_t zd, eb_real scale, eb_real *grad);
 eb_status eb_cuda_optim_hyper(void *ctx, eb_real *hyper, const eb_optim_sched *s);
 eb_status eb_cuda_adam_update(void *ctx, eb_real *p, const eb_real *g, eb_real *m, eb_real *v, size_t n, const eb_real *hyper, eb_real b1, eb_real b2, eb_real eps);
 eb_status eb_cuda_sgd_update(void *ctx, eb_real *p, const eb_real *g, size_t n, const eb_real *hyper);
