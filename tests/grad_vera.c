@@ -46,6 +46,12 @@ static int vcase_open(vcase *v, const char *u, const char *g, int zd, int n, con
     return EB_TEST_PASS;
 }
 
+/* Smooth nets (no kinks for the finite differences to cross), z_dim 3, k posterior samples, n fakes. */
+static int vcase_open_smooth(vcase *v, int k, int n) {
+    const eb_vera_cfg vc = {k, 0.05, 0.5, 0.4, 1e-3};
+    return vcase_open(v, "linear:8,softplus,linear:1", "linear:8,tanh,linear:8,softplus,linear:2", 3, n, &vc);
+}
+
 static void vcase_close(vcase *v) {
     eb_gstep_free(&v->gs, &v->be);
     eb_gan_free(&v->m, &v->be);
@@ -136,11 +142,8 @@ static double neg_elbo(void *arg) {
 }
 
 EB_TEST(posterior_elbo_gradient_matches_finite_differences) {
-    const eb_vera_cfg vc = {5, 0.05, 0.5, 0.4, 1e-3};
     vcase v;
-    if (vcase_open(&v, "linear:8,softplus,linear:1", "linear:8,tanh,linear:8,softplus,linear:2", 3, 6, &vc) !=
-        EB_TEST_PASS)
-        return EB_TEST_FAIL;
+    if (vcase_open_smooth(&v, 5, 6) != EB_TEST_PASS) return EB_TEST_FAIL;
     v.m.vera_eta.params[1] = log(0.7); /* coordinates unlike each other */
     EB_CHECK_OK(eb_gstep_grad(&v.be, &v.m, &v.gs, v.n, eb_rng_at(7, 1000), NULL, 0.5));
     const int n = v.n, zd = v.m.z_dim;
@@ -149,7 +152,7 @@ EB_TEST(posterior_elbo_gradient_matches_finite_differences) {
     memcpy(x, v.gs.x_noisy, sizeof(double) * 2 * n);
     memcpy(z0, v.gs.z, sizeof(double) * zd * n);
     memcpy(eps, v.gs.eps_k, sizeof(double) * zd * n); /* the first of the k draws is the ELBO's */
-    const double lo = log(vc.sigma_min), hi = log(vc.sigma_max), ls = v.m.vera_sigma.params[0];
+    const double lo = log(v.m.vera.sigma_min), hi = log(v.m.vera.sigma_max), ls = v.m.vera_sigma.params[0];
     const double sigma = exp(ls < lo ? lo : ls > hi ? hi : ls);
     for (int j = 0; j < zd; j++) leta[j] = v.m.vera_eta.params[j], an[j] = v.m.vera_eta.grads[j];
     elbo_arg arg = {&v, x, z0, eps, leta, zp, sigma};
@@ -199,11 +202,8 @@ static int check_params(cfix_arg *a, eb_net *net, size_t np, double *worst) {
 }
 
 EB_TEST(g_step_gradient_with_c_fixed_matches_finite_differences) {
-    const eb_vera_cfg vc = {4, 0.05, 0.5, 0.4, 1e-3};
     vcase v;
-    if (vcase_open(&v, "linear:8,softplus,linear:1", "linear:8,tanh,linear:8,softplus,linear:2", 3, 5, &vc) !=
-        EB_TEST_PASS)
-        return EB_TEST_FAIL;
+    if (vcase_open_smooth(&v, 4, 5) != EB_TEST_PASS) return EB_TEST_FAIL;
     const double w = 0.7;
     EB_CHECK_OK(eb_gstep_grad(&v.be, &v.m, &v.gs, v.n, eb_rng_at(7, 1000), NULL, (eb_real)w));
     double c[10];

@@ -13,7 +13,7 @@ typedef enum eb_entropy_kind {
     EB_ENTROPY_VERA      /* VERA's importance-sampled gradient of H[q] with output noise and a posterior */
 } eb_entropy_kind;
 
-/* VERA's settings (DESIGN.md §1; src/host/nn/gstep_vera.c): the generator's output noise sigma, learned in
+/* VERA's settings (DESIGN.md §6; src/host/nn/gstep_vera.c): the generator's output noise sigma, learned in
  * log units and held in [sigma_min, sigma_max], and the posterior xi(z | x) = N(z0, diag eta^2) on its own
  * learning rate. */
 typedef struct eb_vera_cfg {

@@ -59,7 +59,7 @@ eb_status eb_gstep_grad(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb
 /* The same loss without gradients (finite-difference tests). */
 eb_status eb_gstep_loss(const eb_backend *be, eb_gan *m, eb_gstep *gs, int n, eb_rng_pos z_pos,
                         const int32_t *perm_dev, eb_real mi_weight);
-/* The U step's fakes as the surrogate's generator makes them (DESIGN.md §1): vera adds its output noise
+/* The U step's fakes as the surrogate's generator makes them (DESIGN.md §6): vera adds its output noise
  * sigma eps, eps ([n, x]) drawn at pos, in place; nothing for the others. */
 eb_status eb_gstep_perturb_fakes(const eb_backend *be, eb_gan *m, eb_gstep *gs, eb_real *x, int n, eb_rng_pos pos);
 /* Stream counters per sample the surrogate's noise takes beyond z: in the G step (u_step 0) or on a U step's

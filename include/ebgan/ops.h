@@ -262,7 +262,7 @@ typedef struct eb_ops {
                              const eb_real *e_prop, const eb_real *g_prop, size_t n, size_t dim, eb_real alpha,
                              int ula, eb_rng_pos base, eb_real *accepted);
 
-    /* ---- VERA's entropy gradient (DESIGN.md §1; src/host/nn/gstep_vera.c) ----
+    /* ---- VERA's entropy gradient (DESIGN.md §6; src/host/nn/gstep_vera.c) ----
      * The generator's output noise sigma = exp(clamp(*log_sigma, lo, hi)) (log_sigma one value in backend
      * memory, lo and hi its bounds in log units) and the posterior xi(z | x) = N(z0, diag eta^2) with
      * eta = exp(log_eta) ([zd] in backend memory). Rows k * n + i of g and zk belong to sample i. */

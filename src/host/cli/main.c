@@ -47,7 +47,8 @@ static int demo(int argc, char **argv, int announce) {
      * lambda_H = 1 makes exp(-U) the density; the score penalty must then let U be as steep as the modes, and
      * MALA on the negatives' latents moves them to the modes U has made too deep, which holds the modes'
      * relative depths (README, "An energy that is a density: --entropy vera") */
-    static char *vera_flags[] = {"--mi-weight", "1", "--lambda", "1e-3", "--vera-sigma-max", "0.05", "--train-mcmc", "5"};
+    static char *vera_flags[] = {"--mi-weight", "1", "--lambda", "1e-3", "--vera-sigma-max", "0.05",
+                                 "--train-mcmc", "2"};
     enum { NF = sizeof flags / sizeof flags[0], NV = sizeof vera_flags / sizeof vera_flags[0] };
     int vera = 0;
     for (int i = 1; i + 1 < argc; i++)
@@ -62,7 +63,7 @@ static int demo(int argc, char **argv, int announce) {
     if (announce)
         printf("ebgan-gpu: the quick toy demo (25gaussians; --dim 128 --lr 1e-3 --lr-decay linear --mi-weight 0.1 "
                "--iters 6000%s); `ebgan-gpu train --help` for all options\n",
-               vera ? "; vera: --mi-weight 1 --lambda 1e-3 --vera-sigma-max 0.05 --train-mcmc 5" : "");
+               vera ? "; vera: --mi-weight 1 --lambda 1e-3 --vera-sigma-max 0.05 --train-mcmc 2" : "");
     return eb_cli_train(n, av);
 }
 

@@ -1,4 +1,4 @@
-/* VERA's entropy term of the G step (DESIGN.md §1; Grathwohl et al., ICLR 2021): fakes x = G(z) + sigma eps,
+/* VERA's entropy term of the G step (DESIGN.md §6; Grathwohl et al., ICLR 2021): fakes x = G(z) + sigma eps,
  * an importance-sampled score c ~ -grad_x log q(x) from a posterior xi(z | x) = N(z, diag eta^2), and eta's ELBO. */
 #include <math.h>
 #include <string.h>

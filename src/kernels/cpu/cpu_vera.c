@@ -1,4 +1,4 @@
-/* CPU reference of VERA's entropy-gradient ops (ops.h, DESIGN.md §1): the generator's output noise, the
+/* CPU reference of VERA's entropy-gradient ops (ops.h, DESIGN.md §6): the generator's output noise, the
  * importance-weighted score c ~ -grad_x log q(x), and the gradients of sigma and of the posterior's eta. */
 #include "cpu_ops.h"
 

@@ -1,4 +1,4 @@
-/* VERA's entropy-gradient ops on the GPU (ops.h, DESIGN.md §1), the CPU reference's arithmetic (cpu_vera.c):
+/* VERA's entropy-gradient ops on the GPU (ops.h, DESIGN.md §6), the CPU reference's arithmetic (cpu_vera.c):
  * the output noise elementwise, the score one block per sample, the parameter gradients as block sums. */
 #include "cuda_reduce.cuh"
 
