@@ -5,6 +5,7 @@
  * Usage: bench_train [cpu|cuda|auto] [model ...]
  * Env: EBGAN_BENCH_STEPS (timed iterations; default cuda 50, cpu toy 20 / mnist 3 / cifar 2),
  *      EBGAN_BENCH_BATCH (default 64; 0 = the preset's), EBGAN_BENCH_PRECISION (CUDA: fp32 | tf32 | bf16, default tf32),
+ *      EBGAN_BENCH_PENALTY (score | wgan-gp | none; default score),
  *      EBGAN_BENCH_PENALTY_EVERY (K: `train --penalty-every K`, the lazy penalty; default 1: every U step; the
  *      timed iterations are rounded up to whole cycles of its pattern, K / gcd(K, n_critic) iterations),
  *      EBGAN_BENCH_MCMC (K: `train --train-mcmc K`, MALA steps on each U step's negatives; default 0). With K > 0
@@ -39,7 +40,8 @@ static void default_cfg(eb_train_cfg *c, const char *model, const char *dataset,
     memset(c, 0, sizeof *c);
     snprintf(c->model, sizeof c->model, "%s", model);
     snprintf(c->dataset, sizeof c->dataset, "%s", dataset);
-    snprintf(c->penalty, sizeof c->penalty, "score");
+    const char *pen = getenv("EBGAN_BENCH_PENALTY"); /* score (default) | wgan-gp | none: none bounds the lazy one */
+    snprintf(c->penalty, sizeof c->penalty, "%s", pen && pen[0] ? pen : "score");
     snprintf(c->entropy, sizeof c->entropy, "dim");
     snprintf(c->lr_decay, sizeof c->lr_decay, "none");
     snprintf(c->device, sizeof c->device, "%s", device);
@@ -124,13 +126,13 @@ static int bench_model(const char *model, const char *dataset, const char *devic
     const eb_shape x = t.preset.data;
     printf("{\"impl\":\"ebgan\",\"model\":\"%s\",\"device\":\"%s\",\"batch\":%d,\"it_per_s\":%.5f,"
            "\"ms_per_it\":%.3f,\"min_ms_per_it\":%.3f,\"cuda_graph\":%s,\"backend\":\"%s\",\"precision\":\"%s\",\"steps\":%d,\"n_critic\":%d,\"dim\":%d,"
-           "\"z_dim\":%d,\"data\":[%d,%d,%d],\"lambda\":%.9g,\"penalty_every\":%d,\"train_mcmc\":%d,\"energy_ms\":%.3f,"
-           "\"energy_min_ms\":%.3f,\"watch_ms\":%.4f,\"u_loss\":%.6g,\"blas_core\":\"%s\"}\n",
+           "\"z_dim\":%d,\"data\":[%d,%d,%d],\"lambda\":%.9g,\"penalty\":\"%s\",\"penalty_every\":%d,\"train_mcmc\":%d,"
+           "\"energy_ms\":%.3f,\"energy_min_ms\":%.3f,\"watch_ms\":%.4f,\"u_loss\":%.6g,\"blas_core\":\"%s\"}\n",
            model, eb_backend_is_cuda(be) ? "cuda" : "cpu", t.cfg.batch, 1.0 / dt, 1e3 * dt, 1e3 * best,
            t.use_graph ? "true" : "false", be->ops->name,
            eb_backend_is_cuda(be) ? t.cfg.precision : "fp32", steps, t.cfg.n_critic, t.cfg.dim, t.cfg.z_dim, x.c,
-           x.h, x.w, t.cfg.lambda, t.cfg.penalty_every, t.cfg.train_mcmc, energy_ms, energy_min_ms, watch_ms,
-           u[EB_UTERM_LOSS], eb_blas_core_name());
+           x.h, x.w, t.cfg.lambda, t.cfg.penalty, t.cfg.penalty_every, t.cfg.train_mcmc, energy_ms, energy_min_ms,
+           watch_ms, u[EB_UTERM_LOSS], eb_blas_core_name());
     fflush(stdout);
     eb_trainer_free(&t);
     return 0;

@@ -253,3 +253,20 @@ EB_TEST(conv_algo_option_is_checked) {
     eb_trainer_free(&t);
     return EB_TEST_PASS;
 }
+
+/* --penalty-every: at least 1; 0 (a configuration from before the option) is the paper's every U step. */
+EB_TEST(penalty_every_option_is_checked) {
+    eb_train_cfg c;
+    cfg_small(&c, "toy", "8gaussians");
+    c.penalty_every = -2;
+    eb_trainer t;
+    const char *notice = NULL;
+    EB_CHECK(eb_trainer_init(&t, &c, &notice) == EB_ERR_ARG, "--penalty-every -2 accepted");
+    EB_CHECK(strstr(eb_error_message(), "--penalty-every") != NULL, "message '%s' does not name the option",
+             eb_error_message());
+    c.penalty_every = 0;
+    EB_CHECK_OK(eb_trainer_init(&t, &c, &notice));
+    EB_CHECK(t.cfg.penalty_every == 1 && t.plan.penalty_every == 1, "0 resolved to %d, not 1", t.cfg.penalty_every);
+    eb_trainer_free(&t);
+    return EB_TEST_PASS;
+}

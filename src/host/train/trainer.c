@@ -286,8 +286,9 @@ static eb_status grads_allreduce(eb_trainer *t, eb_net *net) {
 }
 
 /* Issues one iteration's work on the backend: only backend ops, every random draw and every schedule value
- * read from the clock, no host transfer and no host-side value that changes between iterations, so the
- * same launches captured once into a CUDA graph replay any iteration exactly (DESIGN.md §4). With R ranks
+ * read from the clock, no host transfer and no host-side value that changes between iterations of one pattern
+ * (iteration_plan.h; one unless --penalty-every K > 1), so the same launches captured once into a CUDA graph
+ * replay any iteration of it exactly (DESIGN.md §4). With R ranks
  * every draw is positioned at the global index of this rank's first sample, so rank r draws what one
  * process draws for its slice, and the collectives are captured with the rest. */
 static eb_status iteration_launch(eb_trainer *t) {
