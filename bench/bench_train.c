@@ -13,7 +13,8 @@
  *      (U(G(z)) and its z-gradient: G and U forward, U and G input-only backward), timed as the iterations; an
  *      iteration costs its passes when
  *      ms_per_it ~ (plain ms_per_it) + n_critic (K + 1) energy_ms (best: min_ms_per_it, energy_min_ms).
- * watch_ms: the divergence watch's marks of one iteration alone (docs/DESIGN.md §4.8), included in ms_per_it.
+ * watch_ms: the divergence watch's marks of one iteration alone (docs/DESIGN.md §4.8), included in ms_per_it;
+ * watch_check_ms: one check of the nets' state, made where `train` logs or saves (not in ms_per_it).
  * One JSON line per model: {"impl":"ebgan","model","device","batch","it_per_s","ms_per_it",...}. */
 #define _POSIX_C_SOURCE 200809L
 #include "ebgan/blas_core.h"
@@ -111,28 +112,33 @@ static int bench_model(const char *model, const char *dataset, const char *devic
         energy_ms = 1e3 * e_total / reps;
         energy_min_ms = 1e3 * e_best;
     }
-    /* the divergence watch's share of an iteration: its marks alone, as the iteration issues them */
-    double w_total = 0;
+    /* the divergence watch: its marks of one iteration alone, as the iteration issues them, and one check of
+     * the state where the run logs or saves (marks of every net's state and their download) */
+    double w_total = 0, c_total = 0;
     const int w_reps = 20 * steps;
     for (int s = 0; s < w_reps; s++) {
         double t0 = now_s();
         BENCH_TRY(eb_divergence_mark(&t));
         BENCH_TRY(be->ops->sync(be->ctx));
-        w_total += now_s() - t0;
+        double t1 = now_s();
+        BENCH_TRY(eb_divergence_check_save(&t));
+        w_total += t1 - t0;
+        c_total += now_s() - t1;
     }
-    const double watch_ms = 1e3 * w_total / w_reps;
+    const double watch_ms = 1e3 * w_total / w_reps, watch_check_ms = 1e3 * c_total / w_reps;
     double u[EB_UTERM_COUNT];
     BENCH_TRY(eb_ustep_read_terms(be, &t.us, u));
     const eb_shape x = t.preset.data;
     printf("{\"impl\":\"ebgan\",\"model\":\"%s\",\"device\":\"%s\",\"batch\":%d,\"it_per_s\":%.5f,"
            "\"ms_per_it\":%.3f,\"min_ms_per_it\":%.3f,\"cuda_graph\":%s,\"backend\":\"%s\",\"precision\":\"%s\",\"steps\":%d,\"n_critic\":%d,\"dim\":%d,"
            "\"z_dim\":%d,\"data\":[%d,%d,%d],\"lambda\":%.9g,\"penalty\":\"%s\",\"penalty_every\":%d,\"train_mcmc\":%d,"
-           "\"energy_ms\":%.3f,\"energy_min_ms\":%.3f,\"watch_ms\":%.4f,\"u_loss\":%.6g,\"blas_core\":\"%s\"}\n",
+           "\"energy_ms\":%.3f,\"energy_min_ms\":%.3f,\"watch_ms\":%.4f,\"watch_check_ms\":%.3f,\"u_loss\":%.6g,"
+           "\"blas_core\":\"%s\"}\n",
            model, eb_backend_is_cuda(be) ? "cuda" : "cpu", t.cfg.batch, 1.0 / dt, 1e3 * dt, 1e3 * best,
            t.use_graph ? "true" : "false", be->ops->name,
            eb_backend_is_cuda(be) ? t.cfg.precision : "fp32", steps, t.cfg.n_critic, t.cfg.dim, t.cfg.z_dim, x.c,
            x.h, x.w, t.cfg.lambda, t.cfg.penalty, t.cfg.penalty_every, t.cfg.train_mcmc, energy_ms, energy_min_ms,
-           watch_ms, u[EB_UTERM_LOSS], eb_blas_core_name());
+           watch_ms, watch_check_ms, u[EB_UTERM_LOSS], eb_blas_core_name());
     fflush(stdout);
     eb_trainer_free(&t);
     return 0;

@@ -32,11 +32,13 @@ typedef struct eb_divergence_term {
     char name[40];          /* "U loss", "gradient of G", "Adam moments of U", "weights of U" (with batch-norm buffers) */
     const eb_real *x[2];    /* the values checked, on the backend (x[1] may be NULL) */
     size_t n[2];
+    int every_iteration;    /* 1: marked in every iteration (the losses); 0: where the run logs or saves */
 } eb_divergence_term;
 typedef struct eb_divergence {
     int n_terms;
     eb_divergence_term term[EB_DIVERGENCE_TERMS_MAX];
-    int64_t *first;         /* [n_terms] on the backend: the iteration (clock) each term first went non-finite; -1 */
+    int64_t *first;         /* [TERMS_MAX + 1] on the backend: the iteration (clock) each term first went non-finite,
+                             * -1: not yet; the last slot holds the clock of a check of the state */
     int rollback_max;       /* --on-divergence rollback:N: N; stop: 0 */
     int64_t stream_epoch;   /* rollbacks the run made so far = its stream shift, in EB_STREAM_EPOCH_COUNTERS (checkpointed) */
 } eb_divergence;

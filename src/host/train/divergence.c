@@ -32,11 +32,15 @@ static void term_add(eb_divergence *d, const char *what, const eb_net *net, cons
     eb_divergence_term *k = &d->term[d->n_terms++];
     snprintf(k->name, sizeof k->name, "%s%s", what, net ? net->name : "");
     k->x[0] = x0, k->n[0] = n0, k->x[1] = x1, k->n[1] = n1;
+    k->every_iteration = !net;
 }
 
 /* The terms in the order an iteration computes them (the G step's, then the U steps'), so that of the terms that
- * went non-finite in the same iteration the first named is the cause, the later ones its consequences. The Adam
- * moments count: a squared gradient that overflows leaves the weights finite but the checkpoint not. */
+ * went non-finite in the same iteration the first named is the cause, the later ones its consequences. The losses
+ * are marked in every iteration (two scalars); the nets' state (the last gradients, Adam's moments, the weights
+ * with their buffers) where the run logs or saves: a non-finite gradient never leaves them finite (Adam turns it
+ * into a NaN moment and weight), so the check is as strict at a fraction of the reads. The moments count: a
+ * squared gradient that overflows leaves the weights finite but the checkpoint not. */
 eb_status eb_divergence_init(eb_trainer *t) {
     eb_divergence *d = &t->div;
     EB_TRY(eb_divergence_policy_parse(t->cfg.on_divergence[0] ? t->cfg.on_divergence : "stop", &d->rollback_max));
@@ -56,7 +60,8 @@ eb_status eb_divergence_init(eb_trainer *t) {
     term_add(d, "Adam moments of ", p->u_net, p->u_opt->m, p->u_opt->n, p->u_opt->v, p->u_opt->n);
     term_add(d, "weights of ", p->u_net, p->u_net->params, p->u_net->n_params, p->u_net->buffers,
              p->u_net->n_buffers);
-    EB_TRY(t->be.ops->mem_alloc(t->be.ctx, (void **)&d->first, EB_DIVERGENCE_TERMS_MAX * sizeof(int64_t)));
+    /* one more slot: the clock of a check of the state (mark_state) */
+    EB_TRY(t->be.ops->mem_alloc(t->be.ctx, (void **)&d->first, (EB_DIVERGENCE_TERMS_MAX + 1) * sizeof(int64_t)));
     int64_t none[EB_DIVERGENCE_TERMS_MAX];
     for (int i = 0; i < EB_DIVERGENCE_TERMS_MAX; i++) none[i] = -1;
     return t->be.ops->mem_upload(t->be.ctx, d->first, none, sizeof none);
@@ -67,13 +72,22 @@ void eb_divergence_free(eb_trainer *t) {
     t->div.first = NULL;
 }
 
-eb_status eb_divergence_mark(eb_trainer *t) {
+static eb_status mark_terms(eb_trainer *t, int every_iteration, const int64_t *clock) {
     const eb_divergence *d = &t->div;
     for (int i = 0; i < d->n_terms; i++)
         for (int j = 0; j < 2; j++)
-            if (d->term[i].x[j] && d->term[i].n[j])
-                EB_TRY(t->be.ops->nonfinite_mark(t->be.ctx, d->term[i].x[j], d->term[i].n[j], t->clock, d->first + i));
+            if (d->term[i].every_iteration == every_iteration && d->term[i].x[j] && d->term[i].n[j])
+                EB_TRY(t->be.ops->nonfinite_mark(t->be.ctx, d->term[i].x[j], d->term[i].n[j], clock, d->first + i));
     return EB_OK;
+}
+
+eb_status eb_divergence_mark(eb_trainer *t) { return mark_terms(t, 1, t->clock); }
+
+/* The nets' state after t->step iterations, marked as of the last of them (clock step - 1, as the iteration's). */
+static eb_status mark_state(eb_trainer *t) {
+    int64_t *clock = t->div.first + EB_DIVERGENCE_TERMS_MAX, last = t->step - 1;
+    EB_TRY(t->be.ops->mem_upload(t->be.ctx, clock, &last, sizeof last));
+    return mark_terms(t, 0, clock);
 }
 
 int eb_divergence_due(const eb_trainer *t, int64_t s) {
@@ -87,6 +101,7 @@ int eb_divergence_due(const eb_trainer *t, int64_t s) {
 static eb_status earliest(eb_trainer *t, int agree, int64_t *iter, int *term) {
     const eb_divergence *d = &t->div;
     int64_t first[EB_DIVERGENCE_TERMS_MAX];
+    EB_TRY(mark_state(t));
     EB_TRY(t->be.ops->mem_download(t->be.ctx, first, d->first, (size_t)d->n_terms * sizeof(int64_t)));
     double v[EB_DIVERGENCE_TERMS_MAX]; /* -iteration, so that the ranks' maximum is the earliest; -inf: unmarked */
     for (int i = 0; i < d->n_terms; i++) v[i] = first[i] >= 0 ? -(double)first[i] : -1e300;
@@ -97,14 +112,17 @@ static eb_status earliest(eb_trainer *t, int agree, int64_t *iter, int *term) {
     return EB_OK;
 }
 
+/* "is" or "are" for a term's name */
+static const char *verb(const char *term) { return strncmp(term, "weights", 7) && strncmp(term, "Adam", 4) ? "is" : "are"; }
+
 eb_status eb_divergence_check_save(eb_trainer *t) {
     int64_t it;
     int k;
     if (!t->div.first) return EB_OK;
     EB_TRY(earliest(t, 0, &it, &k)); /* rank 0 alone saves: its own marks (the run loop agreed on them before) */
     if (it < 0) return EB_OK;
-    return EB_FAIL(EB_ERR_NUMERIC, "the %s is not finite since step %lld: training diverged; not checkpointed "
-                   "(earlier checkpoints are kept)", t->div.term[k].name, (long long)it + 1);
+    return EB_FAIL(EB_ERR_NUMERIC, "the %s %s not finite since step %lld: training diverged; not checkpointed "
+                   "(earlier checkpoints are kept)", t->div.term[k].name, verb(t->div.term[k].name), (long long)it + 1);
 }
 
 /* metrics.jsonl loses the records after `step` (the abandoned attempt's) and gains one naming the rollback;
@@ -189,14 +207,14 @@ eb_status eb_divergence_poll(eb_trainer *t, FILE *log, int *rolled_back) {
         }
         char why[1200];
         snprintf(why, sizeof why, "%s", eb_error_message());
-        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s is not finite; no checkpoint to roll "
-                       "back to (%s)", (long long)step, term, why);
+        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s %s not finite; no checkpoint to roll "
+                       "back to (%s)", (long long)step, term, verb(term), why);
     }
     if (d->rollback_max > 0)
-        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s is not finite, after %d rollbacks "
+        return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s %s not finite, after %d rollbacks "
                        "(--on-divergence rollback:%d); stopped there, the last good checkpoint is %s", (long long)step,
-                       term, d->rollback_max, d->rollback_max, t->saved_step >= 0 ? t->last_ckpt : "none");
-    return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s is not finite; stopped there without "
+                       term, verb(term), d->rollback_max, d->rollback_max, t->saved_step >= 0 ? t->last_ckpt : "none");
+    return EB_FAIL(EB_ERR_NUMERIC, "training diverged at step %lld: the %s %s not finite; stopped there without "
                    "checkpointing it (last good checkpoint: %s); try a smaller --lr or --lambda, or --on-divergence "
-                   "rollback", (long long)step, term, t->saved_step >= 0 ? t->last_ckpt : "none");
+                   "rollback", (long long)step, term, verb(term), t->saved_step >= 0 ? t->last_ckpt : "none");
 }

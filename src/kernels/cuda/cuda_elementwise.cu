@@ -1,5 +1,5 @@
-/* Elementwise and data-movement ops of the CUDA backend (fill, axpby, mul, copy_2d, row gathers, lerp)
- * and the two plain reductions (reduce_sum, row_sqnorm): grid-stride kernels on the backend's stream. */
+/* Elementwise and data-movement ops of the CUDA backend (fill, axpby, mul, copy_2d, row gathers, lerp), the plain
+ * reductions (reduce_sum, row_sqnorm) and nonfinite_mark: grid-stride kernels on the backend's stream. */
 #include "cuda_reduce.cuh"
 
 #define EB_GRID_STRIDE(i, n)                                                                              \
