@@ -6,13 +6,18 @@
 /* Channels x pixels of a per-sample shape, for bias and batch-norm ops (hw = 1 for dense data). */
 static int shape_hw(eb_shape s) { return s.h * s.w; }
 
-static eb_status check_call(const eb_net *net, const eb_net_ws *ws, int l, int n) {
+static eb_status check_net_call(const eb_net *net, const eb_net_ws *ws, int n) {
     if (ws->n_layers != net->n_layers || !ws->h)
         return EB_FAIL(EB_ERR_ARG, "%s: workspace was made for a net with %d layers, not %d", net->name,
                        ws->n_layers, net->n_layers);
     if (n < 1 || n > ws->max_batch)
         return EB_FAIL(EB_ERR_ARG, "%s: batch %d outside [1, %d] (the workspace's max_batch)", net->name, n,
                        ws->max_batch);
+    return EB_OK;
+}
+
+static eb_status check_call(const eb_net *net, const eb_net_ws *ws, int l, int n) {
+    EB_TRY(check_net_call(net, ws, n));
     if (l < 0 || l >= net->n_layers)
         return EB_FAIL(EB_ERR_ARG, "%s: layer %d outside [0, %d)", net->name, l, net->n_layers);
     return EB_OK;
@@ -179,16 +184,6 @@ eb_status eb_layer_tangent(const eb_backend *be, eb_net *net, eb_net_ws *ws, int
 }
 
 /* ---------------------------------------------------------------- nets ---- */
-
-static eb_status check_net_call(const eb_net *net, const eb_net_ws *ws, int n) {
-    if (ws->n_layers != net->n_layers || !ws->h)
-        return EB_FAIL(EB_ERR_ARG, "%s: workspace was made for a net with %d layers, not %d", net->name,
-                       ws->n_layers, net->n_layers);
-    if (n < 1 || n > ws->max_batch)
-        return EB_FAIL(EB_ERR_ARG, "%s: batch %d outside [1, %d] (the workspace's max_batch)", net->name, n,
-                       ws->max_batch);
-    return EB_OK;
-}
 
 eb_status eb_net_forward(const eb_backend *be, eb_net *net, eb_net_ws *ws, const eb_real *x, int n, eb_net_mode mode) {
     EB_TRY(check_net_call(net, ws, n));
