@@ -216,15 +216,6 @@ eb_status eb_trainer_save(eb_trainer *t) {
         if (net->n_buffers &&
             (st = be->ops->mem_download(be->ctx, b, net->buffers, net->n_buffers * sizeof(float))) != EB_OK)
             break;
-        /* a diverged run must never replace a good checkpoint with NaN weights */
-        for (size_t j = 0; j < net->n_params + net->n_buffers; j++)
-            if (!isfinite(p[j])) {
-                st = EB_FAIL(EB_ERR_NUMERIC, "weights of %s are not finite at step %lld: training diverged; not "
-                             "checkpointed (earlier checkpoints are kept); try a smaller --lr or --lambda",
-                             net->name, (long long)t->step);
-                break;
-            }
-        if (st != EB_OK) break;
         add_entries(net, p, b, info, &ni, n_entries, ent, &ne, 0);
         at += net->n_params + net->n_buffers;
         eb_optim *o = opts[i];

@@ -93,7 +93,7 @@ static eb_status mark_state(eb_trainer *t) {
 int eb_divergence_due(const eb_trainer *t, int64_t s) {
     const eb_train_cfg *c = &t->cfg;
     return s % c->log_every == 0 || s == c->iters || (c->ckpt_every > 0 && s % c->ckpt_every == 0) ||
-           (c->plot_every > 0 && s % c->plot_every == 0);
+           (c->plot_every > 0 && s % c->plot_every == 0) || (c->eval_every > 0 && s % c->eval_every == 0);
 }
 
 /* The earliest mark over the terms (and with `agree` over the ranks: every rank then decides alike); -1 when

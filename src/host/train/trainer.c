@@ -475,11 +475,6 @@ eb_status eb_trainer_run(eb_trainer *t, FILE *log) {
             double now = now_s();
             double its = (double)(s - last_step) / (now - last_t + 1e-12);
             double wall = t->wall_offset + (now - t->wall_start);
-            if (!isfinite(u[EB_UTERM_LOSS]) || !isfinite(g[EB_GTERM_LOSS]))
-                return EB_FAIL(EB_ERR_NUMERIC,
-                               "loss is not finite at step %lld (U loss %g, G loss %g): training diverged; "
-                               "checkpoints already written are kept; try a smaller --lr or --lambda",
-                               (long long)s, u[EB_UTERM_LOSS], g[EB_GTERM_LOSS]);
             double gn_u = grad_norm(&t->be, &t->gan.U, scratch);
             double gn_g = grad_norm(&t->be, &t->gan.G, scratch);
             /* the surrogate's last net: the one its loss reads (dim's head, infogan's encoder) */
