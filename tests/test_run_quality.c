@@ -2,6 +2,8 @@
  * checkpoints and the sampling commands, evaluation during training (--eval-every), and sample --png-dir. */
 #include "cli_util.h"
 #include "harness.h"
+
+#include <unistd.h>
 #include "ckpt_same.h"
 
 #include <png.h>
@@ -19,11 +21,12 @@ static char g_exe[2048], g_tmp[2048];
 
 static int setup(void) { return eb_test_cli_locate(g_exe, sizeof g_exe, g_tmp, sizeof g_tmp, "test-quality"); }
 
-/* Runs `ebgan-gpu <args> --device cpu` (training quietly), output to the test folder's last.log; exit status. */
+/* Runs `ebgan-gpu <args> --device cpu` (training quietly), output to the test folder's last-<pid>.log (ctest runs
+ * this file's cases in parallel processes); exit status. */
 static int run(const char *args) {
     char cmd[20000];
-    snprintf(cmd, sizeof cmd, "%s %s --device cpu%s > %s/last.log 2>&1", g_exe, args,
-             strncmp(args, "train", 5) ? "" : " --progress 0", g_tmp);
+    snprintf(cmd, sizeof cmd, "%s %s --device cpu%s > %s/last-%ld.log 2>&1", g_exe, args,
+             strncmp(args, "train", 5) ? "" : " --progress 0", g_tmp, (long)getpid());
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -320,7 +323,7 @@ EB_TEST(eval_every_on_a_run_without_modes_fails_before_training) {
     EB_CHECK(fresh(d, sizeof d, "eval-swiss"), "cleanup");
     snprintf(args, sizeof args, SMALL " --dataset swissroll --iters 5 --eval-every 5 --out %s", d);
     EB_CHECK(run(args) == 1, "train --eval-every on swissroll did not fail");
-    snprintf(ck, sizeof ck, "%s/last.log", g_tmp);
+    snprintf(ck, sizeof ck, "%s/last-%ld.log", g_tmp, (long)getpid());
     EB_CHECK(eb_test_file_has(ck, "no modes to evaluate"), "the message does not say why");
     return EB_TEST_PASS;
 }

@@ -4,6 +4,8 @@
 #include "cli_util.h"
 #include "harness.h"
 
+#include <unistd.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +26,11 @@ static int sh(const char *fmt, const char *a, const char *b) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-/* A small trained toy run, once per process. */
+/* A small trained toy run, once per process, in a folder of its own (ctest runs the cases in parallel). */
 static const char *trained_run(void) {
     static char run[1200];
     if (run[0]) return run;
-    snprintf(run, sizeof run, "%s/run", g_tmp);
+    snprintf(run, sizeof run, "%s/run-%ld", g_tmp, (long)getpid());
     char cmd[6000];
     snprintf(cmd, sizeof cmd, "rm -rf %s && %s train --dim 32 --batch 32 --iters 20 --n-critic 2 --plot-every 0 "
              "--ckpt-every 20 --log-every 10 --device cpu --progress 0 --out %s > %s/log 2>&1", run, g_exe, run, g_tmp);
@@ -64,7 +66,7 @@ static int merged_equals_unsharded(int R, int from_env) {
     const char *run = trained_run();
     EB_CHECK(run, "training failed (%s/log)", g_tmp);
     char out[1300], one[1300], extra[3000];
-    snprintf(one, sizeof one, "%s/one.npy", g_tmp);
+    snprintf(one, sizeof one, "%s/one-%ld.npy", g_tmp, (long)getpid());
     snprintf(out, sizeof out, "%s/sh%d%s.npy", g_tmp, R, from_env ? "env" : "");
     snprintf(extra, sizeof extra, "--out %s", one);
     char cmd[6000];

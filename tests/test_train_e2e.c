@@ -2,6 +2,8 @@
  * executable in the build directory, a run directory under the build tree, results read back from files. */
 #include "cli_util.h"
 #include "harness.h"
+
+#include <unistd.h>
 #include "ckpt_same.h"
 
 #include <stdlib.h>
@@ -19,8 +21,8 @@ static int setup(void) { return eb_test_cli_locate(g_exe, sizeof g_exe, g_tmp, s
 static int run(const char *fmt, const char *a, const char *b) {
     char cmd[12000], args[6000];
     snprintf(args, sizeof args, fmt, a, b);
-    snprintf(cmd, sizeof cmd, "%s %s --device cpu%s > %s/last.log 2>&1", g_exe, args,
-             (strncmp(args, "train", 5) && strncmp(args, "demo", 4)) ? "" : " --progress 0", g_tmp);
+    snprintf(cmd, sizeof cmd, "%s %s --device cpu%s > %s/last-%ld.log 2>&1", g_exe, args,
+             (strncmp(args, "train", 5) && strncmp(args, "demo", 4)) ? "" : " --progress 0", g_tmp, (long)getpid());
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
@@ -400,7 +402,7 @@ EB_TEST(diverging_run_fails_cleanly_without_nan_checkpoints) {
     EB_CHECK(system(cmd) == 0, "cleanup");
     int rc = run("train --dim 32 --batch 32 --lr 1e30 --iters 200 --log-every 50 --ckpt-every 1 --out %s%s", d, "");
     EB_CHECK(rc == 1, "exit code %d, want 1", rc);
-    snprintf(path, sizeof path, "%s/last.log", g_tmp);
+    snprintf(path, sizeof path, "%s/last-%ld.log", g_tmp, (long)getpid());
     FILE *f = fopen(path, "r");
     EB_CHECK(f != NULL, "no log");
     int found = 0;
@@ -451,7 +453,7 @@ EB_TEST(sample_with_mala_reports_acceptance_and_writes_latents) {
     EB_CHECK(!memcmp(tr + 4 * 600, zs, 600 * sizeof(float)), "the trace's last record is not the final latents");
     free(tr);
     free(zs);
-    snprintf(cmd, sizeof cmd, "%s/last.log", g_tmp);
+    snprintf(cmd, sizeof cmd, "%s/last-%ld.log", g_tmp, (long)getpid());
     FILE *f = fopen(cmd, "r");
     EB_CHECK(f != NULL, "no log");
     double acc = -1;
