@@ -95,7 +95,7 @@ static int merged_equals_unsharded(int R, int from_env) {
     EB_CHECK(d >= 0 && rows == 50, "merged samples have another shape (%lld rows)", (long long)rows);
     EB_CHECK(d <= ABS_BOUND, "merged %d shards differ from the unsharded samples by %g (bound %g)", R, d, ABS_BOUND);
     char oz[1400], mz[1400];
-    snprintf(oz, sizeof oz, "%s/one_z.npy", g_tmp);
+    snprintf(oz, sizeof oz, "%s/one-%ld_z.npy", g_tmp, (long)getpid());
     snprintf(mz, sizeof mz, "%s/sh%d%s_z.npy", g_tmp, R, from_env ? "env" : "");
     d = max_abs_diff(oz, mz, &rows);
     EB_CHECK(d >= 0 && d <= ABS_BOUND, "merged latents differ by %g", d);
