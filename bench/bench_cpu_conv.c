@@ -1,5 +1,5 @@
 /* Benchmark of the CPU conv2d ops (implicit GEMMs on conv/tile.c) on the layers of the cifar and mnist presets'
- * trunks at batch 64. Prints one JSON line per shape: ms per call and GFLOP/s of forward, backward data, filter.
+ * trunks at batch 64. Prints one JSON line per shape: ms per call (mean and best) and GFLOP/s of forward, backward data, filter.
  * Usage: bench_cpu_conv [seconds per measurement (1)] [cifar|mnist|all (all)] */
 #include "ebgan/backend.h"
 #include "host/cli/process_env.h"
@@ -27,11 +27,13 @@ static eb_real *bench_buf(size_t n, uint64_t *st) {
 }
 
 /* Seconds per call of op `which` (0 forward, 1 backward data, 2 backward filter): one warm-up call (grows
- * the scratch), then repeats until min_s has passed (at least 3 calls). Negative on error. */
+ * the scratch), then repeats until min_s has passed (at least 3 calls); *best: the fastest single call (on a
+ * machine shared with other jobs the mean moves with their load, the best call much less). Negative on error. */
 static double bench_time(eb_backend *be, const eb_conv_geom *g, int which, eb_real *x, eb_real *w, eb_real *y,
-                         double min_s) {
+                         double min_s, double *best) {
     int calls = 0;
-    double t0 = 0.0;
+    double t0 = 0.0, prev = 0.0;
+    *best = 1e30;
     for (;;) {
         eb_status st = which == 0 ? be->ops->conv2d_forward(be->ctx, g, x, w, y, 1, 0)
                      : which == 1 ? be->ops->conv2d_backward_data(be->ctx, g, y, w, x, 1, 0)
@@ -40,9 +42,12 @@ static double bench_time(eb_backend *be, const eb_conv_geom *g, int which, eb_re
             fprintf(stderr, "bench_cpu_conv: %s\n", eb_error_message());
             return -1.0;
         }
-        if (calls == 0) t0 = now_s(); /* the warm-up call is not timed */
+        const double now = now_s();
+        if (calls == 0) t0 = now; /* the warm-up call is not timed */
+        else if (now - prev < *best) *best = now - prev;
+        prev = now;
         calls++;
-        double el = now_s() - t0;
+        double el = now - t0;
         if (calls > 3 && el >= min_s) return el / (calls - 1);
     }
 }
@@ -83,18 +88,19 @@ int main(int argc, char **argv) {
         }
         /* 2 flops (multiply + add) per MAC; each of the three ops does n * c_out * HWo * c_in * k_h * k_w MACs */
         double gflop = 2.0 * g.n * g.c_out * g.h_out * g.w_out * (double)g.c_in * g.k_h * g.k_w * 1e-9;
-        double t[3] = {0, 0, 0};
+        double t[3] = {0, 0, 0}, b[3] = {0, 0, 0};
         for (int k = 0; k < 3 && rc == 0; k++) {
-            t[k] = bench_time(&be, &g, k, x, w, y, min_s);
+            t[k] = bench_time(&be, &g, k, x, w, y, min_s, &b[k]);
             if (t[k] < 0) rc = 1;
         }
         if (rc == 0)
             printf("{\"bench\":\"cpu_conv2d\",\"real\":\"%s\",\"n\":%d,\"c_in\":%d,\"c_out\":%d,\"h_in\":%d,\"w_in\":%d,"
                    "\"k\":%d,\"stride\":%d,\"pad\":%d,\"gflop_per_call\":%.4f,"
                    "\"fwd_ms\":%.3f,\"bwd_data_ms\":%.3f,\"bwd_filter_ms\":%.3f,"
+                   "\"fwd_min_ms\":%.3f,\"bwd_data_min_ms\":%.3f,\"bwd_filter_min_ms\":%.3f,"
                    "\"fwd_gflops\":%.2f,\"bwd_data_gflops\":%.2f,\"bwd_filter_gflops\":%.2f,\"blas_core\":\"%s\"}\n",
                    EB_REAL_NAME, g.n, g.c_in, g.c_out, g.h_in, g.w_in, g.k_h, g.stride, g.pad, gflop, t[0] * 1e3,
-                   t[1] * 1e3, t[2] * 1e3, gflop / t[0], gflop / t[1], gflop / t[2], eb_blas_core_name());
+                   t[1] * 1e3, t[2] * 1e3, b[0] * 1e3, b[1] * 1e3, b[2] * 1e3, gflop / t[0], gflop / t[1], gflop / t[2], eb_blas_core_name());
         fflush(stdout);
         free(x), free(w), free(y);
     }

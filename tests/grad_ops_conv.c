@@ -36,8 +36,8 @@ static eb_conv_geom geom_make(int n, int c_in, int c_out, int h_out, int w_out, 
 
 /* Fixed shapes covering stride 1/2/3, padding, non-square images and kernels, k = 3, 4, 5 and
  * output_padding-style inputs, followed by random draws. */
-#define N_FIXED 11
-#define N_SHAPES 16
+#define N_FIXED 13
+#define N_SHAPES 18
 static eb_conv_geom shape_get(int idx) {
     static const int fixed[N_FIXED][11] = {
         /* n c_in c_out h_out w_out k_h k_w stride pad op_h op_w */
@@ -53,6 +53,9 @@ static eb_conv_geom shape_get(int idx) {
         {1, 12, 20, 4, 3, 4, 4, 2, 1, 1, 0},/* k4 s2 p1 with an output_padding row */
         {2, 30, 17, 3, 4, 3, 3, 1, 1, 0, 0},/* 270 taps: the reduction spans two panels of 256 */
         {2, 8, 3, 3, 3, 2, 2, 3, 0, 2, 1},  /* k2 s3: input phase 2 meets no tap (dx there is beta * dx) */
+        /* the small maps of the mnist trunk, where half the taps read the border: border bands (direct.h) */
+        {2, 9, 10, 4, 4, 5, 5, 2, 2, 0, 0}, /* k5 s2 p2: 7x7 -> 4x4 */
+        {3, 16, 9, 2, 2, 5, 5, 2, 2, 1, 1}, /* k5 s2 p2: 4x4 -> 2x2, every output its own band */
     };
     if (idx < N_FIXED) {
         const int *f = fixed[idx];
@@ -399,11 +402,12 @@ EB_TEST(conv_results_do_not_depend_on_the_thread_count) {
 #ifdef _OPENMP
     eb_backend be;
     EB_CHECK_OK(eb_cpu_backend_init(&be));
-    /* each op of each shape has >= 1M multiply-adds, enough for the direct ops to use the threads; the last one's
-     * filter gradient sums two chunks of pixels */
-    const eb_conv_geom shapes[3] = {geom_make(8, 12, 40, 9, 9, 4, 4, 2, 1, 0, 0), geom_make(8, 3, 32, 18, 18, 3, 3, 1, 1, 0, 0),
-                                    geom_make(17, 2, 8, 32, 32, 3, 3, 1, 1, 0, 0)};
-    for (int s = 0; s < 3; s++) EB_CHECK(same_bits_on_1_and_3_threads(&be, &shapes[s], 0, s) == EB_TEST_PASS, "shape %d", s);
+    /* each op of each shape has >= 1M multiply-adds, enough for the direct ops to use the threads; the third one's
+     * filter gradient sums two chunks of pixels; the last one's 2x2 outputs are border bands of their own */
+    const eb_conv_geom shapes[4] = {geom_make(8, 12, 40, 9, 9, 4, 4, 2, 1, 0, 0), geom_make(8, 3, 32, 18, 18, 3, 3, 1, 1, 0, 0),
+                                    geom_make(17, 2, 8, 32, 32, 3, 3, 1, 1, 0, 0),
+                                    geom_make(40, 32, 64, 2, 2, 5, 5, 2, 2, 1, 1)};
+    for (int s = 0; s < 4; s++) EB_CHECK(same_bits_on_1_and_3_threads(&be, &shapes[s], 0, s) == EB_TEST_PASS, "shape %d", s);
     eb_cpu_backend_free(&be);
     return EB_TEST_PASS;
 #else

@@ -89,3 +89,35 @@ EB_TEST(tile_gives_the_same_bits_on_every_instruction_set) {
                  hash[0]);
     return EB_TEST_PASS;
 }
+
+/* A part-filled strip (eb_cpu_tile_gemm_cols): its columns carry the bits of the full tile's, and the columns past
+ * its last vector are neither read nor written. */
+EB_TEST(a_narrow_tile_gives_the_full_tiles_bits_and_leaves_the_rest) {
+    enum { KC = 77, LDA = 90 };
+    eb_real *a = rnd_buf((size_t)EB_TILE_MR * LDA), *b = rnd_buf((size_t)KC * EB_TILE_NR);
+    eb_real *c0 = rnd_buf((size_t)EB_TILE_MR * EB_TILE_NR), *full = malloc((size_t)EB_TILE_MR * EB_TILE_NR * sizeof *full);
+    eb_real *part = malloc((size_t)EB_TILE_MR * EB_TILE_NR * sizeof *part);
+    EB_CHECK(a && b && c0 && full && part, "out of memory");
+    ptrdiff_t rows[EB_TILE_MR], steps[KC];
+    for (int i = 0; i < EB_TILE_MR; i++) rows[i] = (ptrdiff_t)i * LDA;
+    for (int k = 0; k < KC; k++) steps[k] = (k * 5) % LDA;
+    const size_t bytes = (size_t)EB_TILE_MR * EB_TILE_NR * sizeof *full;
+    for (int acc = 0; acc < 2; acc++) {
+        memcpy(full, c0, bytes);
+        eb_cpu_tile_gemm(KC, a, rows, steps, b, full, EB_TILE_NR, acc);
+        for (int cols = 1; cols < EB_TILE_NR; cols += 7) {
+            const int done = (cols + EB_TILE_VL - 1) / EB_TILE_VL * EB_TILE_VL; /* whole vectors */
+            memcpy(part, c0, bytes);
+            eb_cpu_tile_gemm_cols(cols, KC, a, rows, steps, b, part, EB_TILE_NR, acc);
+            for (int i = 0; i < EB_TILE_MR; i++) {
+                const size_t r = (size_t)i * EB_TILE_NR;
+                EB_CHECK(memcmp(part + r, full + r, (size_t)done * sizeof *part) == 0,
+                         "cols %d, accumulate %d: row %d differs from the full tile", cols, acc, i);
+                EB_CHECK(memcmp(part + r + done, c0 + r + done, (size_t)(EB_TILE_NR - done) * sizeof *part) == 0,
+                         "cols %d: row %d was written past column %d", cols, i, done);
+            }
+        }
+    }
+    free(a), free(b), free(c0), free(full), free(part);
+    return EB_TEST_PASS;
+}

@@ -69,6 +69,26 @@ void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, const eb
 void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb, eb_real *planes,
                  eb_real *dx, eb_real beta);
 
+/* ---- the border bands (direct_bands.c) ----
+ * A window tap that reads the zero border adds a product of zero: on the small maps of a deep trunk (a 4x4 input
+ * under a k5 s2 p2 window) half of all taps do. Output rows that read the same range of taps inside the input form
+ * a band (the top rows, the interior, the bottom rows); a band of rows times a band of columns is one GEMM over
+ * its inside taps only. */
+typedef struct conv_band {
+    int o0, o1; /* outputs [o0, o1) */
+    int t0, t1; /* read taps [t0, t1) inside the input (t0 == t1: none) */
+} conv_band;
+
+/* The bands of outputs [o_lo, o_hi) whose tap t reads input index o * step + t * tstep - off, inside when in
+ * [0, n_in); taps < 2^31. Returns their count (at most o_hi - o_lo), written to bands. */
+int conv_bands(int o_lo, int o_hi, int taps, int step, int tstep, int off, int n_in, conv_band *bands);
+/* Sum over the bands of outputs x inside taps. */
+size_t conv_band_taps(const conv_band *bands, int nb);
+/* Whether splitting into bands saves enough multiply-adds to pay for its smaller GEMMs (CONV_BAND_SHARE): the
+ * inside taps of rows x columns against o_rows * taps_h * o_cols * taps_w. */
+int conv_bands_pay(const conv_band *rows, int nr, const conv_band *cols, int nc, int o_rows, int o_cols,
+                   int taps_h, int taps_w);
+
 /* ---- the implicit GEMM over pixel columns (direct_gemm.c) ---- */
 
 /* A run: columns [j, j + len) of a block whose B entries are contiguous in the source (one sample, one grid

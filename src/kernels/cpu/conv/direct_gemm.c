@@ -132,11 +132,13 @@ void conv_igemm_run(const conv_igemm *q, eb_real *ws, int threads) {
                 /* strips outer: one B strip [KC][NR] (24 KiB) stays in L1 while the A rows of every group of MR
                  * channels stream past it from L2 (BLIS's loop order: each B strip is loaded into L1 once) */
                 for (int t = 0; t < strips; t++) {
+                    /* a part-filled last strip computes the vectors it fills (tile.h) */
+                    const int cols = t == strips - 1 && tail ? tail : EB_TILE_NR;
                     for (int mb = 0; mb < mp; mb += EB_TILE_MR) {
                         ptrdiff_t rows[EB_TILE_MR]; /* rows past m repeat the last one: their C rows are not stored */
                         for (int i = 0; i < EB_TILE_MR; i++) rows[i] = q->a_row[mb + i < q->m ? mb + i : q->m - 1];
-                        eb_cpu_tile_gemm(kc, q->a, rows, q->a_k + k0, bp + (size_t)t * kc * EB_TILE_NR,
-                                         cb + (size_t)mb * ldc + t * EB_TILE_NR, ldc, k0 > 0);
+                        eb_cpu_tile_gemm_cols(cols, kc, q->a, rows, q->a_k + k0, bp + (size_t)t * kc * EB_TILE_NR,
+                                              cb + (size_t)mb * ldc + t * EB_TILE_NR, ldc, k0 > 0);
                     }
                 }
             }

@@ -24,7 +24,9 @@
 
 /* ---- forward ---- */
 
-/* y = alpha * conv(x, w) + beta * y. */
+/* y = alpha * conv(x, w) + beta * y. Output row oh reads padded input row oh * stride + i: with the border
+ * bands (direct.h), each band of rows x band of columns is one GEMM over the taps that read inside the input
+ * (the skipped ones would add products with the zero border); otherwise one GEMM over every tap. */
 eb_status eb_cpu_direct_forward(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *w,
                                 eb_real *y, eb_real alpha, eb_real beta) {
     const conv_phases f = conv_phases_of(g);
@@ -35,32 +37,49 @@ eb_status eb_cpu_direct_forward(void *ctx, const eb_conv_geom *g, const eb_real 
     const int threads = conv_threads((size_t)M * K * nb * hwo);
     const size_t src_e = direct ? 0 : region_elems((size_t)nb * g->c_in * f.plane, sizeof(eb_real));
     const size_t row_e = region_elems((size_t)M, sizeof(ptrdiff_t)), off_e = region_elems((size_t)K, sizeof(ptrdiff_t));
-    eb_real *s = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + (size_t)threads * igemm_thread_elems(M));
+    const size_t band_e = region_elems((size_t)g->h_out + g->w_out, sizeof(conv_band));
+    eb_real *s = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + band_e + (size_t)threads * igemm_thread_elems(M));
     if (!s) return EB_ERR_OOM; /* eb_cpu_scratch recorded the message */
     eb_real *planes = s;
     ptrdiff_t *a_row = (ptrdiff_t *)(s + src_e), *a_k = (ptrdiff_t *)(s + src_e + row_e);
     ptrdiff_t *k_off = (ptrdiff_t *)(s + src_e + row_e + off_e);
-    eb_real *ws = s + src_e + row_e + 2 * off_e;
+    conv_band *rb = (conv_band *)(s + src_e + row_e + 2 * off_e), *cb = rb + g->h_out;
+    eb_real *ws = s + src_e + row_e + 2 * off_e + band_e;
 
     for (int co = 0; co < M; co++) a_row[co] = (ptrdiff_t)co * K; /* A = w [c_out, (c, i, j)] as it is */
-    for (int kk = 0; kk < K; kk++) a_k[kk] = kk;
-    for (int c = 0; c < g->c_in; c++)
-        for (int i = 0; i < g->k_h; i++)
-            for (int j = 0; j < g->k_w; j++)
-                k_off[(c * g->k_h + i) * g->k_w + j] =
-                    direct ? (ptrdiff_t)c * (ptrdiff_t)hwi + (ptrdiff_t)i * g->w_in + j : conv_tap_offset(&f, c, i, j);
-    for (int s0 = 0; s0 < g->n; s0 += nb) { /* samples [s0, s0 + cnt): their bordered copy, one GEMM */
+    int nr = conv_bands(0, g->h_out, g->k_h, g->stride, 1, g->pad, g->h_in, rb);
+    int nc = conv_bands(0, g->w_out, g->k_w, g->stride, 1, g->pad, g->w_in, cb);
+    if (direct || !conv_bands_pay(rb, nr, cb, nc, g->h_out, g->w_out, g->k_h, g->k_w)) { /* one band, every tap */
+        rb[0] = (conv_band){0, g->h_out, 0, g->k_h}, cb[0] = (conv_band){0, g->w_out, 0, g->k_w};
+        nr = nc = 1;
+    }
+    for (int s0 = 0; s0 < g->n; s0 += nb) { /* samples [s0, s0 + cnt): their bordered copy, a GEMM per band */
         const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
         if (!direct) conv_split_all(g, &f, g->c_in, x, s0, cnt, planes);
-        const conv_igemm q = {
-            .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k,
-            .src = direct ? x + (size_t)s0 * g->c_in * hwi : planes, .k_off = k_off,
-            .n = cnt, .hc = g->h_out, .wc = g->w_out,
-            .src_n = (ptrdiff_t)g->c_in * (ptrdiff_t)(direct ? hwi : f.plane), .src_u = direct ? g->w_in : f.wq,
-            .dst = y + (size_t)s0 * M * hwo, .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo,
-            .dst_u = g->w_out, .dst_v = 1, .alpha = alpha, .beta = beta,
-        };
-        conv_igemm_run(&q, ws, threads);
+        for (int br = 0; br < nr; br++) {
+            for (int bc = 0; bc < nc; bc++) {
+                const conv_band r = rb[br], c = cb[bc];
+                int kk = 0; /* the band's taps (ci, i, j), in the order of w's rows */
+                for (int ci = 0; ci < g->c_in; ci++)
+                    for (int i = r.t0; i < r.t1; i++)
+                        for (int j = c.t0; j < c.t1; j++, kk++) {
+                            a_k[kk] = ((ptrdiff_t)ci * g->k_h + i) * g->k_w + j;
+                            k_off[kk] = direct ? (ptrdiff_t)ci * (ptrdiff_t)hwi + (ptrdiff_t)i * g->w_in + j
+                                               : conv_tap_offset(&f, ci, i, j);
+                        }
+                const ptrdiff_t src_u = direct ? g->w_in : f.wq;
+                const conv_igemm q = {
+                    .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k,
+                    .src = (direct ? x + (size_t)s0 * g->c_in * hwi : planes) + (ptrdiff_t)r.o0 * src_u + c.o0,
+                    .k_off = k_off, .n = cnt, .hc = r.o1 - r.o0, .wc = c.o1 - c.o0,
+                    .src_n = (ptrdiff_t)g->c_in * (ptrdiff_t)(direct ? hwi : f.plane), .src_u = src_u,
+                    .dst = y + (size_t)s0 * M * hwo + (size_t)r.o0 * g->w_out + c.o0,
+                    .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo,
+                    .dst_u = g->w_out, .dst_v = 1, .alpha = alpha, .beta = beta,
+                };
+                conv_igemm_run(&q, ws, threads);
+            }
+        }
     }
     return EB_OK;
 }
@@ -124,12 +143,14 @@ eb_status eb_cpu_direct_backward_data(void *ctx, const eb_conv_geom *g, const eb
     const int threads = conv_threads((size_t)kmax * M * (size_t)nb * hwi / ((size_t)s * s));
     const size_t src_e = region_elems((size_t)nb * co_n * plane, sizeof(eb_real));
     const size_t row_e = region_elems((size_t)M, sizeof(ptrdiff_t)), off_e = region_elems((size_t)kmax, sizeof(ptrdiff_t));
-    eb_real *sc = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + (size_t)threads * igemm_thread_elems(M));
+    const size_t band_e = region_elems((size_t)g->h_in + g->w_in + 2, sizeof(conv_band));
+    eb_real *sc = eb_cpu_scratch(ctx, src_e + row_e + 2 * off_e + band_e + (size_t)threads * igemm_thread_elems(M));
     if (!sc) return EB_ERR_OOM;
     eb_real *dyp = sc;
     ptrdiff_t *a_row = (ptrdiff_t *)(sc + src_e), *a_k = (ptrdiff_t *)(sc + src_e + row_e);
     ptrdiff_t *k_off = (ptrdiff_t *)(sc + src_e + row_e + off_e);
-    eb_real *ws = sc + src_e + row_e + 2 * off_e;
+    conv_band *rb = (conv_band *)(sc + src_e + row_e + 2 * off_e), *cb = rb + g->h_in + 1;
+    eb_real *ws = sc + src_e + row_e + 2 * off_e + band_e;
     for (int ci = 0; ci < M; ci++) a_row[ci] = (ptrdiff_t)ci * kh * kw; /* A[ci, (co, ti, tj)]: w in place */
 
     for (int s0 = 0; s0 < g->n; s0 += nb) { /* samples [s0, s0 + cnt): their bordered dy, one GEMM per phase */
@@ -160,25 +181,36 @@ eb_status eb_cpu_direct_backward_data(void *ctx, const eb_conv_geom *g, const eb
                 const int cq_lo = g->pad > pb ? (g->pad - pb + s - 1) / s : 0, cq_hi = right / s + 1;
                 const int tb = pb < kw ? (kw - pb + s - 1) / s : 0;
                 if (cq_hi <= cq_lo) continue;
-                const int K = co_n * ta * tb;
-                for (int co = 0; co < co_n; co++)
-                    for (int ti = 0; ti < ta; ti++)
-                        for (int tj = 0; tj < tb; tj++) {
-                            const int kk = (co * ta + ti) * tb + tj;
-                            a_k[kk] = ((ptrdiff_t)co * ci_n * kh + pa + s * ti) * kw + pb + s * tj;
-                            k_off[kk] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
-                        }
-                const int ih0 = rq_lo * s + pa - g->pad, iw0 = cq_lo * s + pb - g->pad;
-                const conv_igemm q = {
-                    .m = M, .k = K, .a = w, .a_row = a_row, .a_k = a_k,
-                    .src = dyp + (size_t)rq_lo * wd + cq_lo, .k_off = k_off,
-                    .n = cnt, .hc = rq_hi - rq_lo, .wc = cq_hi - cq_lo,
-                    .src_n = (ptrdiff_t)co_n * (ptrdiff_t)plane, .src_u = wd,
-                    .dst = dx + (size_t)s0 * ci_n * hwi + (size_t)ih0 * g->w_in + iw0,
-                    .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
-                    .dst_u = (ptrdiff_t)s * g->w_in, .dst_v = s, .alpha = alpha, .beta = beta,
-                };
-                conv_igemm_run(&q, ws, threads);
+                /* phase row rq reads dy row rq - ti for its tap ti: the bands of rows whose taps stay inside dy */
+                int nr = conv_bands(rq_lo, rq_hi, ta, 1, -1, 0, g->h_out, rb);
+                int nc = conv_bands(cq_lo, cq_hi, tb, 1, -1, 0, g->w_out, cb);
+                if (!conv_bands_pay(rb, nr, cb, nc, rq_hi - rq_lo, cq_hi - cq_lo, ta, tb)) {
+                    rb[0] = (conv_band){rq_lo, rq_hi, 0, ta}, cb[0] = (conv_band){cq_lo, cq_hi, 0, tb};
+                    nr = nc = 1;
+                }
+                for (int br = 0; br < nr; br++) {
+                    for (int bc = 0; bc < nc; bc++) {
+                        const conv_band r = rb[br], c = cb[bc];
+                        int kk = 0; /* the band's taps (co, ti, tj) */
+                        for (int co = 0; co < co_n; co++)
+                            for (int ti = r.t0; ti < r.t1; ti++)
+                                for (int tj = c.t0; tj < c.t1; tj++, kk++) {
+                                    a_k[kk] = ((ptrdiff_t)co * ci_n * kh + pa + s * ti) * kw + pb + s * tj;
+                                    k_off[kk] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
+                                }
+                        const int ih0 = r.o0 * s + pa - g->pad, iw0 = c.o0 * s + pb - g->pad;
+                        const conv_igemm q = {
+                            .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k,
+                            .src = dyp + (size_t)r.o0 * wd + c.o0, .k_off = k_off,
+                            .n = cnt, .hc = r.o1 - r.o0, .wc = c.o1 - c.o0,
+                            .src_n = (ptrdiff_t)co_n * (ptrdiff_t)plane, .src_u = wd,
+                            .dst = dx + (size_t)s0 * ci_n * hwi + (size_t)ih0 * g->w_in + iw0,
+                            .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
+                            .dst_u = (ptrdiff_t)s * g->w_in, .dst_v = s, .alpha = alpha, .beta = beta,
+                        };
+                        conv_igemm_run(&q, ws, threads);
+                    }
+                }
             }
         }
     }

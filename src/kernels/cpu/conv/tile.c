@@ -11,27 +11,28 @@
 
 typedef eb_real eb_tile_vec __attribute__((vector_size(EB_TILE_VBYTES)));
 
-/* The vector body: every lane runs acc = fma(a, b, acc) in the order of k. */
+/* The vector body over the first nv vectors of the tile (a constant where it is inlined): every lane runs
+ * acc = fma(a, b, acc) in the order of k, whatever nv. */
 static inline __attribute__((always_inline)) void tile_vec(int kc, const eb_real *restrict a,
                                                            const ptrdiff_t *restrict a_row,
                                                            const ptrdiff_t *restrict a_k, const eb_real *restrict b,
-                                                           eb_real *restrict c, int ldc, int accumulate) {
+                                                           eb_real *restrict c, int ldc, int accumulate, const int nv) {
     const eb_real *ar[EB_TILE_MR];
     for (int i = 0; i < EB_TILE_MR; i++) ar[i] = a + a_row[i];
     eb_tile_vec acc[EB_TILE_MR][EB_TILE_NV];
     for (int i = 0; i < EB_TILE_MR; i++)
-        for (int v = 0; v < EB_TILE_NV; v++) acc[i][v] = (eb_tile_vec){0};
+        for (int v = 0; v < nv; v++) acc[i][v] = (eb_tile_vec){0};
     for (int k = 0; k < kc; k++) {
         eb_tile_vec bv[EB_TILE_NV];
         const ptrdiff_t o = a_k[k];
-        for (int v = 0; v < EB_TILE_NV; v++) memcpy(&bv[v], b + (size_t)k * EB_TILE_NR + v * EB_TILE_VL, sizeof bv[v]);
+        for (int v = 0; v < nv; v++) memcpy(&bv[v], b + (size_t)k * EB_TILE_NR + v * EB_TILE_VL, sizeof bv[v]);
         for (int i = 0; i < EB_TILE_MR; i++) {
             const eb_real s = ar[i][o];
-            for (int v = 0; v < EB_TILE_NV; v++) acc[i][v] += s * bv[v];
+            for (int v = 0; v < nv; v++) acc[i][v] += s * bv[v];
         }
     }
     for (int i = 0; i < EB_TILE_MR; i++) {
-        for (int v = 0; v < EB_TILE_NV; v++) {
+        for (int v = 0; v < nv; v++) {
             eb_real *dst = c + (size_t)i * ldc + v * EB_TILE_VL;
             eb_tile_vec t = acc[i][v];
             if (accumulate) {
@@ -55,9 +56,9 @@ static inline __attribute__((always_inline)) void tile_vec(int kc, const eb_real
  * x86 CPUs older than ~2013. */
 static void tile_scalar(int kc, const eb_real *restrict a, const ptrdiff_t *restrict a_row,
                         const ptrdiff_t *restrict a_k, const eb_real *restrict b, eb_real *restrict c, int ldc,
-                        int accumulate) {
+                        int accumulate, int nv) {
     for (int i = 0; i < EB_TILE_MR; i++) {
-        for (int j = 0; j < EB_TILE_NR; j++) {
+        for (int j = 0; j < nv * EB_TILE_VL; j++) {
             eb_real acc = 0;
             for (int k = 0; k < kc; k++) acc = TILE_FMA(a[a_row[i] + a_k[k]], b[(size_t)k * EB_TILE_NR + j], acc);
             c[(size_t)i * ldc + j] = accumulate ? c[(size_t)i * ldc + j] + acc : acc;
@@ -79,11 +80,19 @@ static void gather_plain(int rows, const eb_real *src, const ptrdiff_t *row_off,
     gather_body(rows, src, row_off, col_off, dst);
 }
 
-typedef void (*tile_fn)(int, const eb_real *, const ptrdiff_t *, const ptrdiff_t *, const eb_real *, eb_real *, int, int);
+typedef void (*tile_fn)(int, const eb_real *, const ptrdiff_t *, const ptrdiff_t *, const eb_real *, eb_real *, int,
+                        int, int);
+/* One function per instruction set; the width nv (1 .. EB_TILE_NV vectors) picks a body compiled for it. */
+#define TILE_WIDTHS(body, kc, a, a_row, a_k, b, c, ldc, accumulate, nv) \
+    do { \
+        if ((nv) >= EB_TILE_NV) body(kc, a, a_row, a_k, b, c, ldc, accumulate, EB_TILE_NV); \
+        else if ((nv) == 2) body(kc, a, a_row, a_k, b, c, ldc, accumulate, 2); \
+        else body(kc, a, a_row, a_k, b, c, ldc, accumulate, 1); \
+    } while (0)
 #if !(defined(__x86_64__) && defined(__GNUC__)) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))
 static void tile_vector(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
-                        eb_real *c, int ldc, int accumulate) {
-    tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
+                        eb_real *c, int ldc, int accumulate, int nv) {
+    TILE_WIDTHS(tile_vec, kc, a, a_row, a_k, b, c, ldc, accumulate, nv);
 }
 #endif
 typedef void (*gather_fn)(int, const eb_real *, const ptrdiff_t *, const int32_t *, eb_real *);
@@ -93,13 +102,13 @@ typedef void (*gather_fn)(int, const eb_real *, const ptrdiff_t *, const int32_t
  * (test_cpu_tile runs all three bodies and compares their bits). */
 __attribute__((target("avx512f,fma"))) static void tile_avx512(int kc, const eb_real *a, const ptrdiff_t *a_row,
                                                                const ptrdiff_t *a_k, const eb_real *b, eb_real *c,
-                                                               int ldc, int accumulate) {
-    tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
+                                                               int ldc, int accumulate, int nv) {
+    TILE_WIDTHS(tile_vec, kc, a, a_row, a_k, b, c, ldc, accumulate, nv);
 }
 __attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const eb_real *a, const ptrdiff_t *a_row,
                                                           const ptrdiff_t *a_k, const eb_real *b, eb_real *c,
-                                                          int ldc, int accumulate) {
-    tile_vec(kc, a, a_row, a_k, b, c, ldc, accumulate);
+                                                          int ldc, int accumulate, int nv) {
+    TILE_WIDTHS(tile_vec, kc, a, a_row, a_k, b, c, ldc, accumulate, nv);
 }
 /* GCC's generic tuning does not emit gathers for the loop; the AVX-512 gather instructions, 16 floats / 8
  * doubles each, written out. */
@@ -175,7 +184,13 @@ static const tile_impl *tile_get(void) {
 
 void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
                       eb_real *c, int ldc, int accumulate) {
-    tile_get()->tile(kc, a, a_row, a_k, b, c, ldc, accumulate);
+    tile_get()->tile(kc, a, a_row, a_k, b, c, ldc, accumulate, EB_TILE_NV);
+}
+
+void eb_cpu_tile_gemm_cols(int cols, int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k,
+                           const eb_real *b, eb_real *c, int ldc, int accumulate) {
+    const int nv = cols <= 0 ? EB_TILE_NV : (cols + EB_TILE_VL - 1) / EB_TILE_VL;
+    tile_get()->tile(kc, a, a_row, a_k, b, c, ldc, accumulate, nv < EB_TILE_NV ? nv : EB_TILE_NV);
 }
 
 void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst) {

@@ -24,6 +24,12 @@
 void eb_cpu_tile_gemm(int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k, const eb_real *b,
                       eb_real *c, int ldc, int accumulate);
 
+/* The same for the first `cols` columns of the tile only (1 .. NR, rounded up to whole vectors; the columns past
+ * them are neither read nor written): the last, partly filled strip of a GEMM (64 columns are a strip and a
+ * third) costs the vectors it fills, not a whole strip. Each column's bits are those of eb_cpu_tile_gemm. */
+void eb_cpu_tile_gemm_cols(int cols, int kc, const eb_real *a, const ptrdiff_t *a_row, const ptrdiff_t *a_k,
+                           const eb_real *b, eb_real *c, int ldc, int accumulate);
+
 /* dst[r * NR + j] = src[row_off[r] + col_off[j]], r < rows, j < NR: a B panel gathered row by row (the filter
  * gradient's: the NR taps of each pixel), with the vector gathers of the CPU where it has them. */
 void eb_cpu_tile_gather(int rows, const eb_real *src, const ptrdiff_t *row_off, const int32_t *col_off, eb_real *dst);
