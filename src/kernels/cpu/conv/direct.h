@@ -66,6 +66,10 @@ static inline ptrdiff_t conv_tap_offset(const conv_phases *f, int c, int i, int 
 
 void conv_split_all(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, int s0, int cnt,
                     eb_real *dst);
+/* The same copies with the sample innermost: dst [c, plane, cnt] (direct_ops.c takes these for maps narrower than
+ * CONV_GATHER_BELOW, whose GEMM columns then run over the batch). */
+void conv_split_all_inner(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, int s0, int cnt,
+                          eb_real *dst);
 void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col, int s0, int nb, eb_real *planes,
                  eb_real *dx, eb_real beta);
 

@@ -53,9 +53,14 @@ eb_status eb_cpu_direct_forward(void *ctx, const eb_conv_geom *g, const eb_real 
         rb[0] = (conv_band){0, g->h_out, 0, g->k_h}, cb[0] = (conv_band){0, g->w_out, 0, g->k_w};
         nr = nc = 1;
     }
+    /* outputs narrower than CONV_GATHER_BELOW: the copy keeps the sample innermost and a GEMM's columns run over
+     * the samples of each output pixel (contiguous B rows: copied, not gathered one column at a time) */
+    const int inner = !direct && g->w_out < CONV_GATHER_BELOW;
     for (int s0 = 0; s0 < g->n; s0 += nb) { /* samples [s0, s0 + cnt): their bordered copy, a GEMM per band */
         const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
-        if (!direct) conv_split_all(g, &f, g->c_in, x, s0, cnt, planes);
+        if (inner) conv_split_all_inner(g, &f, g->c_in, x, s0, cnt, planes);
+        else if (!direct) conv_split_all(g, &f, g->c_in, x, s0, cnt, planes);
+        const ptrdiff_t e = inner ? cnt : 1; /* elements per plane element: the samples, or one */
         for (int br = 0; br < nr; br++) {
             for (int bc = 0; bc < nc; bc++) {
                 const conv_band r = rb[br], c = cb[bc];
@@ -65,16 +70,22 @@ eb_status eb_cpu_direct_forward(void *ctx, const eb_conv_geom *g, const eb_real 
                         for (int j = c.t0; j < c.t1; j++, kk++) {
                             a_k[kk] = ((ptrdiff_t)ci * g->k_h + i) * g->k_w + j;
                             k_off[kk] = direct ? (ptrdiff_t)ci * (ptrdiff_t)hwi + (ptrdiff_t)i * g->w_in + j
-                                               : conv_tap_offset(&f, ci, i, j);
+                                               : conv_tap_offset(&f, ci, i, j) * e;
                         }
                 const ptrdiff_t src_u = direct ? g->w_in : f.wq;
-                const conv_igemm q = {
-                    .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k,
-                    .src = (direct ? x + (size_t)s0 * g->c_in * hwi : planes) + (ptrdiff_t)r.o0 * src_u + c.o0,
-                    .k_off = k_off, .n = cnt, .hc = r.o1 - r.o0, .wc = c.o1 - c.o0,
+                eb_real *dst = y + (size_t)s0 * M * hwo + (size_t)r.o0 * g->w_out + c.o0;
+                const eb_real *src = (direct ? x + (size_t)s0 * g->c_in * hwi : planes) + ((ptrdiff_t)r.o0 * src_u + c.o0) * e;
+                /* the grid (sample, row, column), or (row, column, sample) with the sample innermost */
+                const conv_igemm q = inner ? (conv_igemm){
+                    .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k, .src = src, .k_off = k_off,
+                    .n = r.o1 - r.o0, .hc = c.o1 - c.o0, .wc = cnt, .src_n = f.wq * e, .src_u = e,
+                    .dst = dst, .dst_n = g->w_out, .dst_m = (ptrdiff_t)hwo, .dst_u = 1,
+                    .dst_v = (ptrdiff_t)M * (ptrdiff_t)hwo, .alpha = alpha, .beta = beta,
+                } : (conv_igemm){
+                    .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k, .src = src, .k_off = k_off,
+                    .n = cnt, .hc = r.o1 - r.o0, .wc = c.o1 - c.o0,
                     .src_n = (ptrdiff_t)g->c_in * (ptrdiff_t)(direct ? hwi : f.plane), .src_u = src_u,
-                    .dst = y + (size_t)s0 * M * hwo + (size_t)r.o0 * g->w_out + c.o0,
-                    .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo,
+                    .dst = dst, .dst_n = (ptrdiff_t)M * (ptrdiff_t)hwo, .dst_m = (ptrdiff_t)hwo,
                     .dst_u = g->w_out, .dst_v = 1, .alpha = alpha, .beta = beta,
                 };
                 conv_igemm_run(&q, ws, threads);
@@ -153,14 +164,29 @@ eb_status eb_cpu_direct_backward_data(void *ctx, const eb_conv_geom *g, const eb
     eb_real *ws = sc + src_e + row_e + 2 * off_e + band_e;
     for (int ci = 0; ci < M; ci++) a_row[ci] = (ptrdiff_t)ci * kh * kw; /* A[ci, (co, ti, tj)]: w in place */
 
+    /* phases narrower than CONV_GATHER_BELOW columns: the dy copy keeps the sample innermost, [co, hd, wd, cnt],
+     * and each GEMM's columns run over the samples of a pixel (as in the forward) */
+    const int inner = (g->w_in + s - 1) / s < CONV_GATHER_BELOW;
     for (int s0 = 0; s0 < g->n; s0 += nb) { /* samples [s0, s0 + cnt): their bordered dy, one GEMM per phase */
         const int cnt = g->n - s0 < nb ? g->n - s0 : nb;
         const size_t planes = (size_t)cnt * co_n;
+        const ptrdiff_t e = inner ? cnt : 1; /* elements per plane element */
 #pragma omp parallel num_threads(eb_cpu_threads(planes * plane, EB_CPU_PAR_CHEAP))
         {
             size_t lo, hi;
-            eb_cpu_split(planes, &lo, &hi);
+            eb_cpu_split(inner ? (size_t)co_n : planes, &lo, &hi);
             for (size_t p = lo; p < hi; p++) {
+                if (inner) { /* p: a channel, every sample */
+                    eb_real *d = dyp + p * plane * (size_t)cnt;
+                    memset(d, 0, plane * (size_t)cnt * sizeof *d);
+                    for (int oh = 0; oh < g->h_out; oh++)
+                        for (int ow = 0; ow < g->w_out; ow++) {
+                            eb_real *out = d + ((size_t)(oh + pt) * wd + pl + ow) * (size_t)cnt;
+                            const eb_real *in = dy + ((size_t)s0 * co_n + p) * hwo + (size_t)oh * g->w_out + ow;
+                            for (int si = 0; si < cnt; si++) out[si] = in[(size_t)si * co_n * hwo];
+                        }
+                    continue;
+                }
                 eb_real *d = dyp + p * plane;
                 memset(d, 0, plane * sizeof *d);
                 for (int oh = 0; oh < g->h_out; oh++)
@@ -196,16 +222,22 @@ eb_status eb_cpu_direct_backward_data(void *ctx, const eb_conv_geom *g, const eb
                             for (int ti = r.t0; ti < r.t1; ti++)
                                 for (int tj = c.t0; tj < c.t1; tj++, kk++) {
                                     a_k[kk] = ((ptrdiff_t)co * ci_n * kh + pa + s * ti) * kw + pb + s * tj;
-                                    k_off[kk] = (ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj);
+                                    k_off[kk] = ((ptrdiff_t)co * (ptrdiff_t)plane + (ptrdiff_t)(pt - ti) * wd + (pl - tj)) * e;
                                 }
                         const int ih0 = r.o0 * s + pa - g->pad, iw0 = c.o0 * s + pb - g->pad;
-                        const conv_igemm q = {
-                            .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k,
-                            .src = dyp + (size_t)r.o0 * wd + c.o0, .k_off = k_off,
+                        const eb_real *src = dyp + ((size_t)r.o0 * wd + c.o0) * (size_t)e;
+                        eb_real *dst = dx + (size_t)s0 * ci_n * hwi + (size_t)ih0 * g->w_in + iw0;
+                        /* the grid (sample, row, column), or (row, column, sample) with the sample innermost */
+                        const conv_igemm q = inner ? (conv_igemm){
+                            .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k, .src = src, .k_off = k_off,
+                            .n = r.o1 - r.o0, .hc = c.o1 - c.o0, .wc = cnt, .src_n = wd * e, .src_u = e,
+                            .dst = dst, .dst_n = (ptrdiff_t)s * g->w_in, .dst_m = (ptrdiff_t)hwi, .dst_u = s,
+                            .dst_v = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .alpha = alpha, .beta = beta,
+                        } : (conv_igemm){
+                            .m = M, .k = kk, .a = w, .a_row = a_row, .a_k = a_k, .src = src, .k_off = k_off,
                             .n = cnt, .hc = r.o1 - r.o0, .wc = c.o1 - c.o0,
                             .src_n = (ptrdiff_t)co_n * (ptrdiff_t)plane, .src_u = wd,
-                            .dst = dx + (size_t)s0 * ci_n * hwi + (size_t)ih0 * g->w_in + iw0,
-                            .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
+                            .dst = dst, .dst_n = (ptrdiff_t)ci_n * (ptrdiff_t)hwi, .dst_m = (ptrdiff_t)hwi,
                             .dst_u = (ptrdiff_t)s * g->w_in, .dst_v = s, .alpha = alpha, .beta = beta,
                         };
                         conv_igemm_run(&q, ws, threads);

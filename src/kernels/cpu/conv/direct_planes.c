@@ -136,3 +136,32 @@ void conv_col2im(const eb_conv_geom *g, const conv_phases *f, const eb_real *col
         }
     }
 }
+
+/* The same copies with the sample innermost, dst [c, plane, cnt]: element e of sample si's plane of channel ch at
+ * (ch * plane + e) * cnt + si. Where the maps are narrower than a vector, the columns of a GEMM are best taken
+ * across the samples: one B row is then a contiguous run of the batch, copied, not gathered from cnt planes. */
+void conv_split_all_inner(const eb_conv_geom *g, const conv_phases *f, int c, const eb_real *x, int s0, int cnt,
+                          eb_real *dst) {
+    const size_t hwi = (size_t)g->h_in * g->w_in, block = f->plane * (size_t)cnt;
+    const int s = f->s, p = g->pad;
+    x += (size_t)s0 * c * hwi;
+#pragma omp parallel num_threads(eb_cpu_threads((size_t)c * block, EB_CPU_PAR_CHEAP))
+    {
+        size_t lo, hi;
+        eb_cpu_split((size_t)c, &lo, &hi);
+        for (size_t ch = lo; ch < hi; ch++) {
+            eb_real *d = dst + ch * block;
+            memset(d, 0, block * sizeof *d); /* small maps: the border is most of the plane */
+            for (int ih = 0; ih < g->h_in; ih++) {
+                const int r = ih + p;
+                for (int iw = 0; iw < g->w_in; iw++) {
+                    const int q = iw + p;
+                    const size_t e = (size_t)((r % s) * s + q % s) * f->hq * f->wq + (size_t)(r / s) * f->wq + q / s;
+                    const eb_real *src = x + ch * hwi + (size_t)ih * g->w_in + iw;
+                    eb_real *out = d + e * (size_t)cnt;
+                    for (int si = 0; si < cnt; si++) out[si] = src[(size_t)si * c * hwi];
+                }
+            }
+        }
+    }
+}
