@@ -93,6 +93,15 @@ size_t conv_band_taps(const conv_band *bands, int nb);
 int conv_bands_pay(const conv_band *rows, int nr, const conv_band *cols, int nc, int o_rows, int o_cols,
                    int taps_h, int taps_w);
 
+/* ---- the filter gradient of narrow maps (direct_filter_inner.c) ---- */
+
+/* Whether a layer takes conv_backward_filter_inner: outputs narrower than CONV_GATHER_BELOW, c_in a multiple of
+ * the tile's rows. */
+int conv_filter_inner_fits(const eb_conv_geom *g);
+/* eb_cpu_direct_backward_filter's contract, as the transposed GEMM over sample-innermost copies with the bands. */
+eb_status conv_backward_filter_inner(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
+                                     eb_real *dw, eb_real alpha, eb_real beta);
+
 /* ---- the implicit GEMM over pixel columns (direct_gemm.c) ---- */
 
 /* A run: columns [j, j + len) of a block whose B entries are contiguous in the source (one sample, one grid

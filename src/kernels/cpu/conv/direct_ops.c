@@ -261,6 +261,7 @@ eb_status eb_cpu_direct_backward_data(void *ctx, const eb_conv_geom *g, const eb
  * with few taps (27 for an RGB input) still uses them all. */
 eb_status eb_cpu_direct_backward_filter(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                         eb_real *dw, eb_real alpha, eb_real beta) {
+    if (conv_filter_inner_fits(g)) return conv_backward_filter_inner(ctx, g, x, dy, dw, alpha, beta);
     const conv_phases f = conv_phases_of(g);
     const int K = g->c_in * g->k_h * g->k_w, M = g->c_out, mp = (int)round_up((size_t)M, EB_TILE_MR);
     const int kp = (int)round_up((size_t)K, EB_TILE_NR), strips = kp / EB_TILE_NR;
