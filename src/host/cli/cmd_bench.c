@@ -29,6 +29,8 @@ typedef struct bench_cfg {
     int repeat;                     /* measurements, one JSON line each */
     int threads;                    /* OpenMP and OpenBLAS threads; 0 = OpenMP's default */
     uint64_t seed;
+    char penalty[16];               /* as train --penalty */
+    int penalty_every;              /* as train --penalty-every: the lazy penalty's K */
 } bench_cfg;
 
 #define F(field) EB_OPT_FIELD(bench_cfg, field)
@@ -47,6 +49,9 @@ static const eb_opt g_bench_opts[] = {
     {"repeat", EB_OPT_INT, F(repeat), "1", "measurements, one JSON line each"},
     {"threads", EB_OPT_INT, F(threads), "0", "CPU threads of the kernels and OpenBLAS (0: OpenMP's default)"},
     {"seed", EB_OPT_U64, F(seed), "1", "seed of the weights and random draws"},
+    {"penalty", EB_OPT_STR, F(penalty), "score", "score | wgan-gp | none (as train --penalty)"},
+    {"penalty-every", EB_OPT_INT, F(penalty_every), "1",
+     "K: the penalty on every K-th U step, weighted K lambda (as train; warm-up and timing take whole cycles)"},
 };
 #undef F
 #define N_BENCH_OPTS ((int)(sizeof g_bench_opts / sizeof g_bench_opts[0]))
@@ -94,6 +99,7 @@ static int bench_check(const bench_cfg *b) {
     else if (b->repeat < 1) what = "--repeat must be 1 or more";
     else if (b->threads < 0) what = "--threads must be 0 (OpenMP's default) or more";
     else if (b->batch < 0 || b->dim < 0) what = "--batch and --dim must be 0 (the preset's) or more";
+    else if (b->penalty_every < 1) what = "--penalty-every must be 1 or more";
     else if (!strchr(b->preset, ':') && strcmp(b->preset, "toy") && strcmp(b->preset, "mnist") &&
              strcmp(b->preset, "cifar"))
         what = "--preset must be toy, mnist, cifar or a U spec string (containing ':')";
@@ -114,6 +120,8 @@ static int bench_train_cfg(const bench_cfg *b, const char *dataset, eb_train_cfg
     c->batch = b->batch;
     c->dim = b->dim;
     c->seed = b->seed;
+    snprintf(c->penalty, sizeof c->penalty, "%s", b->penalty);
+    c->penalty_every = b->penalty_every;
     return 0;
 }
 
@@ -145,6 +153,8 @@ static void bench_print(const eb_trainer *t, const bench_cfg *b, const eb_train_
     eb_json_line_int(&l, "dim", t->cfg.dim);
     eb_json_line_int(&l, "z_dim", t->cfg.z_dim);
     eb_json_line_int(&l, "n_critic", t->cfg.n_critic);
+    eb_json_line_str(&l, "penalty", t->cfg.penalty);
+    eb_json_line_int(&l, "penalty_every", t->cfg.penalty_every);
     eb_json_line_int(&l, "round", round);
     eb_json_line_int(&l, "warmup", b->warmup);
     eb_json_line_int(&l, "iters", tm->iters);
