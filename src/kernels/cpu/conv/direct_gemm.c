@@ -33,6 +33,7 @@ EB_CPU_CLONES static void igemm_pack_run(eb_real *restrict dst, const eb_real *r
     case 14: PACK_LEN(14) break;
     case 16: PACK_LEN(16) break;
     case 32: PACK_LEN(32) break;
+    case 48: PACK_LEN(48) break; /* a whole strip: the runs over the samples of a narrow map (direct_ops.c) */
     default: PACK_LEN(len) break;
     }
 #undef PACK_LEN
@@ -61,6 +62,23 @@ static int igemm_runs(const conv_igemm *q, size_t c0, int ncb, conv_run *runs) {
 
 /* Writes a C block [m, ldc] to its destination: dst = alpha * C + beta * dst (beta == 0: dst is not read). */
 EB_CPU_CLONES static void igemm_store(const conv_igemm *q, const conv_run *runs, int nr, const eb_real *cb, int ldc) {
+    if (q->dst_v != 1 && q->dst_m < q->dst_v) {
+        /* columns far apart, rows close (a narrow map's samples, its channels' planes of a few pixels): the rows
+         * of one column at a time, so that consecutive stores share cache lines */
+        for (int r = 0; r < nr; r++) {
+            for (int v = 0; v < runs[r].len; v++) {
+                const eb_real *cs = cb + runs[r].j + v;
+                eb_real *d = q->dst + runs[r].dst + (ptrdiff_t)v * q->dst_v;
+                if (q->beta == 0) {
+                    for (int i = 0; i < q->m; i++) d[(ptrdiff_t)i * q->dst_m] = q->alpha * cs[(size_t)i * ldc];
+                } else {
+                    for (int i = 0; i < q->m; i++)
+                        d[(ptrdiff_t)i * q->dst_m] = q->alpha * cs[(size_t)i * ldc] + q->beta * d[(ptrdiff_t)i * q->dst_m];
+                }
+            }
+        }
+        return;
+    }
     for (int i = 0; i < q->m; i++) {
         const eb_real *crow = cb + (size_t)i * ldc;
         eb_real *drow = q->dst + (ptrdiff_t)i * q->dst_m;
