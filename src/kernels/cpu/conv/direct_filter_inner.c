@@ -12,11 +12,10 @@
  * to a half of the taps read the zero border. Here:
  *   A [(i, j, c), (pixel, s)] = x, read in place from the sample-innermost copy: each row a contiguous run;
  *   B [(pixel, s), co]        = dy, packed once per call as [strip][pixel][s][NR]: each panel a contiguous block;
- *   C = dw^T, rows in dw's order (c, i, j); the 8 rows of a tile are 8 channels of one tap, kh * kw rows apart
- *   (c_in % 8 == 0), so a band's taps (direct.h) are whole row groups, and a band's GEMM (its pixels only)
- *   accumulates into C in place.
- * Each C tile (row group, strip) is summed by one thread over the sample chunks, bands and pixels in that order,
- * one pixel's samples per tile call: the same bits on any thread count. */
+ *   C = dw^T, one tile at a time: 8 channels of one tap (c_in % 8 == 0) by a strip of c_out, so a band's taps
+ *   (direct.h) are whole tiles, summed over the band's pixels only, then written to dw transposed.
+ * Each C tile is summed by one thread over the bands and pixels in that order, one pixel's samples per tile call,
+ * and chunks of samples are added to dw in their order: the same bits on any thread count. */
 int conv_filter_inner_fits(const eb_conv_geom *g) {
     return g->w_out < CONV_GATHER_BELOW && g->c_in % EB_TILE_MR == 0 && g->c_in > 0;
 }
@@ -24,20 +23,20 @@ int conv_filter_inner_fits(const eb_conv_geom *g) {
 eb_status conv_backward_filter_inner(void *ctx, const eb_conv_geom *g, const eb_real *x, const eb_real *dy,
                                      eb_real *dw, eb_real alpha, eb_real beta) {
     const conv_phases f = conv_phases_of(g);
-    const int kh = g->k_h, kw = g->k_w, ci_n = g->c_in, co_n = g->c_out, K = ci_n * kh * kw;
-    const int strips = (co_n + EB_TILE_NR - 1) / EB_TILE_NR, ldc = strips * EB_TILE_NR;
+    const int kh = g->k_h, kw = g->k_w, ci_n = g->c_in, co_n = g->c_out, K = ci_n * kh * kw, taps = kh * kw;
+    const int strips = (co_n + EB_TILE_NR - 1) / EB_TILE_NR;
     const size_t hwo = (size_t)g->h_out * g->w_out;
     const int nb = conv_samples_per_copy((size_t)ci_n * f.plane, g->n);
     const int threads = conv_threads((size_t)K * co_n * hwo * (size_t)g->n);
     const size_t x_e = region_elems((size_t)nb * ci_n * f.plane, sizeof(eb_real));
     const size_t dy_e = region_elems((size_t)strips * hwo * nb * EB_TILE_NR, sizeof(eb_real));
-    const size_t c_e = region_elems((size_t)K * ldc, sizeof(eb_real));
+    const size_t c_e = region_elems((size_t)EB_TILE_MR * EB_TILE_NR, sizeof(eb_real)); /* a C tile per thread */
     const size_t lin_e = region_elems((size_t)nb, sizeof(ptrdiff_t));
     const size_t band_e = region_elems((size_t)g->h_out + g->w_out, sizeof(conv_band));
-    eb_real *sc = eb_cpu_scratch(ctx, x_e + dy_e + c_e + lin_e + band_e);
+    eb_real *sc = eb_cpu_scratch(ctx, x_e + dy_e + (size_t)threads * c_e + lin_e + band_e);
     if (!sc) return EB_ERR_OOM;
-    eb_real *xi = sc, *dyp = sc + x_e, *ct = dyp + dy_e;
-    ptrdiff_t *lin = (ptrdiff_t *)(ct + c_e);
+    eb_real *xi = sc, *dyp = sc + x_e, *ctile = dyp + dy_e;
+    ptrdiff_t *lin = (ptrdiff_t *)(ctile + (size_t)threads * c_e);
     conv_band *rb = (conv_band *)((eb_real *)lin + lin_e), *cb = rb + g->h_out;
     for (int k = 0; k < nb; k++) lin[k] = k;
     int nr = conv_bands(0, g->h_out, kh, g->stride, 1, g->pad, g->h_in, rb);
@@ -68,23 +67,24 @@ eb_status conv_backward_filter_inner(void *ctx, const eb_conv_geom *g, const eb_
                 }
             }
         }
-        /* one C tile (8 channels of tap (ti, tj), a strip of c_out) per item: its sum over the bands that hold
-         * the tap and their pixels, in that order, kept in L1 throughout; the first term overwrites */
-        const int cgroups = ci_n / EB_TILE_MR, groups = cgroups * kh * kw;
+        /* One C tile (8 channels of tap (ti, tj), a strip of c_out) per item, summed in a thread's own buffer
+         * over the bands that hold the tap and their pixels, in that order, then written to dw: alpha * C + beta
+         * * dw for the first chunk of samples, + alpha * C for the next ones. The taps run innermost, so the 25
+         * items of a group of channels fill the same lines of dw one after another. */
+        const int cgroups = ci_n / EB_TILE_MR, groups = cgroups * taps;
         const size_t items = (size_t)groups * strips;
 #pragma omp parallel num_threads(threads)
         {
+            eb_real *cc = ctile + (size_t)eb_cpu_thread() * c_e;
             size_t lo, hi;
             eb_cpu_split(items, &lo, &hi);
-            for (size_t it = lo; it < hi; it++) { /* strip-major: one thread's groups share B panels */
+            for (size_t it = lo; it < hi; it++) { /* strip-major: one thread's items share B panels */
                 const int t = (int)(it / (size_t)groups), gi = (int)(it % (size_t)groups);
-                const int tap = gi / cgroups, ch0 = (gi % cgroups) * EB_TILE_MR, ti = tap / kw, tj = tap % kw;
+                const int tap = gi % taps, ch0 = gi / taps * EB_TILE_MR, ti = tap / kw, tj = tap % kw;
                 ptrdiff_t rows[EB_TILE_MR];
                 for (int i = 0; i < EB_TILE_MR; i++) rows[i] = conv_tap_offset(&f, ch0 + i, ti, tj) * cnt;
-                /* C's rows in dw's order (c, i, j): the tile's 8 channels lie kh * kw rows apart */
-                eb_real *cc = ct + (((size_t)ch0 * kh + ti) * kw + tj) * ldc + (size_t)t * EB_TILE_NR;
-                const int cols = co_n - t * EB_TILE_NR;
-                int acc = s0 > 0;
+                const int cols = co_n - t * EB_TILE_NR < EB_TILE_NR ? co_n - t * EB_TILE_NR : EB_TILE_NR;
+                int acc = 0;
                 for (int br = 0; br < nr; br++) {
                     if (ti < rb[br].t0 || ti >= rb[br].t1) continue;
                     for (int bc = 0; bc < nc; bc++) {
@@ -94,31 +94,18 @@ eb_status conv_backward_filter_inner(void *ctx, const eb_conv_geom *g, const eb_
                                 const size_t px = (size_t)oh * g->w_out + ow;
                                 eb_cpu_tile_gemm_cols(cols, cnt, xi + ((ptrdiff_t)oh * f.wq + ow) * cnt, rows, lin,
                                                       dyp + ((size_t)t * hwo + px) * (size_t)cnt * EB_TILE_NR, cc,
-                                                      kh * kw * ldc, acc);
+                                                      EB_TILE_NR, acc);
                             }
                     }
                 }
-                if (!acc) /* a tap that reads only the border */
-                    for (int i = 0; i < EB_TILE_MR; i++)
-                        memset(cc + (size_t)i * kh * kw * ldc, 0, (size_t)EB_TILE_NR * sizeof *cc);
-            }
-        }
-    }
-    /* dw [co, (c, i, j)] = alpha * C^T + beta * dw, in blocks of 16 channels: each row of C read one line at a
-     * time, each of the block's 16 rows of dw written as a stream */
-    enum { TB = 16 };
-    const size_t blocks = ((size_t)co_n + TB - 1) / TB;
-#pragma omp parallel num_threads(eb_cpu_threads((size_t)co_n * K, EB_CPU_PAR_CHEAP))
-    {
-        size_t lo, hi;
-        eb_cpu_split(blocks, &lo, &hi);
-        for (size_t b = lo; b < hi; b++) {
-            const int co0 = (int)b * TB, bn = co_n - co0 < TB ? co_n - co0 : TB;
-            for (int k = 0; k < K; k++) {
-                const eb_real *src = ct + (size_t)k * ldc + co0;
-                for (int v = 0; v < bn; v++) {
-                    eb_real *o = dw + (size_t)(co0 + v) * K + k;
-                    *o = beta == 0 ? alpha * src[v] : alpha * src[v] + beta * *o;
+                if (!acc) memset(cc, 0, (size_t)EB_TILE_MR * EB_TILE_NR * sizeof *cc); /* a tap on the border only */
+                for (int v = 0; v < cols; v++) {
+                    eb_real *d = dw + (size_t)(t * EB_TILE_NR + v) * K + (size_t)ch0 * taps + tap;
+                    for (int i = 0; i < EB_TILE_MR; i++) {
+                        const eb_real c = alpha * cc[(size_t)i * EB_TILE_NR + v];
+                        eb_real *o = d + (size_t)i * taps;
+                        *o = s0 > 0 ? *o + c : beta == 0 ? c : c + beta * *o;
+                    }
                 }
             }
         }
