@@ -33,8 +33,9 @@ enum { CONV_KC = 128, CONV_KCF = 256, CONV_NC = 288 };
 #define CONV_FILTER_CHUNK ((size_t)16 << 10)
 /* Runs of fewer than 8 columns (maps of 2x2 to 7x7) cost more to copy one by one than the tiles that use them.
  * The forward and data gradient of such maps (and the filter gradient, with c_in % 8 == 0) keep the sample
- * innermost instead, so that a GEMM's columns run over the batch (direct_ops.c; on the mnist trunk 1.3-2x faster
- * per op than the vector gathers); the gathers, a row of NR at a time, remain for the layers that take neither
+ * innermost instead, so that a GEMM's columns run over the batch (direct_ops.c; with the border bands the mnist
+ * trunk's 7x7 and 4x4 ops ran 1.3-2.2x faster than through the gathers, bench/PROFILE.md); the gathers, a row of
+ * NR at a time, remain for the layers that take neither
  * (a stride-1 unpadded layer, a data gradient with wide phases but a narrow output). */
 enum { CONV_GATHER_BELOW = 8 };
 
