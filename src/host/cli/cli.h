@@ -10,9 +10,11 @@ int eb_cli_train(int argc, char **argv);
 int eb_cli_train_parse(int argc, char **argv, eb_train_cfg *cfg);
 
 struct eb_trainer;
-/* Rebuilds a run from <dir>/config.txt and loads its newest checkpoint (device: "" keeps the run's). Returns
- * the exit code of a failure, with its line printed: 2 when dir is no run (no config.txt, no checkpoint), else 1. */
-int eb_cli_load_run(const char *dir, const char *device, struct eb_trainer *t);
+/* Rebuilds a run from <dir>/config.txt and loads its newest checkpoint (device: "" keeps the run's), then, when
+ * g_weights is not NULL, makes those generator weights the ones sampled (ema | raw; "" the run's default). Returns
+ * the exit code of a failure, with its line printed: 2 when dir is no run (no config.txt, no checkpoint) or the
+ * run lacks the weights asked for, else 1. */
+int eb_cli_load_run(const char *dir, const char *device, const char *g_weights, struct eb_trainer *t);
 
 int eb_cli_sample(int argc, char **argv);
 int eb_cli_merge(int argc, char **argv);

@@ -209,13 +209,8 @@ int eb_cli_sample(int argc, char **argv) {
         printf("shard %d of %d: chains %d .. %d of %d -> %s\n", c.shard, c.shards, lo, hi - 1, c.n, name);
     }
     eb_trainer t;
-    int load_rc = eb_cli_load_run(c.run, c.device, &t);
+    int load_rc = eb_cli_load_run(c.run, c.device, c.g_weights, &t);
     if (load_rc) return load_rc;
-    if (eb_trainer_select_g(&t, c.g_weights) != EB_OK) {
-        fprintf(stderr, "ebgan-gpu sample: %s\n", eb_error_message());
-        eb_trainer_free(&t);
-        return 2;
-    }
     eb_shape xs = t.gan.x_shape;
     size_t xd = (size_t)eb_shape_numel(xs), zd = (size_t)t.gan.z_dim;
     int n_before = N < 64 ? N : 64;

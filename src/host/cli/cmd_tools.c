@@ -61,7 +61,7 @@ int eb_cli_energy(int argc, char **argv) {
     eb_npy in;
     if (eb_npy_read(&in, c.input) != EB_OK) return fail("energy");
     eb_trainer t;
-    int load_rc = eb_cli_load_run(c.run, c.device, &t);
+    int load_rc = eb_cli_load_run(c.run, c.device, NULL, &t);
     if (load_rc) {
         eb_npy_free(&in);
         return load_rc;
@@ -171,7 +171,7 @@ int eb_cli_grads(int argc, char **argv) {
         return fail("grads");
     }
     eb_trainer t;
-    int load_rc = eb_cli_load_run(c.run, c.device, &t);
+    int load_rc = eb_cli_load_run(c.run, c.device, NULL, &t);
     if (load_rc) {
         eb_npy_free(&r);
         eb_npy_free(&f);
@@ -302,13 +302,8 @@ int eb_cli_eval(int argc, char **argv) {
         return 2;
     }
     eb_trainer t;
-    int load_rc = eb_cli_load_run(c.run, c.device, &t);
+    int load_rc = eb_cli_load_run(c.run, c.device, c.g_weights, &t);
     if (load_rc) return load_rc;
-    if (eb_trainer_select_g(&t, c.g_weights) != EB_OK) {
-        fprintf(stderr, "ebgan-gpu eval: %s\n", eb_error_message());
-        eb_trainer_free(&t);
-        return 2;
-    }
     int ret = 0;
     if (c.anomaly) {
         ret = eb_cli_eval_anomaly(&t, c.run);

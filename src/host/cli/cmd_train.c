@@ -471,7 +471,7 @@ int eb_cli_train(int argc, char **argv) {
     return 0;
 }
 
-int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
+int eb_cli_load_run(const char *dir, const char *device, const char *g_weights, eb_trainer *t) {
     eb_train_cfg cfg;
     char err[1200], path[EB_CFG_PATH_MAX + 16];
     char *argv0[] = {"ebgan-gpu", NULL};
@@ -514,5 +514,10 @@ int eb_cli_load_run(const char *dir, const char *device, eb_trainer *t) {
         return 1;
     }
     snprintf(t->run_dir, sizeof t->run_dir, "%s", dir);
+    if (g_weights && eb_trainer_select_g(t, g_weights) != EB_OK) {
+        fprintf(stderr, "ebgan-gpu: --run %s: %s\n", dir, eb_error_message());
+        eb_trainer_free(t);
+        return 2; /* a usage error: --g-weights names weights this run does not have */
+    }
     return 0;
 }
